@@ -1,0 +1,150 @@
+#include "common/server/server.h"
+
+#include <signal.h>
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "common/auth/api_key.h"
+#include "common/log/log.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/resource_quota.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+#include "grpcpp/support/server_interceptor.h"
+
+namespace loyalty::server {
+namespace {
+
+// Logs one line per RPC when its status is sent.
+class RpcLogInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  explicit RpcLogInterceptor(grpc::experimental::ServerRpcInfo* info)
+      : info_(info), start_(std::chrono::steady_clock::now()) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    using grpc::experimental::InterceptionHookPoints;
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+      auto* md = methods->GetRecvInitialMetadata();
+      auto it = md->find("authorization");
+      if (it != md->end()) {
+        // Only the public key id is kept; the secret is never read here.
+        auto parsed = auth::ParseBearer(absl::string_view(it->second.data(), it->second.size()));
+        caller_ = parsed ? absl::StrCat("key:", parsed->key_id) : "malformed";
+      }
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+      const grpc::Status status = methods->GetSendStatus();
+      const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(
+          std::chrono::steady_clock::now() - start_);
+      const bool server_fault = status.error_code() == grpc::StatusCode::INTERNAL ||
+                                status.error_code() == grpc::StatusCode::UNKNOWN ||
+                                status.error_code() == grpc::StatusCode::DATA_LOSS;
+      log::Write(server_fault ? log::Level::kError : log::Level::kInfo, "rpc",
+                 {{"method", info_->method()},
+                  {"status", StatusCodeName(status.error_code())},
+                  {"latency_us", static_cast<int64_t>(latency.count())},
+                  {"caller", caller_}});
+    }
+    methods->Proceed();
+  }
+
+  static absl::string_view StatusCodeName(grpc::StatusCode code) {
+    static constexpr absl::string_view kNames[] = {
+        "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+        "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+        "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+        "UNAUTHENTICATED"};
+    const int i = static_cast<int>(code);
+    return i >= 0 && i < static_cast<int>(std::size(kNames)) ? kNames[i] : "UNKNOWN";
+  }
+
+ private:
+  grpc::experimental::ServerRpcInfo* info_;
+  std::chrono::steady_clock::time_point start_;
+  std::string caller_ = "anonymous";
+};
+
+class RpcLogInterceptorFactory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new RpcLogInterceptor(info);
+  }
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options,
+                                                      const std::vector<grpc::Service*>& services) {
+  if (options.max_threads < 2 || options.max_threads > kMaxThreads) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_threads must be in [2, ", kMaxThreads, "], got ", options.max_threads));
+  }
+  if (options.max_message_bytes < 1024 || options.max_message_bytes > kMaxMessageBytesLimit) {
+    return absl::InvalidArgumentError(absl::StrCat("max_message_bytes must be in [1024, ",
+                                                   kMaxMessageBytesLimit, "]"));
+  }
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
+  grpc::ResourceQuota quota("loyalty-server");
+  quota.SetMaxThreads(options.max_threads);
+  builder.SetResourceQuota(quota);
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(options.max_message_bytes);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<RpcLogInterceptorFactory>());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  for (grpc::Service* service : services) builder.RegisterService(service);
+
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    return absl::UnavailableError(absl::StrCat("could not listen on ", options.listen));
+  }
+  server->GetHealthCheckService()->SetServingStatus(true);
+  return std::unique_ptr<Server>(new Server(options, std::move(server), port));
+}
+
+Server::~Server() {
+  Shutdown();
+  Wait();
+}
+
+void Server::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  // Tell load balancers first, then stop taking calls and drain.
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  server_->Shutdown(std::chrono::system_clock::now() +
+                    absl::ToChronoMilliseconds(options_.shutdown_grace));
+}
+
+void Server::Wait() { server_->Wait(); }
+
+void BlockTerminationSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+int WaitForTerminationSignal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  int sig = 0;
+  while (sigwait(&set, &sig) != 0) {
+  }
+  return sig;
+}
+
+}  // namespace loyalty::server

@@ -1,0 +1,64 @@
+#pragma once
+// The gRPC server bootstrap shared by all four services.
+//
+// Threading model: the synchronous gRPC API with a bounded thread pool
+// (ResourceQuota max threads). Handlers may block on the database; when all
+// threads are busy new calls get RESOURCE_EXHAUSTED instead of queueing
+// without bound. See docs/adr/0002-sync-grpc-bounded-threads.md.
+//
+// Every server has: the standard gRPC health service (grpc.health.v1.Health),
+// server reflection, a maximum message size, one structured log line per RPC
+// (method, status, latency, caller key id), and graceful shutdown: health
+// turns NOT_SERVING, new calls are refused, in-flight calls get up to
+// `shutdown_grace` to finish.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpcpp/server.h"
+
+namespace loyalty::server {
+
+inline constexpr int kMaxThreads = 1024;
+inline constexpr int kMaxMessageBytesLimit = 64 << 20;
+
+struct ServerOptions {
+  std::string listen = "127.0.0.1:0";  // port 0 picks a free port
+  int max_threads = 64;
+  int max_message_bytes = 4 << 20;
+  absl::Duration shutdown_grace = absl::Seconds(10);
+};
+
+class Server {
+ public:
+  // Builds and starts the server. `services` must outlive it.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options,
+                                                       const std::vector<grpc::Service*>& services);
+  ~Server();
+
+  int port() const { return port_; }
+  // Graceful shutdown as described above. Idempotent.
+  void Shutdown();
+  // Blocks until the server has shut down.
+  void Wait();
+
+ private:
+  Server(ServerOptions options, std::unique_ptr<grpc::Server> server, int port)
+      : options_(std::move(options)), server_(std::move(server)), port_(port) {}
+  const ServerOptions options_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_;
+  bool shut_down_ = false;
+};
+
+// Blocks SIGINT and SIGTERM in the calling thread and every thread it starts
+// afterwards. Call first thing in main(), before any thread exists.
+void BlockTerminationSignals();
+
+// Waits for SIGINT or SIGTERM (which must be blocked); returns its number.
+int WaitForTerminationSignal();
+
+}  // namespace loyalty::server

@@ -1,0 +1,126 @@
+#include "common/server/service_main.h"
+
+#include <cstdio>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/log/log.h"
+#include "common/server/server.h"
+#include "common/status/status_macros.h"
+
+namespace loyalty::server {
+namespace {
+
+absl::Status WaitForDatabase(const db::DbOptions& options, absl::Duration wait) {
+  const absl::Time give_up = absl::Now() + wait;
+  while (true) {
+    absl::Status status = db::EnsureDatabase(options, options.database);
+    if (status.ok() || status.code() != absl::StatusCode::kUnavailable ||
+        absl::Now() > give_up) {
+      return status;
+    }
+    log::Warn("db_not_ready", {{"error", status.ToString()}});
+    absl::SleepFor(absl::Seconds(1));
+  }
+}
+
+absl::Status Run(const ServiceDefinition& def, const config::Config& config) {
+  ASSIGN_OR_RETURN(db::DbOptions db_options, DbOptionsFromConfig(config));
+  ASSIGN_OR_RETURN(int64_t wait_ms, config.GetInt("db_startup_wait_ms", 0, 3'600'000));
+  RETURN_IF_ERROR(WaitForDatabase(db_options, absl::Milliseconds(wait_ms)));
+  ASSIGN_OR_RETURN(std::unique_ptr<db::ConnectionPool> pool, db::ConnectionPool::Create(db_options));
+  ASSIGN_OR_RETURN(db::MigrationReport report, db::ApplyMigrations(*pool, *def.migrations));
+  log::Info("migrations_done", {{"applied", report.applied.size()},
+                                {"already_applied", report.already_applied}});
+
+  ASSIGN_OR_RETURN(ServiceInstancePtr instance, def.build(ServiceContext{config, *pool}));
+
+  ServerOptions server_options;
+  server_options.listen = config.GetString("listen");
+  ASSIGN_OR_RETURN(int64_t max_threads, config.GetInt("max_threads", 2, kMaxThreads));
+  ASSIGN_OR_RETURN(int64_t max_message, config.GetInt("max_message_bytes", 1024, kMaxMessageBytesLimit));
+  ASSIGN_OR_RETURN(int64_t grace_ms, config.GetInt("shutdown_grace_ms", 0, 600'000));
+  server_options.max_threads = static_cast<int>(max_threads);
+  server_options.max_message_bytes = static_cast<int>(max_message);
+  server_options.shutdown_grace = absl::Milliseconds(grace_ms);
+  ASSIGN_OR_RETURN(std::unique_ptr<Server> server,
+                   Server::Start(server_options, instance->services()));
+  log::Info("serving", {{"service", def.name}, {"listen", config.GetString("listen")},
+                        {"port", server->port()}});
+
+  const int sig = WaitForTerminationSignal();
+  log::Info("shutting_down", {{"signal", sig}});
+  instance->BeginShutdown();
+  server->Shutdown();
+  server->Wait();
+  server.reset();
+  instance.reset();
+  log::Info("stopped", {{"service", def.name}});
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::vector<config::FlagSpec> CommonFlagSpecs(const std::string& service_name, int default_port) {
+  return {
+      {"listen", absl::StrCat("127.0.0.1:", default_port), "address:port to serve gRPC on"},
+      {"db_host", "127.0.0.1", "MariaDB host (ignored when db_socket is set)"},
+      {"db_port", "3307", "MariaDB TCP port"},
+      {"db_socket", "", "MariaDB unix socket path; when set, used instead of host and port"},
+      {"db_user", "loyalty", "MariaDB user"},
+      {"db_password", "loyalty-dev", "MariaDB password (default fits the private dev database)", true},
+      {"db_name", absl::StrCat("loyalty_", service_name), "schema owned by this service"},
+      {"db_pool_size", "16", "maximum database connections"},
+      {"db_startup_wait_ms", "30000", "how long to wait for the database at start"},
+      {"max_threads", "64", "maximum gRPC handler threads"},
+      {"max_message_bytes", "4194304", "maximum gRPC message size in bytes"},
+      {"shutdown_grace_ms", "10000", "time in-flight calls get to finish on SIGTERM"},
+      {"log_level", "info", "debug, info, warn or error"},
+  };
+}
+
+absl::StatusOr<db::DbOptions> DbOptionsFromConfig(const config::Config& config) {
+  db::DbOptions options;
+  options.host = config.GetString("db_host");
+  ASSIGN_OR_RETURN(int64_t port, config.GetInt("db_port", 1, 65535));
+  options.port = static_cast<int>(port);
+  options.socket = config.GetString("db_socket");
+  options.user = config.GetString("db_user");
+  options.password = config.GetString("db_password");
+  options.database = config.GetString("db_name");
+  ASSIGN_OR_RETURN(int64_t pool_size, config.GetInt("db_pool_size", 1, db::kMaxPoolSize));
+  options.pool_size = static_cast<int>(pool_size);
+  return options;
+}
+
+int ServiceMain(int argc, char** argv, ServiceDefinition definition) {
+  BlockTerminationSignals();
+  std::vector<config::FlagSpec> specs = CommonFlagSpecs(definition.name, definition.default_port);
+  for (config::FlagSpec& extra : definition.extra_flags) specs.push_back(std::move(extra));
+  absl::StatusOr<config::Config> config = config::Config::Load(std::move(specs), argc, argv);
+  const std::string program = absl::StrCat("loyalty-", definition.name);
+  if (!config.ok()) {
+    std::fprintf(stderr, "%s: %s\n(see --help)\n", program.c_str(),
+                 std::string(config.status().message()).c_str());
+    return 2;
+  }
+  if (config->help_requested()) {
+    std::fputs(config->Help(program).c_str(), stdout);
+    return 0;
+  }
+  log::Level level;
+  if (!log::ParseLevel(config->GetString("log_level"), &level)) {
+    std::fprintf(stderr, "%s: --log_level: unknown level\n", program.c_str());
+    return 2;
+  }
+  log::SetMinLevel(level);
+  log::Info("starting", {{"service", definition.name}, {"config", config->Describe()}});
+  absl::Status status = Run(definition, *config);
+  if (!status.ok()) {
+    log::Error("fatal", {{"service", definition.name}, {"error", status.ToString()}});
+    return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  return 0;
+}
+
+}  // namespace loyalty::server

@@ -1,0 +1,54 @@
+#pragma once
+// The whole life of a service process, shared by the four services so that
+// each main.cc is wiring only:
+//   flags/env -> logging -> database (waits for it, creates the schema) ->
+//   migrations -> the service's objects -> gRPC server -> SIGTERM -> drain.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/config/config.h"
+#include "common/db/migrations.h"
+#include "common/db/pool.h"
+#include "grpcpp/impl/codegen/service_type.h"
+
+namespace loyalty::server {
+
+// What a service builds once its database is ready. Destroyed after the gRPC
+// server has drained, so background loops stop after the last call.
+class ServiceInstance {
+ public:
+  virtual ~ServiceInstance() = default;
+  virtual std::vector<grpc::Service*> services() = 0;
+  // Called when shutdown begins, before draining (stop accepting new work).
+  virtual void BeginShutdown() {}
+};
+using ServiceInstancePtr = std::unique_ptr<ServiceInstance>;
+
+struct ServiceContext {
+  const config::Config& config;
+  db::ConnectionPool& pool;
+};
+
+struct ServiceDefinition {
+  std::string name;   // "ledger"
+  int default_port;   // 7102
+  const std::vector<db::MigrationFile>* migrations;
+  std::vector<config::FlagSpec> extra_flags;
+  std::function<absl::StatusOr<ServiceInstancePtr>(const ServiceContext&)> build;
+};
+
+// The flags every service has (listen, db_*, threads, logging...).
+std::vector<config::FlagSpec> CommonFlagSpecs(const std::string& service_name, int default_port);
+
+// Database options from the common flags.
+absl::StatusOr<db::DbOptions> DbOptionsFromConfig(const config::Config& config);
+
+// Returns the process exit code: 0 after a clean shutdown, 2 for bad flags,
+// 1 for any other failure to start.
+int ServiceMain(int argc, char** argv, ServiceDefinition definition);
+
+}  // namespace loyalty::server

@@ -1,0 +1,92 @@
+#include "common/testing/test_db.h"
+
+#include <cppconn/prepared_statement.h>
+#include <cppconn/resultset.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <random>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/db/migrations.h"
+#include "common/db/transaction.h"
+#include "common/status/status_macros.h"
+
+namespace loyalty::testing {
+namespace {
+
+std::string Env(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : fallback;
+}
+
+}  // namespace
+
+db::DbOptions TestServerOptions() {
+  db::DbOptions options;
+  options.host = Env("LOYALTY_TEST_DB_HOST", "127.0.0.1");
+  int port = 3308;
+  (void)absl::SimpleAtoi(Env("LOYALTY_TEST_DB_PORT", "3308"), &port);
+  options.port = port;
+  options.socket = Env("LOYALTY_TEST_DB_SOCKET", "");
+  options.user = Env("LOYALTY_TEST_DB_USER", "loyalty");
+  options.password = Env("LOYALTY_TEST_DB_PASSWORD", "loyalty-test");
+  options.pool_size = 8;
+  options.acquire_timeout = absl::Seconds(10);
+  return options;
+}
+
+absl::StatusOr<std::unique_ptr<TestDatabase>> TestDatabase::Create(const std::string& prefix) {
+  static std::atomic<int> counter{0};
+  std::random_device rd;
+  const std::string name = absl::StrCat("loyalty_", prefix, "_", getpid(), "_", counter++, "_",
+                                        absl::Hex(rd() & 0xffff));
+  db::DbOptions options = TestServerOptions();
+  RETURN_IF_ERROR(db::EnsureDatabase(options, name));
+  options.database = name;
+  return std::unique_ptr<TestDatabase>(new TestDatabase(name, std::move(options)));
+}
+
+TestDatabase::~TestDatabase() {
+  pool_.reset();
+  if (Env("LOYALTY_TEST_KEEP_DB", "0") == "1") return;
+  db::DbOptions server = options_;
+  server.database.clear();
+  server.pool_size = 1;
+  auto pool = db::ConnectionPool::Create(server);
+  if (!pool.ok()) return;
+  (void)ExecForTest(**pool, absl::StrCat("DROP DATABASE IF EXISTS `", name_, "`"));
+}
+
+db::ConnectionPool& TestDatabase::pool() {
+  if (pool_ == nullptr) pool_ = *NewPool(options_.pool_size);
+  return *pool_;
+}
+
+absl::StatusOr<std::unique_ptr<db::ConnectionPool>> TestDatabase::NewPool(int size) const {
+  db::DbOptions options = options_;
+  options.pool_size = size;
+  return db::ConnectionPool::Create(options);
+}
+
+absl::Status ExecForTest(db::ConnectionPool& pool, const std::string& sql) {
+  return db::RunWithConnection(pool, "test exec", [&](db::PooledConnection& c) {
+    c.Prepare(sql).execute();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<int64_t> QueryIntForTest(db::ConnectionPool& pool, const std::string& sql) {
+  int64_t value = 0;
+  RETURN_IF_ERROR(db::RunWithConnection(pool, "test query", [&](db::PooledConnection& c) {
+    std::unique_ptr<sql::ResultSet> rs(c.Prepare(sql).executeQuery());
+    if (!rs->next()) return absl::NotFoundError("no row");
+    value = rs->getInt64(1);
+    return absl::OkStatus();
+  }));
+  return value;
+}
+
+}  // namespace loyalty::testing

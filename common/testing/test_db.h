@@ -1,0 +1,49 @@
+#pragma once
+// A throwaway schema on the test MariaDB for one test (or one fixture).
+//
+// The server comes from the environment that deploy/test.sh sets:
+//   LOYALTY_TEST_DB_HOST, LOYALTY_TEST_DB_PORT, LOYALTY_TEST_DB_SOCKET,
+//   LOYALTY_TEST_DB_USER, LOYALTY_TEST_DB_PASSWORD
+// with defaults matching that script. There is no fallback to a fake: a test
+// that needs the database fails when it cannot be reached.
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/db/pool.h"
+
+namespace loyalty::testing {
+
+// Server options from the environment (no database selected).
+db::DbOptions TestServerOptions();
+
+class TestDatabase {
+ public:
+  // Creates a fresh, uniquely named schema. The name starts with `prefix`.
+  static absl::StatusOr<std::unique_ptr<TestDatabase>> Create(const std::string& prefix = "t");
+  // Drops the schema (unless LOYALTY_TEST_KEEP_DB=1).
+  ~TestDatabase();
+
+  const std::string& name() const { return name_; }
+  // Options that select this schema.
+  const db::DbOptions& options() const { return options_; }
+  // A pool on this schema, created on first use.
+  db::ConnectionPool& pool();
+  // A new, separate pool on this schema.
+  absl::StatusOr<std::unique_ptr<db::ConnectionPool>> NewPool(int size) const;
+
+ private:
+  TestDatabase(std::string name, db::DbOptions options)
+      : name_(std::move(name)), options_(std::move(options)) {}
+  std::string name_;
+  db::DbOptions options_;
+  std::unique_ptr<db::ConnectionPool> pool_;
+};
+
+// Runs one statement without parameters on `pool` (test setup only).
+absl::Status ExecForTest(db::ConnectionPool& pool, const std::string& sql);
+// Runs a query that returns one integer.
+absl::StatusOr<int64_t> QueryIntForTest(db::ConnectionPool& pool, const std::string& sql);
+
+}  // namespace loyalty::testing

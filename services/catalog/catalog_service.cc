@@ -1,0 +1,1 @@
+#include "services/catalog/catalog_service.h"

@@ -1,0 +1,1 @@
+#include "services/ledger/ledger_service.h"

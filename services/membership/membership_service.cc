@@ -1,0 +1,1 @@
+#include "services/membership/membership_service.h"

@@ -1,0 +1,1 @@
+#include "services/settlement/settlement_service.h"
