@@ -26,6 +26,11 @@ TEST_P(ServiceHealthTest, StartsServesHealthAndStopsCleanly) {
   EXPECT_TRUE(testing::CheckServing((*process)->address(), "", absl::Seconds(5)).ok());
   // Migrations ran: the bookkeeping table exists in the service's schema.
   EXPECT_TRUE(testing::QueryIntForTest((*db)->pool(), "SELECT COUNT(*) FROM schema_migrations").ok());
+  // One structured line per RPC: method, status, latency, caller.
+  EXPECT_NE((*process)->LogTail().find(
+                "event=rpc method=/grpc.health.v1.Health/Check status=OK latency_us="),
+            std::string::npos)
+      << (*process)->LogTail();
   absl::Status stopped = (*process)->Stop();
   EXPECT_TRUE(stopped.ok()) << stopped;
   EXPECT_NE((*process)->LogTail().find("event=stopped"), std::string::npos)
