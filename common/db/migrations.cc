@@ -5,7 +5,6 @@
 #include <cppconn/exception.h>
 #include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
-#include <openssl/sha.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +17,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/crypto/sha256.h"
 #include "common/db/transaction.h"
 #include "common/log/log.h"
 #include "common/status/status_macros.h"
@@ -167,14 +167,7 @@ absl::Status ApplyOne(ConnectionPool& pool, const Parsed& p, const std::string& 
 
 }  // namespace
 
-std::string Sha256Hex(absl::string_view text) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  std::string out;
-  out.reserve(2 * SHA256_DIGEST_LENGTH);
-  for (unsigned char b : digest) absl::StrAppend(&out, absl::Hex(b, absl::kZeroPad2));
-  return out;
-}
+std::string Sha256Hex(absl::string_view text) { return crypto::Sha256Hex(text); }
 
 std::vector<std::string> SplitSqlStatements(absl::string_view script) {
   std::vector<std::string> out;

@@ -109,6 +109,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     return absl::UnavailableError(absl::StrCat("could not listen on ", options.listen));
   }
   server->GetHealthCheckService()->SetServingStatus(true);
+  for (const std::string& name : options.health_service_names) {
+    server->GetHealthCheckService()->SetServingStatus(name, true);
+  }
   return std::unique_ptr<Server>(new Server(options, std::move(server), port));
 }
 

@@ -30,6 +30,9 @@ struct ServerOptions {
   int max_threads = 64;
   int max_message_bytes = 4 << 20;
   absl::Duration shutdown_grace = absl::Seconds(10);
+  // Full gRPC service names ("loyalty.ledger.v1.LedgerService") the health
+  // service reports on, besides the whole server ("").
+  std::vector<std::string> health_service_names;
 };
 
 class Server {

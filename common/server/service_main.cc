@@ -43,6 +43,7 @@ absl::Status Run(const ServiceDefinition& def, const config::Config& config) {
   server_options.max_threads = static_cast<int>(max_threads);
   server_options.max_message_bytes = static_cast<int>(max_message);
   server_options.shutdown_grace = absl::Milliseconds(grace_ms);
+  server_options.health_service_names = {def.grpc_service_name};
   ASSIGN_OR_RETURN(std::unique_ptr<Server> server,
                    Server::Start(server_options, instance->services()));
   log::Info("serving", {{"service", def.name}, {"listen", config.GetString("listen")},

@@ -35,6 +35,7 @@ struct ServiceContext {
 
 struct ServiceDefinition {
   std::string name;   // "ledger"
+  std::string grpc_service_name;  // "loyalty.ledger.v1.LedgerService", for health
   int default_port;   // 7102
   const std::vector<db::MigrationFile>* migrations;
   std::vector<config::FlagSpec> extra_flags;

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   using namespace loyalty;
   return server::ServiceMain(argc, argv, {
       .name = "catalog",
+      .grpc_service_name = catalog::v1::CatalogService::service_full_name(),
       .default_port = 7104,
       .migrations = &catalog::Migrations(),
       .extra_flags = {},

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   using namespace loyalty;
   return server::ServiceMain(argc, argv, {
       .name = "ledger",
+      .grpc_service_name = ledger::v1::LedgerService::service_full_name(),
       .default_port = 7102,
       .migrations = &ledger::Migrations(),
       .extra_flags = {},

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   using namespace loyalty;
   return server::ServiceMain(argc, argv, {
       .name = "membership",
+      .grpc_service_name = membership::v1::MembershipService::service_full_name(),
       .default_port = 7101,
       .migrations = &membership::Migrations(),
       .extra_flags = {},

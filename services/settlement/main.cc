@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   using namespace loyalty;
   return server::ServiceMain(argc, argv, {
       .name = "settlement",
+      .grpc_service_name = settlement::v1::SettlementService::service_full_name(),
       .default_port = 7103,
       .migrations = &settlement::Migrations(),
       .extra_flags = {},

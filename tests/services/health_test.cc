@@ -9,10 +9,15 @@
 namespace loyalty {
 namespace {
 
-class ServiceHealthTest : public ::testing::TestWithParam<std::string> {};
+struct ServiceUnderTest {
+  std::string name;       // "ledger"
+  std::string full_name;  // "loyalty.ledger.v1.LedgerService"
+};
+
+class ServiceHealthTest : public ::testing::TestWithParam<ServiceUnderTest> {};
 
 TEST_P(ServiceHealthTest, StartsServesHealthAndStopsCleanly) {
-  const std::string name = GetParam();
+  const std::string name = GetParam().name;
   auto db = testing::TestDatabase::Create(name);
   ASSERT_TRUE(db.ok()) << db.status();
   const db::DbOptions& o = (*db)->options();
@@ -24,6 +29,10 @@ TEST_P(ServiceHealthTest, StartsServesHealthAndStopsCleanly) {
       std::string(LOYALTY_BIN_DIR) + "/" + name + "/loyalty-" + name, {}, env);
   ASSERT_TRUE(process.ok()) << process.status();
   EXPECT_TRUE(testing::CheckServing((*process)->address(), "", absl::Seconds(5)).ok());
+  // The service is also known to health by its full name.
+  EXPECT_TRUE(
+      testing::CheckServing((*process)->address(), GetParam().full_name, absl::Seconds(5)).ok())
+      << GetParam().full_name;
   // Migrations ran: the bookkeeping table exists in the service's schema.
   EXPECT_TRUE(testing::QueryIntForTest((*db)->pool(), "SELECT COUNT(*) FROM schema_migrations").ok());
   // One structured line per RPC: method, status, latency, caller.
@@ -38,8 +47,12 @@ TEST_P(ServiceHealthTest, StartsServesHealthAndStopsCleanly) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllServices, ServiceHealthTest,
-                         ::testing::Values("membership", "ledger", "settlement", "catalog"),
-                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+                         ::testing::Values(
+                             ServiceUnderTest{"membership", "loyalty.membership.v1.MembershipService"},
+                             ServiceUnderTest{"ledger", "loyalty.ledger.v1.LedgerService"},
+                             ServiceUnderTest{"settlement", "loyalty.settlement.v1.SettlementService"},
+                             ServiceUnderTest{"catalog", "loyalty.catalog.v1.CatalogService"}),
+                         [](const ::testing::TestParamInfo<ServiceUnderTest>& p) { return p.param.name; });
 
 }  // namespace
 }  // namespace loyalty

@@ -1,0 +1,18 @@
+#pragma once
+// ISO 4217 currencies the platform accepts, with their minor-unit digits.
+// Money is always int64 minor units plus one of these codes.
+
+#include <optional>
+
+#include "absl/strings/string_view.h"
+
+namespace loyalty::money {
+
+// Minor-unit digits of an accepted currency ("EUR" -> 2, "JPY" -> 0), or
+// nullopt for a code that is unknown or not accepted.
+std::optional<int> MinorDigits(absl::string_view currency);
+
+// 10^digits for an accepted currency, or nullopt.
+std::optional<int64_t> MinorUnitsPerMajor(absl::string_view currency);
+
+}  // namespace loyalty::money

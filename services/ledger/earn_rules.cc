@@ -1,0 +1,234 @@
+#include "services/ledger/earn_rules.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/money/currency.h"
+#include "common/status/status_macros.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace loyalty::ledger {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+absl::Time ToTime(const google::protobuf::Timestamp& ts) {
+  return absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(ts));
+}
+
+// floor(a * b / c) without overflow for a, b < 2^62, c > 0.
+int64_t MulDiv(int64_t a, int64_t b, int64_t c) {
+  const __int128 product = static_cast<__int128>(a) * b;
+  __int128 q = product / c;
+  if (product % c != 0 && ((product < 0) != (c < 0))) --q;  // floor, not truncation
+  return static_cast<int64_t>(q);
+}
+
+const settlement::v1::Contract* ContractAt(const settlement::v1::PartnerSnapshot& partner,
+                                           absl::Time at) {
+  const settlement::v1::Contract* best = nullptr;
+  for (const auto& c : partner.contracts()) {
+    if (ToTime(c.effective_from()) > at) continue;
+    if (c.has_effective_until() && ToTime(c.effective_until()) <= at) continue;
+    if (best == nullptr || c.version() > best->version()) best = &c;
+  }
+  return best;
+}
+
+bool Contains(const google::protobuf::RepeatedPtrField<std::string>& list, const std::string& v) {
+  for (const auto& x : list) {
+    if (x == v) return true;
+  }
+  return false;
+}
+
+int DayOfWeekIso(absl::Time t) {
+  // absl::Weekday: monday = 0 ... sunday = 6; the proto uses ISO (1 = Monday).
+  const absl::CivilDay day = absl::ToCivilDay(t, absl::UTCTimeZone());
+  return static_cast<int>(absl::GetWeekday(day)) + 1;
+}
+
+// Whether the campaign applies to this purchase, and its eligible amount.
+bool CampaignApplies(const catalog::v1::Campaign& c, const std::string& partner_id,
+                     const membership::v1::MemberSnapshot* member, const std::string& tier_id,
+                     const common::v1::Money& amount,
+                     const google::protobuf::RepeatedPtrField<v1::PurchaseLine>& lines,
+                     absl::Time at, int64_t* eligible_minor) {
+  if (c.state() != catalog::v1::CAMPAIGN_STATE_ACTIVE) return false;
+  if (c.partner_ids_size() > 0 && !Contains(c.partner_ids(), partner_id)) return false;
+  if (c.tier_ids_size() > 0 && !Contains(c.tier_ids(), tier_id)) return false;
+  if (c.has_start_time() && at < ToTime(c.start_time())) return false;
+  if (c.has_end_time() && at >= ToTime(c.end_time())) return false;
+  if (c.days_of_week_size() > 0) {
+    const int dow = DayOfWeekIso(at);
+    bool ok = false;
+    for (int d : c.days_of_week()) ok = ok || d == dow;
+    if (!ok) return false;
+  }
+  if (c.segment_ids_size() > 0) {
+    if (member == nullptr) return false;
+    bool ok = false;
+    for (const auto& s : member->segment_ids()) ok = ok || Contains(c.segment_ids(), s);
+    if (!ok) return false;
+  }
+  if (c.birthday_month_only()) {
+    const int month = absl::ToCivilMonth(at, absl::UTCTimeZone()).month();
+    if (member == nullptr || member->birth_month() != month) return false;
+  }
+  // Needs the member's earn history per partner, which the ledger does not
+  // cache yet: such campaigns never apply (they are not silently mis-applied).
+  if (c.first_purchase_at_partner_only()) return false;
+  int64_t eligible = amount.amount_minor();
+  if (c.categories_size() > 0) {
+    eligible = 0;
+    for (const auto& line : lines) {
+      if (Contains(c.categories(), line.category())) eligible += line.amount().amount_minor();
+    }
+  }
+  if (eligible <= 0) return false;
+  if (c.has_min_purchase() && c.min_purchase().currency() == amount.currency() &&
+      amount.amount_minor() < c.min_purchase().amount_minor()) {
+    return false;
+  }
+  *eligible_minor = eligible;
+  return true;
+}
+
+}  // namespace
+
+absl::Status CheckPartnerActive(const RulesSnapshot& rules, const std::string& partner_id) {
+  auto it = rules.partners.find(partner_id);
+  if (it == rules.partners.end()) {
+    return absl::NotFoundError(absl::StrCat("partner_id: unknown partner '", partner_id, "'"));
+  }
+  if (it->second.status() != settlement::v1::PARTNER_STATUS_ACTIVE) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("partner '", partner_id, "' is not active (",
+                     settlement::v1::PartnerStatus_Name(it->second.status()), ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckMemberActive(const RulesSnapshot& rules, const std::string& member_id) {
+  auto it = rules.members.find(member_id);
+  if (it == rules.members.end()) return absl::OkStatus();
+  const auto status = it->second.status();
+  if (status == membership::v1::MEMBER_STATUS_SUSPENDED ||
+      status == membership::v1::MEMBER_STATUS_CLOSED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("member '", member_id, "' is ",
+                     status == membership::v1::MEMBER_STATUS_SUSPENDED ? "suspended" : "closed"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<EarnComputation> ComputeEarn(
+    const RulesSnapshot& rules, const std::string& partner_id, const std::string& member_id,
+    const common::v1::Money& amount,
+    const google::protobuf::RepeatedPtrField<v1::PurchaseLine>& lines, absl::Time occurred_at) {
+  if (amount.amount_minor() <= 0) {
+    return absl::InvalidArgumentError("amount.amount_minor: must be positive");
+  }
+  if (amount.amount_minor() > kMaxAmountMinor) {
+    return absl::InvalidArgumentError("amount.amount_minor: too large");
+  }
+  const std::optional<int64_t> minor_per_major = money::MinorUnitsPerMajor(amount.currency());
+  if (!minor_per_major.has_value()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("amount.currency: unknown currency '", amount.currency(), "'"));
+  }
+  if (!lines.empty()) {
+    int64_t sum = 0;
+    for (int i = 0; i < lines.size(); ++i) {
+      const auto& line = lines[i];
+      if (line.amount().currency() != amount.currency()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("lines[", i, "].amount.currency: must equal amount.currency"));
+      }
+      if (line.amount().amount_minor() < 0 || line.amount().amount_minor() > kMaxAmountMinor) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("lines[", i, "].amount.amount_minor: out of range"));
+      }
+      if (line.category().size() > 64 || line.sku().size() > 64 || line.description().size() > 256) {
+        return absl::InvalidArgumentError(absl::StrCat("lines[", i, "]: field too long"));
+      }
+      sum += line.amount().amount_minor();
+    }
+    if (sum != amount.amount_minor()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("lines: amounts sum to ", sum, ", not amount.amount_minor ",
+                       amount.amount_minor()));
+    }
+  }
+  RETURN_IF_ERROR(CheckPartnerActive(rules, partner_id));
+  RETURN_IF_ERROR(CheckMemberActive(rules, member_id));
+  const settlement::v1::PartnerSnapshot& partner = rules.partners.at(partner_id);
+  const settlement::v1::Contract* contract = ContractAt(partner, occurred_at);
+  if (contract == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("partner '", partner_id, "' has no contract in force at occurred_at"));
+  }
+  if (contract->earn_currency() != amount.currency()) {
+    return absl::InvalidArgumentError(absl::StrCat("amount.currency: partner earns in ",
+                                                   contract->earn_currency(), ", not ",
+                                                   amount.currency()));
+  }
+  const int64_t divisor = 1000 * *minor_per_major;
+  const int64_t rate = contract->earn_rate_milli_points_per_unit();
+
+  EarnComputation out;
+  v1::EarnBreakdown& b = out.breakdown;
+  b.set_contract_id(contract->contract_id());
+  b.set_earn_rate_milli_points_per_unit(rate);
+  *b.mutable_eligible_amount() = amount;
+  b.set_base_points(MulDiv(amount.amount_minor(), rate, divisor));
+
+  const membership::v1::MemberSnapshot* member = nullptr;
+  if (auto it = rules.members.find(member_id); it != rules.members.end()) member = &it->second;
+  int64_t multiplier = kBasisPoints;
+  if (member != nullptr && !member->tier_id().empty()) {
+    b.set_tier_id(member->tier_id());
+    if (auto t = rules.tiers.find(member->tier_id()); t != rules.tiers.end()) {
+      multiplier = std::max<int64_t>(kBasisPoints, t->second.tier_multiplier_bp());
+    }
+  }
+  b.set_tier_multiplier_bp(multiplier);
+  b.set_tier_bonus_points(MulDiv(b.base_points(), multiplier - kBasisPoints, kBasisPoints));
+
+  int64_t total = b.base_points() + b.tier_bonus_points();
+  for (const catalog::v1::Campaign& c : rules.campaigns) {
+    int64_t eligible_minor = 0;
+    if (!CampaignApplies(c, partner_id, member, b.tier_id(), amount, lines, occurred_at,
+                         &eligible_minor)) {
+      continue;
+    }
+    v1::CampaignBonus* bonus = b.add_campaign_bonuses();
+    bonus->set_campaign_id(c.campaign_id());
+    bonus->set_campaign_name(c.name());
+    bonus->mutable_eligible_amount()->set_amount_minor(eligible_minor);
+    bonus->mutable_eligible_amount()->set_currency(amount.currency());
+    const int64_t eligible_base = MulDiv(eligible_minor, rate, divisor);
+    bonus->set_eligible_base_points(eligible_base);
+    int64_t points = 0;
+    if (c.bonus_case() == catalog::v1::Campaign::kBonusRateBp) {
+      bonus->set_bonus_rate_bp(c.bonus_rate_bp());
+      points = MulDiv(eligible_base, c.bonus_rate_bp(), kBasisPoints);
+    } else if (c.bonus_case() == catalog::v1::Campaign::kFixedBonusPoints) {
+      bonus->set_fixed_bonus_points(c.fixed_bonus_points());
+      points = c.fixed_bonus_points();
+    }
+    points = std::max<int64_t>(0, points);
+    bonus->set_uncapped_bonus_points(points);
+    if (c.max_bonus_points_per_purchase() > 0) {
+      points = std::min(points, c.max_bonus_points_per_purchase());
+    }
+    bonus->set_bonus_points(points);
+    total += points;
+  }
+  b.set_rounding_rule(v1::ROUNDING_RULE_FLOOR_PER_COMPONENT);
+  b.set_total_points(total);
+  b.set_earn_rules_version(rules.version);
+  out.points = total;
+  out.expires_at = occurred_at + absl::Hours(24) * rules.lot_expiry_days;
+  return out;
+}
+
+}  // namespace loyalty::ledger

@@ -1,0 +1,72 @@
+#pragma once
+// Earn computation inputs and the computation itself. Pure: no I/O.
+//
+// The inputs come from the owning services through local caches (see
+// rules_cache.h): partner status and contract rate (settlement), member
+// status and tier (membership), campaigns (catalog). Earn never makes a
+// per-request call to another service.
+//
+// Computation (integer arithmetic; each component rounded down on its own,
+// ROUNDING_RULE_FLOOR_PER_COMPONENT):
+//   base   = floor(eligible_amount_minor * earn_rate_milli_points_per_unit
+//                  / (1000 * 10^minor_digits(currency)))
+//   tier   = floor(base * (tier_multiplier_bp - 10000) / 10000)
+//   bonus  = per campaign: floor(campaign_base * bonus_rate_bp / 10000) or
+//            fixed_bonus_points, capped by max_bonus_points_per_purchase
+//   points = base + tier + sum(bonus)
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "loyalty/catalog/v1/catalog.pb.h"
+#include "loyalty/ledger/v1/ledger.pb.h"
+#include "loyalty/membership/v1/membership.pb.h"
+#include "loyalty/settlement/v1/settlement.pb.h"
+
+namespace loyalty::ledger {
+
+inline constexpr int64_t kBasisPoints = 10'000;
+inline constexpr int64_t kMaxAmountMinor = 1'000'000'000'000;  // 10^12 minor units
+inline constexpr int kDefaultLotExpiryDays = 365;
+
+// An immutable view of everything earn needs, swapped whole on refresh.
+struct RulesSnapshot {
+  int64_t version = 0;
+  int lot_expiry_days = kDefaultLotExpiryDays;
+  absl::flat_hash_map<std::string, settlement::v1::PartnerSnapshot> partners;
+  // Only members that are not "active at the base tier" need to be here.
+  absl::flat_hash_map<std::string, membership::v1::MemberSnapshot> members;
+  absl::flat_hash_map<std::string, membership::v1::TierDefinition> tiers;
+  std::vector<catalog::v1::Campaign> campaigns;  // ACTIVE only
+};
+using RulesSnapshotPtr = std::shared_ptr<const RulesSnapshot>;
+
+// What an earn computes, before anything is posted.
+struct EarnComputation {
+  v1::EarnBreakdown breakdown;
+  int64_t points = 0;
+  absl::Time expires_at;
+};
+
+// Validates the purchase against the rules and computes the points.
+// INVALID_ARGUMENT names the field; NOT_FOUND for an unknown partner;
+// FAILED_PRECONDITION for a partner that is not active, a suspended or
+// closed member, or no contract in force at occurred_at.
+absl::StatusOr<EarnComputation> ComputeEarn(const RulesSnapshot& rules,
+                                            const std::string& partner_id,
+                                            const std::string& member_id,
+                                            const common::v1::Money& amount,
+                                            const google::protobuf::RepeatedPtrField<v1::PurchaseLine>& lines,
+                                            absl::Time occurred_at);
+
+// FAILED_PRECONDITION when the member may not earn or spend (suspended or
+// closed). Unknown members are active.
+absl::Status CheckMemberActive(const RulesSnapshot& rules, const std::string& member_id);
+// NOT_FOUND / FAILED_PRECONDITION unless the partner is known and active.
+absl::Status CheckPartnerActive(const RulesSnapshot& rules, const std::string& partner_id);
+
+}  // namespace loyalty::ledger

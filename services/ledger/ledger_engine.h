@@ -1,0 +1,75 @@
+#pragma once
+// The ledger's rules: applies mutating commands to the rows of one batch.
+// Pure domain code: no gRPC, no MySQL, no clock (time comes from the batch).
+//
+// Each command is idempotent by (caller, idempotency_key): a key seen before
+// replays the stored answer (a business refusal included); a key reused with
+// a different request is ALREADY_EXISTS naming the first differing field.
+//
+// Thread safety: an engine is stateless; Apply runs on the batch's thread.
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "google/protobuf/message.h"
+#include "services/ledger/earn_rules.h"
+#include "services/ledger/ledger_state.h"
+
+namespace loyalty::ledger {
+
+// Who is calling. Until the auth issue lands, principal is the API key id
+// (or "anonymous") and role is unset, which gets a partner's limits.
+struct Caller {
+  std::string principal = "anonymous";
+  bool is_service = false;  // services may place long holds (vouchers)
+};
+
+inline constexpr int64_t kDefaultHoldTtlSeconds = 900;
+inline constexpr int64_t kMaxHoldTtlSeconds = 3600;
+inline constexpr int64_t kMaxServiceHoldTtlSeconds = 90LL * 24 * 3600;
+
+// One mutating request on its way through the batch writer.
+struct Command {
+  Caller caller;
+  std::string method;  // "Earn", "Authorize", ... (the RPC name)
+  std::string idempotency_key;
+  std::unique_ptr<google::protobuf::Message> request;
+  // Earn only: computed from the rules snapshot before the batch.
+  std::optional<absl::StatusOr<EarnComputation>> earn;
+
+  // The outcome, set by Apply.
+  absl::Status status;
+  std::unique_ptr<google::protobuf::Message> response;
+};
+
+// Applies `command` against `state`, setting command.status/response.
+// Returns non-OK only when the whole batch must fail (a row could not be
+// loaded: UNAVAILABLE, ABORTED, INTERNAL); business refusals are outcomes.
+absl::Status ApplyCommand(BatchState& state, const RulesSnapshot& rules, Command& command);
+
+// A fresh response message of the right type for `method`, or nullptr.
+std::unique_ptr<google::protobuf::Message> NewResponseFor(const std::string& method);
+
+// Account names.
+std::string MemberAccount(const std::string& member_id);
+std::string IssuanceAccount(const std::string& partner_id);
+std::string RedemptionAccount(const std::string& partner_id);
+std::string BreakageAccount(const std::string& partner_id);  // "" -> operator:breakage
+inline constexpr char kOperatorAdjustments[] = "operator:adjustments";
+inline constexpr char kOperatorBonus[] = "operator:bonus";
+inline constexpr char kOperatorBreakage[] = "operator:breakage";
+
+// A new random id with `prefix` ("tr", "hold", "lot").
+std::string NewId(absl::string_view prefix);
+
+void BalanceToProto(const AccountRow& row, int64_t as_of_sequence, v1::AccountBalance* out);
+void LotToProto(const LotRow& lot, v1::Lot* out);
+void HoldToProto(const HoldRow& hold, v1::Hold* out);
+
+// Validation shared with the adapter: INVALID_ARGUMENT naming `field`.
+absl::Status ValidateId(absl::string_view field, const std::string& value);
+absl::Status ValidateMetadata(const google::protobuf::Map<std::string, std::string>& metadata);
+
+}  // namespace loyalty::ledger
