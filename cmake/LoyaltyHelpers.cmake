@@ -43,8 +43,8 @@ function(loyalty_cc_test)
 endfunction()
 
 # loyalty_proto_library(NAME n PROTOS a.proto ... [DEPS other_proto_libs] [GRPC])
-# Generates C++ (and gRPC stubs with GRPC) for protos under protos/ into
-# build/gen, and wraps them in one static library per proto package.
+# Generates C++ for protos under protos/ into build/gen: library `n` holds the
+# messages; with GRPC, library `n_grpc` holds the service stubs.
 function(loyalty_proto_library)
   cmake_parse_arguments(ARG "GRPC" "NAME" "PROTOS;DEPS" ${ARGN})
   set(proto_root ${PROJECT_SOURCE_DIR}/protos)
@@ -76,11 +76,23 @@ function(loyalty_proto_library)
       endif()
     endforeach()
   endforeach()
-  add_library(${ARG_NAME} STATIC ${srcs})
+  # Messages and gRPC stubs are separate targets: domain code may use the
+  # messages without being able to link gRPC.
+  set(msg_srcs)
+  set(grpc_srcs)
+  foreach(src ${srcs})
+    if(src MATCHES "\\.grpc\\.pb\\.cc$")
+      list(APPEND grpc_srcs ${src})
+    else()
+      list(APPEND msg_srcs ${src})
+    endif()
+  endforeach()
+  add_library(${ARG_NAME} STATIC ${msg_srcs})
   target_include_directories(${ARG_NAME} PUBLIC ${LOYALTY_GEN_DIR})
   target_link_libraries(${ARG_NAME} PUBLIC protobuf::libprotobuf ${ARG_DEPS})
   if(ARG_GRPC)
-    target_link_libraries(${ARG_NAME} PUBLIC gRPC::grpc++)
+    add_library(${ARG_NAME}_grpc STATIC ${grpc_srcs})
+    target_link_libraries(${ARG_NAME}_grpc PUBLIC ${ARG_NAME} gRPC::grpc++)
   endif()
 endfunction()
 

@@ -1,5 +1,6 @@
 #include "services/ledger/earn_rules.h"
 
+#include "absl/numeric/int128.h"
 #include "absl/strings/str_cat.h"
 #include "common/money/currency.h"
 #include "common/status/status_macros.h"
@@ -12,14 +13,6 @@ using google::protobuf::util::TimeUtil;
 
 absl::Time ToTime(const google::protobuf::Timestamp& ts) {
   return absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(ts));
-}
-
-// floor(a * b / c) without overflow for a, b < 2^62, c > 0.
-int64_t MulDiv(int64_t a, int64_t b, int64_t c) {
-  const __int128 product = static_cast<__int128>(a) * b;
-  __int128 q = product / c;
-  if (product % c != 0 && ((product < 0) != (c < 0))) --q;  // floor, not truncation
-  return static_cast<int64_t>(q);
 }
 
 const settlement::v1::Contract* ContractAt(const settlement::v1::PartnerSnapshot& partner,
@@ -93,6 +86,13 @@ bool CampaignApplies(const catalog::v1::Campaign& c, const std::string& partner_
 }
 
 }  // namespace
+
+int64_t MulDivFloor(int64_t a, int64_t b, int64_t c) {
+  const absl::int128 product = absl::int128(a) * b;
+  absl::int128 q = product / c;
+  if (product % c != 0 && ((product < 0) != (c < 0))) --q;  // floor, not truncation
+  return static_cast<int64_t>(q);
+}
 
 absl::Status CheckPartnerActive(const RulesSnapshot& rules, const std::string& partner_id) {
   auto it = rules.partners.find(partner_id);
@@ -179,7 +179,7 @@ absl::StatusOr<EarnComputation> ComputeEarn(
   b.set_contract_id(contract->contract_id());
   b.set_earn_rate_milli_points_per_unit(rate);
   *b.mutable_eligible_amount() = amount;
-  b.set_base_points(MulDiv(amount.amount_minor(), rate, divisor));
+  b.set_base_points(MulDivFloor(amount.amount_minor(), rate, divisor));
 
   const membership::v1::MemberSnapshot* member = nullptr;
   if (auto it = rules.members.find(member_id); it != rules.members.end()) member = &it->second;
@@ -191,7 +191,7 @@ absl::StatusOr<EarnComputation> ComputeEarn(
     }
   }
   b.set_tier_multiplier_bp(multiplier);
-  b.set_tier_bonus_points(MulDiv(b.base_points(), multiplier - kBasisPoints, kBasisPoints));
+  b.set_tier_bonus_points(MulDivFloor(b.base_points(), multiplier - kBasisPoints, kBasisPoints));
 
   int64_t total = b.base_points() + b.tier_bonus_points();
   for (const catalog::v1::Campaign& c : rules.campaigns) {
@@ -205,12 +205,12 @@ absl::StatusOr<EarnComputation> ComputeEarn(
     bonus->set_campaign_name(c.name());
     bonus->mutable_eligible_amount()->set_amount_minor(eligible_minor);
     bonus->mutable_eligible_amount()->set_currency(amount.currency());
-    const int64_t eligible_base = MulDiv(eligible_minor, rate, divisor);
+    const int64_t eligible_base = MulDivFloor(eligible_minor, rate, divisor);
     bonus->set_eligible_base_points(eligible_base);
     int64_t points = 0;
     if (c.bonus_case() == catalog::v1::Campaign::kBonusRateBp) {
       bonus->set_bonus_rate_bp(c.bonus_rate_bp());
-      points = MulDiv(eligible_base, c.bonus_rate_bp(), kBasisPoints);
+      points = MulDivFloor(eligible_base, c.bonus_rate_bp(), kBasisPoints);
     } else if (c.bonus_case() == catalog::v1::Campaign::kFixedBonusPoints) {
       bonus->set_fixed_bonus_points(c.fixed_bonus_points());
       points = c.fixed_bonus_points();

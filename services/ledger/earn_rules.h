@@ -63,6 +63,10 @@ absl::StatusOr<EarnComputation> ComputeEarn(const RulesSnapshot& rules,
                                             const google::protobuf::RepeatedPtrField<v1::PurchaseLine>& lines,
                                             absl::Time occurred_at);
 
+// floor(a * b / c) computed in 128 bits, so it cannot overflow for int64
+// inputs. REQUIRES: c != 0 and the result fits in int64.
+int64_t MulDivFloor(int64_t a, int64_t b, int64_t c);
+
 // FAILED_PRECONDITION when the member may not earn or spend (suspended or
 // closed). Unknown members are active.
 absl::Status CheckMemberActive(const RulesSnapshot& rules, const std::string& member_id);

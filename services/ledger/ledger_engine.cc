@@ -360,8 +360,7 @@ Outcome DoReverse(BatchState& state, const v1::ReverseRequest& req) {
     }
     // Proportional, rounded down: a partial refund never claws back more
     // than the points that part of the purchase earned.
-    points = static_cast<int64_t>(static_cast<__int128>(o.points()) * refund.amount_minor() /
-                                  o.amount().amount_minor());
+    points = MulDivFloor(o.points(), refund.amount_minor(), o.amount().amount_minor());
     if (points == 0) return absl::FailedPreconditionError("refund_amount: earned no points to reverse");
   } else {
     // Unset portion: the whole remaining reversible amount.
@@ -677,6 +676,13 @@ std::unique_ptr<google::protobuf::Message> NewResponseFor(const std::string& met
 }
 
 absl::Status ApplyCommand(BatchState& state, const RulesSnapshot& rules, Command& command) {
+  if (!command.record_idempotency) {
+    Outcome outcome = Dispatch(state, rules, command);
+    if (!outcome.ok() && !idempotency::IsFinalOutcome(outcome.status())) return outcome.status();
+    command.status = outcome.status();
+    if (outcome.ok()) command.response = *std::move(outcome);
+    return absl::OkStatus();
+  }
   ASSIGN_OR_RETURN(std::optional<IdempotencyRecord> seen,
                    state.Idempotency(command.caller.principal, command.idempotency_key));
   if (seen.has_value()) {
@@ -704,6 +710,13 @@ absl::Status ApplyCommand(BatchState& state, const RulesSnapshot& rules, Command
   Outcome outcome = Dispatch(state, rules, command);
   if (!outcome.ok() && !idempotency::IsFinalOutcome(outcome.status())) {
     return outcome.status();  // the batch fails; nothing was changed for a final answer
+  }
+  if (outcome.status().code() == absl::StatusCode::kInvalidArgument) {
+    // Bad input does not use up the key: the client fixes the request and
+    // retries with the same key. Resending the same bad request gets the
+    // same refusal anyway.
+    command.status = outcome.status();
+    return absl::OkStatus();
   }
   IdempotencyRecord record;
   record.method = command.method;

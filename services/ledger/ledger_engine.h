@@ -36,6 +36,9 @@ struct Command {
   std::string method;  // "Earn", "Authorize", ... (the RPC name)
   std::string idempotency_key;
   std::unique_ptr<google::protobuf::Message> request;
+  // False only for the ledger's own housekeeping (the hold sweeper), which
+  // has no client to retry and would otherwise leave a record per run.
+  bool record_idempotency = true;
   // Earn only: computed from the rules snapshot before the batch.
   std::optional<absl::StatusOr<EarnComputation>> earn;
 

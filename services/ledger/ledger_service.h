@@ -1,14 +1,63 @@
 #pragma once
-// The gRPC adapter of the ledger service.
-//
-// The ledger RPCs are not built yet: every one answers UNIMPLEMENTED (the
-// generated base class's default), which is the honest answer until its
-// issue lands. Health and reflection are served by the shared bootstrap.
+// The ledger's gRPC adapter: proto in, domain call, proto out. No rules here.
 
 #include "loyalty/ledger/v1/ledger.grpc.pb.h"
+#include "services/ledger/ledger.h"
 
 namespace loyalty::ledger {
 
-class LedgerService final : public v1::LedgerService::Service {};
+class LedgerService final : public v1::LedgerService::Service {
+ public:
+  explicit LedgerService(Ledger& ledger) : ledger_(ledger) {}
+
+  // v1::LedgerService::Service:
+  grpc::Status Earn(grpc::ServerContext* context, const v1::EarnRequest* request,
+                    v1::EarnResponse* response) override;
+  grpc::Status QuoteEarn(grpc::ServerContext* context, const v1::QuoteEarnRequest* request,
+                         v1::QuoteEarnResponse* response) override;
+  grpc::Status Authorize(grpc::ServerContext* context, const v1::AuthorizeRequest* request,
+                         v1::AuthorizeResponse* response) override;
+  grpc::Status Capture(grpc::ServerContext* context, const v1::CaptureRequest* request,
+                       v1::CaptureResponse* response) override;
+  grpc::Status Void(grpc::ServerContext* context, const v1::VoidRequest* request,
+                    v1::VoidResponse* response) override;
+  grpc::Status Reverse(grpc::ServerContext* context, const v1::ReverseRequest* request,
+                       v1::ReverseResponse* response) override;
+  grpc::Status Adjust(grpc::ServerContext* context, const v1::AdjustRequest* request,
+                      v1::AdjustResponse* response) override;
+  grpc::Status GrantBonus(grpc::ServerContext* context, const v1::GrantBonusRequest* request,
+                          v1::GrantBonusResponse* response) override;
+  grpc::Status RunExpiry(grpc::ServerContext* context, const v1::RunExpiryRequest* request,
+                         v1::RunExpiryResponse* response) override;
+  grpc::Status RunHoldExpiry(grpc::ServerContext* context, const v1::RunHoldExpiryRequest* request,
+                             v1::RunHoldExpiryResponse* response) override;
+  grpc::Status GetBalance(grpc::ServerContext* context, const v1::GetBalanceRequest* request,
+                          v1::GetBalanceResponse* response) override;
+  grpc::Status GetTransfer(grpc::ServerContext* context, const v1::GetTransferRequest* request,
+                           v1::GetTransferResponse* response) override;
+  grpc::Status ListTransfers(grpc::ServerContext* context, const v1::ListTransfersRequest* request,
+                             v1::ListTransfersResponse* response) override;
+  grpc::Status GetHold(grpc::ServerContext* context, const v1::GetHoldRequest* request,
+                       v1::GetHoldResponse* response) override;
+  grpc::Status ListLots(grpc::ServerContext* context, const v1::ListLotsRequest* request,
+                        v1::ListLotsResponse* response) override;
+  grpc::Status GetQualifyingPoints(grpc::ServerContext* context,
+                                   const v1::GetQualifyingPointsRequest* request,
+                                   v1::GetQualifyingPointsResponse* response) override;
+  grpc::Status GetPointsLiability(grpc::ServerContext* context,
+                                  const v1::GetPointsLiabilityRequest* request,
+                                  v1::GetPointsLiabilityResponse* response) override;
+  grpc::Status GetAccount(grpc::ServerContext* context, const v1::GetAccountRequest* request,
+                          v1::GetAccountResponse* response) override;
+  grpc::Status ReadJournal(grpc::ServerContext* context, const v1::ReadJournalRequest* request,
+                           v1::ReadJournalResponse* response) override;
+  grpc::Status StreamJournal(grpc::ServerContext* context, const v1::StreamJournalRequest* request,
+                             grpc::ServerWriter<v1::StreamJournalResponse>* writer) override;
+  grpc::Status VerifyChain(grpc::ServerContext* context, const v1::VerifyChainRequest* request,
+                           v1::VerifyChainResponse* response) override;
+
+ private:
+  Ledger& ledger_;
+};
 
 }  // namespace loyalty::ledger

@@ -1,22 +1,139 @@
 // loyalty-ledger: wiring only. See common/server/service_main.h.
+#include <sys/stat.h>
+
 #include <memory>
+#include <thread>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
+#include "common/log/log.h"
 #include "common/server/service_main.h"
+#include "common/status/status_macros.h"
+#include "services/ledger/batch_writer.h"
+#include "services/ledger/ledger.h"
 #include "services/ledger/ledger_service.h"
+#include "services/ledger/mysql_ledger_store.h"
+#include "services/ledger/rules_cache.h"
 
 namespace loyalty::ledger {
 const std::vector<db::MigrationFile>& Migrations();
 
 namespace {
 
+struct Settings {
+  std::string rules_file;
+  absl::Duration rules_refresh;
+  int lot_expiry_days;
+  BatchWriterOptions writer;
+  absl::Duration sweep_interval;
+};
+
+absl::StatusOr<Settings> ReadSettings(const config::Config& config) {
+  Settings s;
+  s.rules_file = config.GetString("earn_rules_file");
+  ASSIGN_OR_RETURN(int64_t refresh_ms, config.GetInt("earn_rules_refresh_ms", 100, 3'600'000));
+  s.rules_refresh = absl::Milliseconds(refresh_ms);
+  ASSIGN_OR_RETURN(int64_t expiry_days, config.GetInt("lot_expiry_days", 1, 36'500));
+  s.lot_expiry_days = static_cast<int>(expiry_days);
+  ASSIGN_OR_RETURN(s.writer.batching, config.GetBool("batching"));
+  ASSIGN_OR_RETURN(int64_t max_batch, config.GetInt("max_batch", 1, kMaxBatchLimit));
+  s.writer.max_batch = static_cast<int>(max_batch);
+  ASSIGN_OR_RETURN(int64_t sweep_ms, config.GetInt("hold_sweep_interval_ms", 0, 3'600'000));
+  s.sweep_interval = absl::Milliseconds(sweep_ms);
+  return s;
+}
+
+int64_t FileVersion(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+
+absl::StatusOr<RulesSnapshotPtr> LoadRules(const Settings& s, int64_t version) {
+  if (s.rules_file.empty()) {
+    return SnapshotFromFile(internal::v1::EarnRulesFile(), 0, s.lot_expiry_days);
+  }
+  ASSIGN_OR_RETURN(internal::v1::EarnRulesFile file, ReadRulesFile(s.rules_file));
+  return SnapshotFromFile(file, version, s.lot_expiry_days);
+}
+
 class Instance final : public server::ServiceInstance {
  public:
+  Instance(db::ConnectionPool& pool, Settings settings, RulesSnapshotPtr rules)
+      : settings_(std::move(settings)),
+        store_(NewMysqlLedgerStore(pool)),
+        rules_(std::move(rules)),
+        writer_(*store_, rules_, settings_.writer),
+        ledger_(*store_, rules_, writer_),
+        service_(ledger_) {
+    background_ = std::thread([this] { Background(); });
+  }
+  ~Instance() override {
+    BeginShutdown();
+    if (background_.joinable()) background_.join();
+  }
+
   std::vector<grpc::Service*> services() override { return {&service_}; }
+  void BeginShutdown() override {
+    if (!stop_.HasBeenNotified()) stop_.Notify();
+  }
 
  private:
+  // The hold sweeper and the rules refresher.
+  void Background() {
+    absl::Time next_sweep = absl::Now();
+    absl::Time next_refresh = absl::Now() + settings_.rules_refresh;
+    int64_t rules_version = FileVersion(settings_.rules_file);
+    while (!stop_.WaitForNotificationWithTimeout(absl::Milliseconds(100))) {
+      const absl::Time now = absl::Now();
+      if (settings_.sweep_interval > absl::ZeroDuration() && now >= next_sweep) {
+        next_sweep = now + settings_.sweep_interval;
+        auto swept = ledger_.SweepExpiredHolds(1000);
+        if (!swept.ok()) {
+          log::Warn("hold_sweep_failed", {{"error", swept.status().ToString()}});
+        } else if (swept->holds_released() > 0) {
+          log::Info("holds_expired", {{"count", swept->holds_released()}});
+        }
+      }
+      if (!settings_.rules_file.empty() && now >= next_refresh) {
+        next_refresh = now + settings_.rules_refresh;
+        const int64_t version = FileVersion(settings_.rules_file);
+        if (version != rules_version) {
+          auto fresh = LoadRules(settings_, version);
+          if (fresh.ok()) {
+            rules_.Replace(*std::move(fresh));
+            rules_version = version;
+            log::Info("earn_rules_reloaded", {{"version", version}});
+          } else {
+            log::Warn("earn_rules_reload_failed", {{"error", fresh.status().ToString()}});
+          }
+        }
+      }
+    }
+  }
+
+  Settings settings_;
+  std::unique_ptr<LedgerStore> store_;
+  RulesCache rules_;
+  BatchWriter writer_;
+  Ledger ledger_;
   LedgerService service_;
+  absl::Notification stop_;
+  std::thread background_;
 };
+
+absl::StatusOr<server::ServiceInstancePtr> Build(const server::ServiceContext& ctx) {
+  ASSIGN_OR_RETURN(Settings settings, ReadSettings(ctx.config));
+  ASSIGN_OR_RETURN(RulesSnapshotPtr rules, LoadRules(settings, FileVersion(settings.rules_file)));
+  if (settings.rules_file.empty()) {
+    log::Warn("no_earn_rules", {{"detail", "no --earn_rules_file: every partner is unknown"}});
+  }
+  log::Info("earn_rules_loaded", {{"partners", rules->partners.size()},
+                                  {"members", rules->members.size()},
+                                  {"campaigns", rules->campaigns.size()},
+                                  {"batching", settings.writer.batching ? "on" : "off"}});
+  return std::make_unique<Instance>(ctx.pool, std::move(settings), std::move(rules));
+}
 
 }  // namespace
 }  // namespace loyalty::ledger
@@ -28,9 +145,15 @@ int main(int argc, char** argv) {
       .grpc_service_name = ledger::v1::LedgerService::service_full_name(),
       .default_port = 7102,
       .migrations = &ledger::Migrations(),
-      .extra_flags = {},
-      .build = [](const server::ServiceContext&) -> absl::StatusOr<server::ServiceInstancePtr> {
-        return std::make_unique<ledger::Instance>();
-      },
+      .extra_flags =
+          {
+              {"earn_rules_file", "", "JSON EarnRulesFile seeding partners, members, tiers, campaigns"},
+              {"earn_rules_refresh_ms", "2000", "how often to check the rules file for changes"},
+              {"lot_expiry_days", "365", "days until earned points expire, unless the rules say"},
+              {"batching", "true", "group commit; false runs one transaction per request"},
+              {"max_batch", "512", "most requests committed in one transaction"},
+              {"hold_sweep_interval_ms", "1000", "how often expired holds are released; 0 = never"},
+          },
+      .build = ledger::Build,
   });
 }

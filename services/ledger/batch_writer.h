@@ -1,0 +1,72 @@
+#pragma once
+// Group commit for the ledger's mutating commands.
+//
+// Requests that arrive together are queued; one writer thread takes up to
+// `max_batch` of them, applies them in arrival order against the rows of one
+// database transaction (each validated against the effects of those before
+// it), and commits once. Only then does any of them get its answer: nothing
+// is acknowledged before its batch is durable. A request refused by a
+// business rule gets its refusal; the others still commit. When a batch
+// fails as a whole for an unexpected reason, its requests are re-run one by
+// one so that one bad request cannot fail the others.
+//
+// With batching off (the naive baseline for benchmarks) every request runs
+// its own transaction on the caller's thread.
+//
+// Thread-safe.
+
+#include <deque>
+#include <memory>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "services/ledger/ledger_engine.h"
+#include "services/ledger/ledger_store.h"
+#include "services/ledger/rules_cache.h"
+
+namespace loyalty::ledger {
+
+inline constexpr int kMaxBatchLimit = 4096;
+inline constexpr int kMaxQueueLimit = 100'000;
+
+struct BatchWriterOptions {
+  bool batching = true;
+  int max_batch = 512;    // [1, kMaxBatchLimit]
+  int max_queue = 20000;  // beyond this, UNAVAILABLE (back off and retry)
+};
+
+class BatchWriter {
+ public:
+  BatchWriter(LedgerStore& store, RulesCache& rules, BatchWriterOptions options);
+  // Drains the queue, then stops the writer thread.
+  ~BatchWriter();
+
+  // Runs `command` and waits for its outcome (command.status/response).
+  // The returned status is non-OK only when the command never ran
+  // (queue full, shutting down) or its batch failed (e.g. UNAVAILABLE).
+  absl::Status Execute(Command& command);
+
+  int64_t batches_committed() const;
+
+ private:
+  struct Pending {
+    Command* command;
+    absl::Status batch_status;
+    bool done = false;
+  };
+  void Loop();
+  absl::Status RunBatch(const std::vector<Pending*>& batch, const RulesSnapshot& rules);
+
+  LedgerStore& store_;
+  RulesCache& rules_;
+  const BatchWriterOptions options_;
+  mutable absl::Mutex mu_;
+  std::deque<Pending*> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t batches_ ABSL_GUARDED_BY(mu_) = 0;
+  std::thread thread_;
+};
+
+}  // namespace loyalty::ledger

@@ -1,0 +1,64 @@
+#pragma once
+// The ledger's use cases, as the gRPC adapter calls them. Domain code: no
+// gRPC or MySQL includes (the v1 messages are plain protobuf).
+//
+// Mutating calls validate what needs no state, then go through the batch
+// writer (group commit). Queries read the store directly.
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "services/ledger/batch_writer.h"
+#include "services/ledger/ledger_engine.h"
+#include "services/ledger/ledger_store.h"
+#include "services/ledger/rules_cache.h"
+
+namespace loyalty::ledger {
+
+inline constexpr int kMaxTransfersPage = 500;
+inline constexpr int kMaxLotsPage = 1000;
+inline constexpr int kMaxJournalPage = 5000;
+inline constexpr int kMaxQualifyingMembers = 1000;
+inline constexpr int64_t kMaxVerifyRange = 1'000'000;
+
+class Ledger {
+ public:
+  Ledger(LedgerStore& store, RulesCache& rules, BatchWriter& writer)
+      : store_(store), rules_(rules), writer_(writer) {}
+
+  absl::StatusOr<v1::EarnResponse> Earn(const Caller& caller, const v1::EarnRequest& request);
+  absl::StatusOr<v1::QuoteEarnResponse> QuoteEarn(const v1::QuoteEarnRequest& request);
+  absl::StatusOr<v1::AuthorizeResponse> Authorize(const Caller& caller, const v1::AuthorizeRequest& request);
+  absl::StatusOr<v1::CaptureResponse> Capture(const Caller& caller, const v1::CaptureRequest& request);
+  absl::StatusOr<v1::VoidResponse> Void(const Caller& caller, const v1::VoidRequest& request);
+  absl::StatusOr<v1::ReverseResponse> Reverse(const Caller& caller, const v1::ReverseRequest& request);
+  absl::StatusOr<v1::AdjustResponse> Adjust(const Caller& caller, const v1::AdjustRequest& request);
+  absl::StatusOr<v1::GrantBonusResponse> GrantBonus(const Caller& caller, const v1::GrantBonusRequest& request);
+  absl::StatusOr<v1::RunExpiryResponse> RunExpiry(const Caller& caller, const v1::RunExpiryRequest& request);
+  absl::StatusOr<v1::RunHoldExpiryResponse> RunHoldExpiry(const Caller& caller, const v1::RunHoldExpiryRequest& request);
+  // The sweeper's pass: like RunHoldExpiry, with no idempotency record.
+  absl::StatusOr<v1::RunHoldExpiryResponse> SweepExpiredHolds(int max_holds);
+
+  absl::StatusOr<v1::GetBalanceResponse> GetBalance(const v1::GetBalanceRequest& request);
+  absl::StatusOr<v1::GetTransferResponse> GetTransfer(const v1::GetTransferRequest& request);
+  absl::StatusOr<v1::ListTransfersResponse> ListTransfers(const v1::ListTransfersRequest& request);
+  absl::StatusOr<v1::GetHoldResponse> GetHold(const v1::GetHoldRequest& request);
+  absl::StatusOr<v1::ListLotsResponse> ListLots(const v1::ListLotsRequest& request);
+  absl::StatusOr<v1::GetQualifyingPointsResponse> GetQualifyingPoints(
+      const v1::GetQualifyingPointsRequest& request);
+  absl::StatusOr<v1::GetPointsLiabilityResponse> GetPointsLiability();
+  absl::StatusOr<v1::GetAccountResponse> GetAccount(const v1::GetAccountRequest& request);
+  absl::StatusOr<v1::ReadJournalResponse> ReadJournal(const v1::ReadJournalRequest& request);
+  absl::StatusOr<v1::VerifyChainResponse> VerifyChain(const v1::VerifyChainRequest& request);
+
+ private:
+  template <typename Response, typename Request>
+  absl::StatusOr<Response> Submit(const Caller& caller, const std::string& method,
+                                  const Request& request);
+
+  LedgerStore& store_;
+  RulesCache& rules_;
+  BatchWriter& writer_;
+};
+
+}  // namespace loyalty::ledger

@@ -1,0 +1,855 @@
+#include "services/ledger/mysql_ledger_store.h"
+
+#include <cppconn/prepared_statement.h>
+#include <cppconn/resultset.h>
+
+#include <algorithm>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "google/protobuf/util/time_util.h"
+#include "absl/strings/str_cat.h"
+#include "common/db/transaction.h"
+#include "common/status/status_macros.h"
+#include "services/ledger/ledger_engine.h"
+
+namespace loyalty::ledger {
+namespace {
+
+// ---- SQL ------------------------------------------------------------------
+
+constexpr absl::string_view kLockHead =
+    "SELECT last_sequence, last_hash FROM journal_head WHERE id = 1 FOR UPDATE";
+constexpr absl::string_view kUpdateHead =
+    "UPDATE journal_head SET last_sequence = ?, last_hash = ? WHERE id = 1";
+constexpr absl::string_view kSelectHead = "SELECT last_sequence FROM journal_head WHERE id = 1";
+
+constexpr absl::string_view kSelectAccountForUpdate =
+    "SELECT account, debits_posted, credits_posted, debits_pending, credits_pending "
+    "FROM accounts WHERE account = ? FOR UPDATE";
+constexpr absl::string_view kSelectAccount =
+    "SELECT account, debits_posted, credits_posted, debits_pending, credits_pending "
+    "FROM accounts WHERE account = ?";
+constexpr absl::string_view kUpsertAccountHead =
+    "INSERT INTO accounts (account, debits_posted, credits_posted, debits_pending, "
+    "credits_pending, updated_at) VALUES ";
+constexpr absl::string_view kUpsertAccountRow = "(?, ?, ?, ?, ?, ?)";
+constexpr absl::string_view kUpsertAccountTail =
+    " ON DUPLICATE KEY UPDATE debits_posted = VALUES(debits_posted), "
+    "credits_posted = VALUES(credits_posted), debits_pending = VALUES(debits_pending), "
+    "credits_pending = VALUES(credits_pending), updated_at = VALUES(updated_at)";
+
+constexpr absl::string_view kSelectOpenLotsForUpdate =
+    "SELECT lot_id, member_id, issuer_partner_id, source_transfer_id, original_points, "
+    "remaining_points, earned_at, expires_at FROM lots "
+    "WHERE member_id = ? AND is_open = 1 ORDER BY expires_at, lot_id FOR UPDATE";
+constexpr absl::string_view kSelectLotForUpdate =
+    "SELECT lot_id, member_id, issuer_partner_id, source_transfer_id, original_points, "
+    "remaining_points, earned_at, expires_at FROM lots WHERE lot_id = ? FOR UPDATE";
+constexpr absl::string_view kSelectExpiredLotsForUpdate =
+    "SELECT lot_id, member_id, issuer_partner_id, source_transfer_id, original_points, "
+    "remaining_points, earned_at, expires_at FROM lots "
+    "WHERE is_open = 1 AND expires_at <= ? ORDER BY expires_at, lot_id LIMIT ? FOR UPDATE";
+constexpr absl::string_view kUpsertLotHead =
+    "INSERT INTO lots (lot_id, member_id, issuer_partner_id, source_transfer_id, "
+    "original_points, remaining_points, is_open, earned_at, expires_at) VALUES ";
+constexpr absl::string_view kUpsertLotRow = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
+constexpr absl::string_view kUpsertLotTail =
+    " ON DUPLICATE KEY UPDATE remaining_points = VALUES(remaining_points), "
+    "is_open = VALUES(is_open)";
+
+constexpr absl::string_view kSelectHoldForUpdate =
+    "SELECT hold_id, member_id, partner_id, points, captured_points, state, reference, metadata, "
+    "created_at, expires_at, closed_at, hold_transfer_id, closing_transfer_id "
+    "FROM holds WHERE hold_id = ? FOR UPDATE";
+constexpr absl::string_view kSelectHold =
+    "SELECT hold_id, member_id, partner_id, points, captured_points, state, reference, metadata, "
+    "created_at, expires_at, closed_at, hold_transfer_id, closing_transfer_id "
+    "FROM holds WHERE hold_id = ?";
+constexpr absl::string_view kSelectExpiredHoldsForUpdate =
+    "SELECT hold_id, member_id, partner_id, points, captured_points, state, reference, metadata, "
+    "created_at, expires_at, closed_at, hold_transfer_id, closing_transfer_id "
+    "FROM holds WHERE state = 1 AND expires_at <= ? ORDER BY expires_at LIMIT ? FOR UPDATE";
+constexpr absl::string_view kUpsertHoldHead =
+    "INSERT INTO holds (hold_id, member_id, partner_id, points, captured_points, state, "
+    "reference, metadata, created_at, expires_at, closed_at, hold_transfer_id, "
+    "closing_transfer_id) VALUES ";
+constexpr absl::string_view kUpsertHoldRow = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+constexpr absl::string_view kUpsertHoldTail =
+    " ON DUPLICATE KEY UPDATE captured_points = VALUES(captured_points), "
+    "state = VALUES(state), closed_at = VALUES(closed_at), "
+    "closing_transfer_id = VALUES(closing_transfer_id)";
+
+constexpr absl::string_view kSelectTransferBodyForUpdate =
+    "SELECT t.body, t.prev_hash, t.hash, COALESCE(r.reversed_points, 0) FROM transfers t "
+    "LEFT JOIN transfer_reversals r ON r.transfer_id = t.transfer_id "
+    "WHERE t.transfer_id = ? FOR UPDATE";
+constexpr absl::string_view kSelectTransferBody =
+    "SELECT t.body, t.prev_hash, t.hash, COALESCE(r.reversed_points, 0) FROM transfers t "
+    "LEFT JOIN transfer_reversals r ON r.transfer_id = t.transfer_id WHERE t.transfer_id = ?";
+constexpr absl::string_view kInsertTransferHead =
+    "INSERT INTO transfers (sequence, transfer_id, code, debit_account, credit_account, points, "
+    "partner_id, member_id, reference, related_transfer_id, hold_id, created_at, body, "
+    "prev_hash, hash) VALUES ";
+constexpr absl::string_view kInsertTransferRow = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+constexpr absl::string_view kUpsertReversalHead =
+    "INSERT INTO transfer_reversals (transfer_id, reversed_points) VALUES ";
+constexpr absl::string_view kUpsertReversalRow = "(?, ?)";
+constexpr absl::string_view kUpsertReversalTail =
+    " ON DUPLICATE KEY UPDATE reversed_points = VALUES(reversed_points)";
+
+constexpr absl::string_view kSelectIdempotency =
+    "SELECT method, request, status_code, status_message, response FROM idempotency "
+    "WHERE caller = ? AND idempotency_key = ? FOR UPDATE";
+constexpr absl::string_view kInsertIdempotencyHead =
+    "INSERT INTO idempotency (caller, idempotency_key, method, request, status_code, "
+    "status_message, response, created_at) VALUES ";
+constexpr absl::string_view kInsertIdempotencyRow = "(?, ?, ?, ?, ?, ?, ?, ?)";
+
+constexpr absl::string_view kSelectReceipt =
+    "SELECT transfer_id FROM earn_receipts WHERE partner_id = ? AND receipt_reference = ? "
+    "FOR UPDATE";
+constexpr absl::string_view kInsertReceiptHead =
+    "INSERT INTO earn_receipts (partner_id, receipt_reference, transfer_id) VALUES ";
+constexpr absl::string_view kInsertReceiptRow = "(?, ?, ?)";
+
+constexpr absl::string_view kSelectJournalPage =
+    "SELECT body, prev_hash, hash FROM transfers WHERE sequence > ? AND sequence <= ? "
+    "ORDER BY sequence LIMIT ?";
+constexpr absl::string_view kSelectJournalRows =
+    "SELECT sequence, transfer_id, code, debit_account, credit_account, points, partner_id, "
+    "member_id, body, prev_hash, hash FROM transfers WHERE sequence >= ? AND sequence <= ? "
+    "ORDER BY sequence";
+constexpr absl::string_view kSelectHashAt = "SELECT hash FROM transfers WHERE sequence = ?";
+constexpr absl::string_view kSelectQualifying =
+    "SELECT code, points, body FROM transfers "
+    "WHERE member_id = ? AND code IN (1, 3) AND created_at >= ? AND created_at < ?";
+constexpr absl::string_view kSelectMemberBalanceTotal =
+    "SELECT COALESCE(SUM(credits_posted - debits_posted), 0) FROM accounts "
+    "WHERE account LIKE 'member:%'";
+constexpr absl::string_view kSelectLiabilityByIssuer =
+    "SELECT issuer_partner_id, SUM(remaining_points), COUNT(*) FROM lots WHERE is_open = 1 "
+    "GROUP BY issuer_partner_id";
+
+// Largest number of rows in one multi-row statement. Chunks of 64, 16, 4
+// and 1 keep the number of distinct prepared statements small.
+constexpr int kChunkSizes[] = {64, 16, 4, 1};
+
+// ---- Helpers ----------------------------------------------------------------
+
+std::string SqlTime(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%E6S", t, absl::UTCTimeZone());
+}
+
+absl::Time ParseSqlTime(const std::string& text) {
+  absl::Time t;
+  std::string err;
+  if (!absl::ParseTime("%Y-%m-%d %H:%M:%E*S", text, absl::UTCTimeZone(), &t, &err)) {
+    return absl::InfinitePast();
+  }
+  return t;
+}
+
+std::string Str(const sql::ResultSet& rs, int column) {
+  return std::string(rs.getString(column));
+}
+
+// Serialises a string map as a small protobuf (a Hold's metadata).
+std::string EncodeMetadata(const std::map<std::string, std::string>& m) {
+  v1::Hold carrier;
+  carrier.mutable_metadata()->insert(m.begin(), m.end());
+  std::string out;
+  carrier.SerializeToString(&out);
+  return out;
+}
+
+std::map<std::string, std::string> DecodeMetadata(const std::string& bytes) {
+  v1::Hold carrier;
+  carrier.ParseFromString(bytes);
+  return {carrier.metadata().begin(), carrier.metadata().end()};
+}
+
+// Runs a multi-row statement for `count` rows in chunks. `bind(stmt, first
+// parameter index, row)` binds one row's parameters.
+template <typename Bind>
+void ExecuteChunked(db::Transaction& tx, absl::string_view head, absl::string_view row,
+                    absl::string_view tail, int params_per_row, size_t count, Bind bind) {
+  size_t done = 0;
+  while (done < count) {
+    int chunk = 1;
+    for (int size : kChunkSizes) {
+      if (count - done >= static_cast<size_t>(size)) {
+        chunk = size;
+        break;
+      }
+    }
+    // Only placeholders are generated here; every value is bound.
+    std::string sql(head);
+    for (int i = 0; i < chunk; ++i) {
+      if (i > 0) sql.append(", ");
+      sql.append(row.data(), row.size());
+    }
+    sql.append(tail.data(), tail.size());
+    sql::PreparedStatement& stmt = tx.Prepare(sql);
+    for (int i = 0; i < chunk; ++i) bind(stmt, 1 + i * params_per_row, done + i);
+    stmt.executeUpdate();
+    done += chunk;
+  }
+}
+
+AccountRow ReadAccount(sql::ResultSet& rs) {
+  AccountRow a;
+  a.account = Str(rs, 1);
+  a.debits_posted = rs.getInt64(2);
+  a.credits_posted = rs.getInt64(3);
+  a.debits_pending = rs.getInt64(4);
+  a.credits_pending = rs.getInt64(5);
+  a.exists = true;
+  return a;
+}
+
+LotRow ReadLot(sql::ResultSet& rs) {
+  LotRow l;
+  l.lot_id = Str(rs, 1);
+  l.member_id = Str(rs, 2);
+  l.issuer_partner_id = Str(rs, 3);
+  l.source_transfer_id = Str(rs, 4);
+  l.original_points = rs.getInt64(5);
+  l.remaining_points = rs.getInt64(6);
+  l.earned_at = ParseSqlTime(Str(rs, 7));
+  l.expires_at = ParseSqlTime(Str(rs, 8));
+  return l;
+}
+
+HoldRow ReadHold(sql::ResultSet& rs) {
+  HoldRow h;
+  h.hold_id = Str(rs, 1);
+  h.member_id = Str(rs, 2);
+  h.partner_id = Str(rs, 3);
+  h.points = rs.getInt64(4);
+  h.captured_points = rs.getInt64(5);
+  h.state = static_cast<v1::HoldState>(rs.getInt(6));
+  h.reference = Str(rs, 7);
+  h.metadata = DecodeMetadata(Str(rs, 8));
+  h.created_at = ParseSqlTime(Str(rs, 9));
+  h.expires_at = ParseSqlTime(Str(rs, 10));
+  if (!rs.isNull(11)) h.closed_at = ParseSqlTime(Str(rs, 11));
+  h.hold_transfer_id = Str(rs, 12);
+  h.closing_transfer_id = Str(rs, 13);
+  return h;
+}
+
+// body, prev_hash, hash -> the transfer with its hashes.
+absl::StatusOr<v1::Transfer> ReadTransferBody(sql::ResultSet& rs, int first_column) {
+  v1::Transfer t;
+  if (!t.ParseFromString(Str(rs, first_column))) return absl::DataLossError("unreadable transfer body");
+  t.set_prev_hash(Str(rs, first_column + 1));
+  t.set_hash(Str(rs, first_column + 2));
+  return t;
+}
+
+// ---- BatchState over one transaction ----------------------------------------
+
+class MysqlBatch final : public BatchState {
+ public:
+  MysqlBatch(db::Transaction& tx, absl::Time now, int64_t head_sequence, std::string head_hash)
+      : tx_(tx), now_(now), head_sequence_(head_sequence), head_hash_(std::move(head_hash)) {}
+
+  // BatchState:
+  absl::Time now() const override { return now_; }
+
+  absl::StatusOr<AccountRow*> Account(const std::string& account) override {
+    auto it = accounts_.find(account);
+    if (it != accounts_.end()) return it->second.get();
+    sql::PreparedStatement& stmt = tx_.Prepare(kSelectAccountForUpdate);
+    stmt.setString(1, account);
+    std::unique_ptr<sql::ResultSet> rs(stmt.executeQuery());
+    auto row = std::make_unique<AccountRow>();
+    if (rs->next()) {
+      *row = ReadAccount(*rs);
+    } else {
+      row->account = account;
+    }
+    AccountRow* ptr = row.get();
+    accounts_.emplace(account, std::move(row));
+    return ptr;
+  }
+
+  absl::StatusOr<std::vector<LotRow*>> OpenLots(const std::string& member_id) override {
+    if (!lots_loaded_for_.contains(member_id)) {
+      sql::PreparedStatement& stmt = tx_.Prepare(kSelectOpenLotsForUpdate);
+      stmt.setString(1, member_id);
+      std::unique_ptr<sql::ResultSet> rs(stmt.executeQuery());
+      while (rs->next()) Remember(ReadLot(*rs));
+      lots_loaded_for_.insert(member_id);
+    }
+    std::vector<LotRow*> open;
+    for (LotRow* lot : member_lots_[member_id]) {
+      if (lot->remaining_points > 0) open.push_back(lot);
+    }
+    std::sort(open.begin(), open.end(), [](const LotRow* a, const LotRow* b) {
+      return std::tie(a->expires_at, a->lot_id) < std::tie(b->expires_at, b->lot_id);
+    });
+    return open;
+  }
+
+  absl::StatusOr<LotRow*> Lot(const std::string& lot_id) override {
+    if (auto it = lots_.find(lot_id); it != lots_.end()) return it->second.get();
+    sql::PreparedStatement& stmt = tx_.Prepare(kSelectLotForUpdate);
+    stmt.setString(1, lot_id);
+    std::unique_ptr<sql::ResultSet> rs(stmt.executeQuery());
+    if (!rs->next()) return nullptr;
+    return Remember(ReadLot(*rs));
+  }
+
+  absl::StatusOr<HoldRow*> Hold(const std::string& hold_id) override {
+    if (auto it = holds_.find(hold_id); it != holds_.end()) return it->second.get();
+    sql::PreparedStatement& stmt = tx_.Prepare(kSelectHoldForUpdate);
+    stmt.setString(1, hold_id);
+    std::unique_ptr<sql::ResultSet> rs(stmt.executeQuery());
+    if (!rs->next()) return nullptr;
+    return RememberHold(ReadHold(*rs));
+  }
+
+  absl::StatusOr<TransferRow*> Transfer(const std::string& transfer_id) override {
+    if (auto it = transfers_.find(transfer_id); it != transfers_.end()) return it->second.get();
+    sql::PreparedStatement& stmt = tx_.Prepare(kSelectTransferBodyForUpdate);
+    stmt.setString(1, transfer_id);
+    std::unique_ptr<sql::ResultSet> rs(stmt.executeQuery());
+    if (!rs->next()) return nullptr;
+    auto row = std::make_unique<TransferRow>();
+    ASSIGN_OR_RETURN(row->transfer, ReadTransferBody(*rs, 1));
+    row->reversed_points = rs->getInt64(4);
+    TransferRow* ptr = row.get();
+    transfers_.emplace(transfer_id, std::move(row));
+    return ptr;
+  }
+
+  absl::StatusOr<std::optional<IdempotencyRecord>> Idempotency(const std::string& caller,
+                                                               const std::string& key) override {
+    const std::string map_key = absl::StrCat(caller, "\x1f", key);
+    if (auto it = idempotency_.find(map_key); it != idempotency_.end()) return it->second;
+    sql::PreparedStatement& stmt = tx_.Prepare(kSelectIdempotency);
+    stmt.setString(1, caller);
+    stmt.setString(2, key);
+    std::unique_ptr<sql::ResultSet> rs(stmt.executeQuery());
+    std::optional<IdempotencyRecord> record;
+    if (rs->next()) {
+      record = IdempotencyRecord{Str(*rs, 1), Str(*rs, 2), rs->getInt(3), Str(*rs, 4), Str(*rs, 5)};
+    }
+    idempotency_.emplace(map_key, record);
+    return record;
+  }
+
+  absl::StatusOr<std::string> EarnReceipt(const std::string& partner_id,
+                                          const std::string& reference) override {
+    const std::string map_key = absl::StrCat(partner_id, "\x1f", reference);
+    if (auto it = receipts_.find(map_key); it != receipts_.end()) return it->second;
+    sql::PreparedStatement& stmt = tx_.Prepare(kSelectReceipt);
+    stmt.setString(1, partner_id);
+    stmt.setString(2, reference);
+    std::unique_ptr<sql::ResultSet> rs(stmt.executeQuery());
+    std::string transfer_id = rs->next() ? Str(*rs, 1) : "";
+    receipts_.emplace(map_key, transfer_id);
+    return transfer_id;
+  }
+
+  absl::StatusOr<std::vector<LotRow*>> ExpiredLots(absl::Time as_of, int limit) override {
+    sql::PreparedStatement& stmt = tx_.Prepare(kSelectExpiredLotsForUpdate);
+    stmt.setString(1, SqlTime(as_of));
+    stmt.setInt(2, limit);
+    std::unique_ptr<sql::ResultSet> rs(stmt.executeQuery());
+    std::vector<LotRow*> out;
+    while (rs->next()) {
+      LotRow lot = ReadLot(*rs);
+      auto it = lots_.find(lot.lot_id);
+      out.push_back(it != lots_.end() ? it->second.get() : Remember(std::move(lot)));
+    }
+    return out;
+  }
+
+  absl::StatusOr<std::vector<HoldRow*>> ExpiredHolds(absl::Time as_of, int limit) override {
+    sql::PreparedStatement& stmt = tx_.Prepare(kSelectExpiredHoldsForUpdate);
+    stmt.setString(1, SqlTime(as_of));
+    stmt.setInt(2, limit);
+    std::unique_ptr<sql::ResultSet> rs(stmt.executeQuery());
+    std::vector<HoldRow*> out;
+    while (rs->next()) {
+      HoldRow hold = ReadHold(*rs);
+      auto it = holds_.find(hold.hold_id);
+      HoldRow* ptr = it != holds_.end() ? it->second.get() : RememberHold(std::move(hold));
+      if (ptr->state == v1::HOLD_STATE_PENDING) out.push_back(ptr);
+    }
+    return out;
+  }
+
+  LotRow* AddLot(LotRow lot) override {
+    lot.is_new = lot.dirty = true;
+    return Remember(std::move(lot));
+  }
+
+  HoldRow* AddHold(HoldRow hold) override {
+    hold.is_new = hold.dirty = true;
+    return RememberHold(std::move(hold));
+  }
+
+  const v1::Transfer& Append(v1::Transfer transfer) override {
+    transfer.set_sequence(++head_sequence_);
+    *transfer.mutable_created_at() =
+        google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(now_));
+    Appended a;
+    a.body = TransferBody(transfer);
+    transfer.set_prev_hash(head_hash_);
+    head_hash_ = ChainHash(head_hash_, a.body);
+    transfer.set_hash(head_hash_);
+    a.transfer = std::make_unique<v1::Transfer>(std::move(transfer));
+    appended_.push_back(std::move(a));
+    const v1::Transfer& stored = *appended_.back().transfer;
+    // Later commands in the batch may reverse it.
+    auto row = std::make_unique<TransferRow>();
+    row->transfer = stored;
+    transfers_[stored.transfer_id()] = std::move(row);
+    return stored;
+  }
+
+  void PutIdempotency(const std::string& caller, const std::string& key,
+                      IdempotencyRecord record) override {
+    idempotency_[absl::StrCat(caller, "\x1f", key)] = record;
+    new_idempotency_.push_back({caller, key, std::move(record)});
+  }
+
+  void PutEarnReceipt(const std::string& partner_id, const std::string& reference,
+                      const std::string& transfer_id) override {
+    receipts_[absl::StrCat(partner_id, "\x1f", reference)] = transfer_id;
+    new_receipts_.push_back({partner_id, reference, transfer_id});
+  }
+
+  // Writes every change of the batch. Called once, before commit.
+  void Flush() {
+    const std::string now_text = SqlTime(now_);
+    ExecuteChunked(tx_, kInsertTransferHead, kInsertTransferRow, "", 15, appended_.size(),
+                   [&](sql::PreparedStatement& s, int p, size_t i) {
+                     const Appended& a = appended_[i];
+                     const v1::Transfer& t = *a.transfer;
+                     s.setInt64(p, t.sequence());
+                     s.setString(p + 1, t.transfer_id());
+                     s.setInt(p + 2, t.code());
+                     s.setString(p + 3, t.debit_account());
+                     s.setString(p + 4, t.credit_account());
+                     s.setInt64(p + 5, t.points());
+                     s.setString(p + 6, t.partner_id());
+                     s.setString(p + 7, t.member_id());
+                     s.setString(p + 8, t.reference());
+                     s.setString(p + 9, t.related_transfer_id());
+                     s.setString(p + 10, t.hold_id());
+                     s.setString(p + 11, now_text);
+                     s.setString(p + 12, a.body);
+                     s.setString(p + 13, t.prev_hash());
+                     s.setString(p + 14, t.hash());
+                   });
+    std::vector<const AccountRow*> accounts;
+    for (const auto& [name, row] : accounts_) {
+      if (row->dirty) accounts.push_back(row.get());
+    }
+    // Deterministic order: the same rows are always written in the same order.
+    std::sort(accounts.begin(), accounts.end(),
+              [](const AccountRow* a, const AccountRow* b) { return a->account < b->account; });
+    ExecuteChunked(tx_, kUpsertAccountHead, kUpsertAccountRow, kUpsertAccountTail, 6,
+                   accounts.size(), [&](sql::PreparedStatement& s, int p, size_t i) {
+                     const AccountRow& a = *accounts[i];
+                     s.setString(p, a.account);
+                     s.setInt64(p + 1, a.debits_posted);
+                     s.setInt64(p + 2, a.credits_posted);
+                     s.setInt64(p + 3, a.debits_pending);
+                     s.setInt64(p + 4, a.credits_pending);
+                     s.setString(p + 5, now_text);
+                   });
+    std::vector<const LotRow*> lots;
+    for (const auto& [id, row] : lots_) {
+      if (row->dirty) lots.push_back(row.get());
+    }
+    std::sort(lots.begin(), lots.end(),
+              [](const LotRow* a, const LotRow* b) { return a->lot_id < b->lot_id; });
+    ExecuteChunked(tx_, kUpsertLotHead, kUpsertLotRow, kUpsertLotTail, 9, lots.size(),
+                   [&](sql::PreparedStatement& s, int p, size_t i) {
+                     const LotRow& l = *lots[i];
+                     s.setString(p, l.lot_id);
+                     s.setString(p + 1, l.member_id);
+                     s.setString(p + 2, l.issuer_partner_id);
+                     s.setString(p + 3, l.source_transfer_id);
+                     s.setInt64(p + 4, l.original_points);
+                     s.setInt64(p + 5, l.remaining_points);
+                     s.setInt(p + 6, l.remaining_points > 0 ? 1 : 0);
+                     s.setString(p + 7, SqlTime(l.earned_at));
+                     s.setString(p + 8, SqlTime(l.expires_at));
+                   });
+    std::vector<const HoldRow*> holds;
+    for (const auto& [id, row] : holds_) {
+      if (row->dirty) holds.push_back(row.get());
+    }
+    std::sort(holds.begin(), holds.end(),
+              [](const HoldRow* a, const HoldRow* b) { return a->hold_id < b->hold_id; });
+    ExecuteChunked(tx_, kUpsertHoldHead, kUpsertHoldRow, kUpsertHoldTail, 13, holds.size(),
+                   [&](sql::PreparedStatement& s, int p, size_t i) {
+                     const HoldRow& h = *holds[i];
+                     s.setString(p, h.hold_id);
+                     s.setString(p + 1, h.member_id);
+                     s.setString(p + 2, h.partner_id);
+                     s.setInt64(p + 3, h.points);
+                     s.setInt64(p + 4, h.captured_points);
+                     s.setInt(p + 5, h.state);
+                     s.setString(p + 6, h.reference);
+                     s.setString(p + 7, EncodeMetadata(h.metadata));
+                     s.setString(p + 8, SqlTime(h.created_at));
+                     s.setString(p + 9, SqlTime(h.expires_at));
+                     if (h.closed_at.has_value()) {
+                       s.setString(p + 10, SqlTime(*h.closed_at));
+                     } else {
+                       s.setNull(p + 10, sql::DataType::VARCHAR);
+                     }
+                     s.setString(p + 11, h.hold_transfer_id);
+                     s.setString(p + 12, h.closing_transfer_id);
+                   });
+    std::vector<const TransferRow*> reversed;
+    for (const auto& [id, row] : transfers_) {
+      if (row->reversed_dirty) reversed.push_back(row.get());
+    }
+    ExecuteChunked(tx_, kUpsertReversalHead, kUpsertReversalRow, kUpsertReversalTail, 2,
+                   reversed.size(), [&](sql::PreparedStatement& s, int p, size_t i) {
+                     s.setString(p, reversed[i]->transfer.transfer_id());
+                     s.setInt64(p + 1, reversed[i]->reversed_points);
+                   });
+    ExecuteChunked(tx_, kInsertIdempotencyHead, kInsertIdempotencyRow, "", 8,
+                   new_idempotency_.size(), [&](sql::PreparedStatement& s, int p, size_t i) {
+                     const NewIdempotency& n = new_idempotency_[i];
+                     s.setString(p, n.caller);
+                     s.setString(p + 1, n.key);
+                     s.setString(p + 2, n.record.method);
+                     s.setString(p + 3, n.record.request);
+                     s.setInt(p + 4, n.record.status_code);
+                     s.setString(p + 5, n.record.status_message.substr(0, 1024));
+                     s.setString(p + 6, n.record.response);
+                     s.setString(p + 7, now_text);
+                   });
+    ExecuteChunked(tx_, kInsertReceiptHead, kInsertReceiptRow, "", 3, new_receipts_.size(),
+                   [&](sql::PreparedStatement& s, int p, size_t i) {
+                     s.setString(p, new_receipts_[i].partner_id);
+                     s.setString(p + 1, new_receipts_[i].reference);
+                     s.setString(p + 2, new_receipts_[i].transfer_id);
+                   });
+    if (!appended_.empty()) {
+      sql::PreparedStatement& head = tx_.Prepare(kUpdateHead);
+      head.setInt64(1, head_sequence_);
+      head.setString(2, head_hash_);
+      head.executeUpdate();
+    }
+  }
+
+ private:
+  struct Appended {
+    std::unique_ptr<v1::Transfer> transfer;
+    std::string body;
+  };
+  struct NewIdempotency {
+    std::string caller;
+    std::string key;
+    IdempotencyRecord record;
+  };
+  struct NewReceipt {
+    std::string partner_id;
+    std::string reference;
+    std::string transfer_id;
+  };
+
+  LotRow* Remember(LotRow lot) {
+    auto [it, inserted] = lots_.try_emplace(lot.lot_id, nullptr);
+    if (!inserted) return it->second.get();  // the batch's copy wins
+    it->second = std::make_unique<LotRow>(std::move(lot));
+    member_lots_[it->second->member_id].push_back(it->second.get());
+    return it->second.get();
+  }
+
+  HoldRow* RememberHold(HoldRow hold) {
+    auto [it, inserted] = holds_.try_emplace(hold.hold_id, nullptr);
+    if (!inserted) return it->second.get();
+    it->second = std::make_unique<HoldRow>(std::move(hold));
+    return it->second.get();
+  }
+
+  db::Transaction& tx_;
+  const absl::Time now_;
+  int64_t head_sequence_;
+  std::string head_hash_;
+  absl::flat_hash_map<std::string, std::unique_ptr<AccountRow>> accounts_;
+  absl::flat_hash_map<std::string, std::unique_ptr<LotRow>> lots_;
+  absl::flat_hash_map<std::string, std::vector<LotRow*>> member_lots_;
+  absl::flat_hash_set<std::string> lots_loaded_for_;
+  absl::flat_hash_map<std::string, std::unique_ptr<HoldRow>> holds_;
+  absl::flat_hash_map<std::string, std::unique_ptr<TransferRow>> transfers_;
+  absl::flat_hash_map<std::string, std::optional<IdempotencyRecord>> idempotency_;
+  absl::flat_hash_map<std::string, std::string> receipts_;
+  std::vector<Appended> appended_;
+  std::vector<NewIdempotency> new_idempotency_;
+  std::vector<NewReceipt> new_receipts_;
+};
+
+// ---- The store ------------------------------------------------------------
+
+class MysqlLedgerStore final : public LedgerStore {
+ public:
+  explicit MysqlLedgerStore(db::ConnectionPool& pool) : pool_(pool) {}
+
+  absl::Status RunBatch(const std::function<absl::Status(BatchState&)>& body) override {
+    return db::RunInTransaction(pool_, "ledger batch", [&](db::Transaction& tx) -> absl::Status {
+      std::unique_ptr<sql::ResultSet> rs(tx.Prepare(kLockHead).executeQuery());
+      if (!rs->next()) return absl::InternalError("journal_head row is missing");
+      MysqlBatch batch(tx, absl::Now(), rs->getInt64(1), Str(*rs, 2));
+      rs.reset();
+      RETURN_IF_ERROR(body(batch));
+      batch.Flush();
+      return absl::OkStatus();
+    });
+  }
+
+  absl::StatusOr<std::optional<AccountRow>> GetAccount(const std::string& account) override {
+    std::optional<AccountRow> out;
+    RETURN_IF_ERROR(db::RunWithConnection(pool_, "get account", [&](db::PooledConnection& c) {
+      sql::PreparedStatement& stmt = c.Prepare(kSelectAccount);
+      stmt.setString(1, account);
+      std::unique_ptr<sql::ResultSet> rs(stmt.executeQuery());
+      if (rs->next()) out = ReadAccount(*rs);
+      return absl::OkStatus();
+    }));
+    return out;
+  }
+
+  absl::StatusOr<std::optional<TransferRow>> GetTransfer(const std::string& transfer_id) override {
+    std::optional<TransferRow> out;
+    RETURN_IF_ERROR(db::RunWithConnection(pool_, "get transfer", [&](db::PooledConnection& c) -> absl::Status {
+      sql::PreparedStatement& stmt = c.Prepare(kSelectTransferBody);
+      stmt.setString(1, transfer_id);
+      std::unique_ptr<sql::ResultSet> rs(stmt.executeQuery());
+      if (!rs->next()) return absl::OkStatus();
+      TransferRow row;
+      ASSIGN_OR_RETURN(row.transfer, ReadTransferBody(*rs, 1));
+      row.reversed_points = rs->getInt64(4);
+      out = std::move(row);
+      return absl::OkStatus();
+    }));
+    return out;
+  }
+
+  absl::StatusOr<std::optional<HoldRow>> GetHold(const std::string& hold_id) override {
+    std::optional<HoldRow> out;
+    RETURN_IF_ERROR(db::RunWithConnection(pool_, "get hold", [&](db::PooledConnection& c) {
+      sql::PreparedStatement& stmt = c.Prepare(kSelectHold);
+      stmt.setString(1, hold_id);
+      std::unique_ptr<sql::ResultSet> rs(stmt.executeQuery());
+      if (rs->next()) out = ReadHold(*rs);
+      return absl::OkStatus();
+    }));
+    return out;
+  }
+
+  absl::StatusOr<std::vector<LotRow>> ListLots(const LotQuery& q) override {
+    // Fixed text, optional filters expressed with neutral values.
+    static constexpr absl::string_view kSql =
+        "SELECT lot_id, member_id, issuer_partner_id, source_transfer_id, original_points, "
+        "remaining_points, earned_at, expires_at FROM lots "
+        "WHERE member_id = ? AND (? = 1 OR is_open = 1) AND (? = '' OR issuer_partner_id = ?) "
+        "AND (expires_at > ? OR (expires_at = ? AND lot_id > ?)) "
+        "ORDER BY expires_at, lot_id LIMIT ?";
+    std::vector<LotRow> out;
+    RETURN_IF_ERROR(db::RunWithConnection(pool_, "list lots", [&](db::PooledConnection& c) {
+      sql::PreparedStatement& stmt = c.Prepare(kSql);
+      const absl::Time after_time = q.after ? q.after->first : absl::FromUnixSeconds(0);
+      const std::string after_id = q.after ? q.after->second : "";
+      stmt.setString(1, q.member_id);
+      stmt.setInt(2, q.include_depleted ? 1 : 0);
+      stmt.setString(3, q.issuer_partner_id);
+      stmt.setString(4, q.issuer_partner_id);
+      stmt.setString(5, SqlTime(after_time));
+      stmt.setString(6, SqlTime(after_time));
+      stmt.setString(7, after_id);
+      stmt.setInt(8, q.limit);
+      std::unique_ptr<sql::ResultSet> rs(stmt.executeQuery());
+      while (rs->next()) out.push_back(ReadLot(*rs));
+      return absl::OkStatus();
+    }));
+    return out;
+  }
+
+  absl::StatusOr<std::vector<v1::Transfer>> ListTransfers(const TransferQuery& q) override {
+    // One fixed statement per direction; unused filters take neutral values.
+    static constexpr absl::string_view kWhere =
+        "FROM transfers WHERE (? = '' OR member_id = ?) "
+        "AND (? = '' OR debit_account = ? OR credit_account = ?) "
+        "AND (? = '' OR partner_id = ?) AND (? = '' OR reference = ?) "
+        "AND created_at >= ? AND created_at < ? AND (? = '' OR FIND_IN_SET(code, ?) > 0) ";
+    static const std::string kNewest = absl::StrCat(
+        "SELECT body, prev_hash, hash ", kWhere, "AND sequence < ? ORDER BY sequence DESC LIMIT ?");
+    static const std::string kOldest = absl::StrCat(
+        "SELECT body, prev_hash, hash ", kWhere, "AND sequence > ? ORDER BY sequence ASC LIMIT ?");
+    std::vector<v1::Transfer> out;
+    RETURN_IF_ERROR(db::RunWithConnection(pool_, "list transfers", [&](db::PooledConnection& c) -> absl::Status {
+      sql::PreparedStatement& stmt = c.Prepare(q.oldest_first ? kOldest : kNewest);
+      std::string codes;
+      for (int code : q.codes) absl::StrAppend(&codes, codes.empty() ? "" : ",", code);
+      int p = 1;
+      stmt.setString(p++, q.member_id);
+      stmt.setString(p++, q.member_id);
+      stmt.setString(p++, q.account);
+      stmt.setString(p++, q.account);
+      stmt.setString(p++, q.account);
+      stmt.setString(p++, q.partner_id);
+      stmt.setString(p++, q.partner_id);
+      stmt.setString(p++, q.reference);
+      stmt.setString(p++, q.reference);
+      stmt.setString(p++, SqlTime(q.start_time.value_or(absl::FromUnixSeconds(0))));
+      stmt.setString(p++, SqlTime(q.end_time.value_or(absl::FromCivil(absl::CivilSecond(9999, 1, 1), absl::UTCTimeZone()))));
+      stmt.setString(p++, codes);
+      stmt.setString(p++, codes);
+      const int64_t cursor = q.after_sequence > 0 ? q.after_sequence
+                                                  : (q.oldest_first ? 0 : INT64_MAX);
+      stmt.setInt64(p++, cursor);
+      stmt.setInt(p++, q.limit);
+      std::unique_ptr<sql::ResultSet> rs(stmt.executeQuery());
+      while (rs->next()) {
+        ASSIGN_OR_RETURN(v1::Transfer t, ReadTransferBody(*rs, 1));
+        out.push_back(std::move(t));
+      }
+      return absl::OkStatus();
+    }));
+    return out;
+  }
+
+  absl::StatusOr<std::vector<v1::Transfer>> ReadJournal(int64_t after_sequence,
+                                                        int64_t up_to_sequence,
+                                                        int limit) override {
+    std::vector<v1::Transfer> out;
+    RETURN_IF_ERROR(db::RunWithConnection(pool_, "read journal", [&](db::PooledConnection& c) -> absl::Status {
+      sql::PreparedStatement& stmt = c.Prepare(kSelectJournalPage);
+      stmt.setInt64(1, after_sequence);
+      stmt.setInt64(2, up_to_sequence > 0 ? up_to_sequence : INT64_MAX);
+      stmt.setInt(3, limit);
+      std::unique_ptr<sql::ResultSet> rs(stmt.executeQuery());
+      while (rs->next()) {
+        ASSIGN_OR_RETURN(v1::Transfer t, ReadTransferBody(*rs, 1));
+        out.push_back(std::move(t));
+      }
+      return absl::OkStatus();
+    }));
+    return out;
+  }
+
+  absl::StatusOr<int64_t> HeadSequence() override {
+    int64_t head = 0;
+    RETURN_IF_ERROR(db::RunWithConnection(pool_, "journal head", [&](db::PooledConnection& c) {
+      std::unique_ptr<sql::ResultSet> rs(c.Prepare(kSelectHead).executeQuery());
+      if (rs->next()) head = rs->getInt64(1);
+      return absl::OkStatus();
+    }));
+    return head;
+  }
+
+  absl::StatusOr<std::vector<JournalRow>> JournalRows(int64_t from_sequence,
+                                                      int64_t to_sequence) override {
+    std::vector<JournalRow> out;
+    RETURN_IF_ERROR(db::RunWithConnection(pool_, "journal rows", [&](db::PooledConnection& c) {
+      sql::PreparedStatement& stmt = c.Prepare(kSelectJournalRows);
+      stmt.setInt64(1, from_sequence);
+      stmt.setInt64(2, to_sequence);
+      std::unique_ptr<sql::ResultSet> rs(stmt.executeQuery());
+      while (rs->next()) {
+        JournalRow r;
+        r.sequence = rs->getInt64(1);
+        r.transfer_id = Str(*rs, 2);
+        r.code = rs->getInt(3);
+        r.debit_account = Str(*rs, 4);
+        r.credit_account = Str(*rs, 5);
+        r.points = rs->getInt64(6);
+        r.partner_id = Str(*rs, 7);
+        r.member_id = Str(*rs, 8);
+        r.body = Str(*rs, 9);
+        r.prev_hash = Str(*rs, 10);
+        r.hash = Str(*rs, 11);
+        out.push_back(std::move(r));
+      }
+      return absl::OkStatus();
+    }));
+    return out;
+  }
+
+  absl::StatusOr<std::string> HashAt(int64_t sequence) override {
+    if (sequence == 0) return std::string(kGenesisHash);
+    std::string hash;
+    RETURN_IF_ERROR(db::RunWithConnection(pool_, "hash at", [&](db::PooledConnection& c) -> absl::Status {
+      sql::PreparedStatement& stmt = c.Prepare(kSelectHashAt);
+      stmt.setInt64(1, sequence);
+      std::unique_ptr<sql::ResultSet> rs(stmt.executeQuery());
+      if (!rs->next()) return absl::NotFoundError(absl::StrCat("no transfer with sequence ", sequence));
+      hash = Str(*rs, 1);
+      return absl::OkStatus();
+    }));
+    return hash;
+  }
+
+  absl::StatusOr<std::map<std::string, int64_t>> QualifyingPoints(
+      const std::vector<std::string>& member_ids, absl::Time start, absl::Time end) override {
+    std::map<std::string, int64_t> out;
+    RETURN_IF_ERROR(db::RunWithConnection(pool_, "qualifying points", [&](db::PooledConnection& c) {
+      for (const std::string& member : member_ids) {
+        sql::PreparedStatement& stmt = c.Prepare(kSelectQualifying);
+        stmt.setString(1, member);
+        stmt.setString(2, SqlTime(start));
+        stmt.setString(3, SqlTime(end));
+        std::unique_ptr<sql::ResultSet> rs(stmt.executeQuery());
+        int64_t total = 0;
+        while (rs->next()) {
+          if (rs->getInt(1) == v1::TRANSFER_CODE_EARN) {
+            total += rs->getInt64(2);
+            continue;
+          }
+          // A returned purchase stops qualifying in full: the claw-back and
+          // the shortfall (points already spent) together.
+          v1::Transfer reversal;
+          reversal.ParseFromString(Str(*rs, 3));
+          total -= reversal.points() + reversal.shortfall_points();
+        }
+        out[member] = std::max<int64_t>(0, total);
+      }
+      return absl::OkStatus();
+    }));
+    return out;
+  }
+
+  absl::StatusOr<Liability> PointsLiability() override {
+    Liability out;
+    // One transaction so the figures are consistent with each other.
+    RETURN_IF_ERROR(db::RunInTransaction(pool_, "points liability", [&](db::Transaction& tx) {
+      out = Liability();
+      std::unique_ptr<sql::ResultSet> head(tx.Prepare(kSelectHead).executeQuery());
+      if (head->next()) out.as_of_sequence = head->getInt64(1);
+      std::unique_ptr<sql::ResultSet> total(tx.Prepare(kSelectMemberBalanceTotal).executeQuery());
+      if (total->next()) out.member_balance_points = total->getInt64(1);
+      std::unique_ptr<sql::ResultSet> rs(tx.Prepare(kSelectLiabilityByIssuer).executeQuery());
+      while (rs->next()) {
+        out.issuers[Str(*rs, 1)] = {rs->getInt64(2), rs->getInt64(3)};
+        out.lot_remaining_points += rs->getInt64(2);
+      }
+      return absl::OkStatus();
+    }));
+    return out;
+  }
+
+ private:
+  db::ConnectionPool& pool_;
+};
+
+}  // namespace
+
+std::unique_ptr<LedgerStore> NewMysqlLedgerStore(db::ConnectionPool& pool) {
+  return std::make_unique<MysqlLedgerStore>(pool);
+}
+
+}  // namespace loyalty::ledger
