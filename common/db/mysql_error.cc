@@ -58,25 +58,29 @@ bool IsConnectionError(int error_code, absl::string_view message) {
 
 absl::Status FromSqlError(int error_code, absl::string_view sql_state,
                           absl::string_view message, absl::string_view context) {
-  const std::string text =
-      absl::StrCat(context, ": mysql error ", error_code, " (", sql_state, "): ", message);
+  // Caller-facing codes carry only the context and the error number: the
+  // server's text can quote key values (a duplicate email, say). The full
+  // text goes only into INTERNAL, which is logged and never sent.
+  const std::string brief = absl::StrCat(context, ": mysql error ", error_code);
   switch (error_code) {
     case kErDupEntry:
     case kErDupEntryWithKeyName:
-      return absl::AlreadyExistsError(text);
+      return absl::AlreadyExistsError(absl::StrCat(brief, " (duplicate key)"));
     case kErLockDeadlock:
     case kErLockWaitTimeout:
     case kErCheckRead:
     case kErLockNowait:
-      return absl::AbortedError(text);
+      return absl::AbortedError(absl::StrCat(brief, " (transaction conflict; retry)"));
     case kErRowIsReferenced:
     case kErNoReferencedRow:
-      return absl::FailedPreconditionError(text);
+      return absl::FailedPreconditionError(absl::StrCat(brief, " (referenced row)"));
     default:
       break;
   }
-  if (IsConnectionError(error_code, message)) return absl::UnavailableError(text);
-  return absl::InternalError(text);
+  if (IsConnectionError(error_code, message)) {
+    return absl::UnavailableError(absl::StrCat(brief, " (database unavailable)"));
+  }
+  return absl::InternalError(absl::StrCat(brief, " (", sql_state, "): ", message));
 }
 
 absl::Status FromSqlException(const sql::SQLException& e, absl::string_view context) {

@@ -15,6 +15,7 @@ BatchWriter::~BatchWriter() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
+    queue_nonempty_.SignalAll();
   }
   if (thread_.joinable()) thread_.join();
 }
@@ -26,6 +27,9 @@ int64_t BatchWriter::batches_committed() const {
 
 absl::Status BatchWriter::RunBatch(const std::vector<Pending*>& batch, const RulesSnapshot& rules) {
   return store_.RunBatch([&](BatchState& state) -> absl::Status {
+    PrefetchKeys keys;
+    for (const Pending* p : batch) CollectPrefetchKeys(*p->command, &keys);
+    RETURN_IF_ERROR(state.Prefetch(keys));
     for (Pending* p : batch) {
       p->command->status = absl::OkStatus();
       p->command->response.reset();
@@ -37,7 +41,7 @@ absl::Status BatchWriter::RunBatch(const std::vector<Pending*>& batch, const Rul
 
 absl::Status BatchWriter::Execute(Command& command) {
   if (!options_.batching) {
-    Pending p{&command, absl::OkStatus()};
+    Pending p{&command, absl::OkStatus(), {}};
     RulesSnapshotPtr rules = rules_.Current();
     absl::Status s = RunBatch({&p}, *rules);
     if (s.ok()) {
@@ -46,7 +50,7 @@ absl::Status BatchWriter::Execute(Command& command) {
     }
     return s;
   }
-  Pending pending{&command, absl::OkStatus()};
+  Pending pending{&command, absl::OkStatus(), {}};
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return absl::UnavailableError("ledger is shutting down");
@@ -54,8 +58,9 @@ absl::Status BatchWriter::Execute(Command& command) {
       return absl::UnavailableError("ledger write queue is full; retry with the same key");
     }
     queue_.push_back(&pending);
-    mu_.Await(absl::Condition(&pending.done));
+    queue_nonempty_.Signal();
   }
+  pending.done.WaitForNotification();
   return pending.batch_status;
 }
 
@@ -65,8 +70,7 @@ void BatchWriter::Loop() {
     std::vector<Pending*> batch;
     {
       absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || stopping_; };
-      mu_.Await(absl::Condition(&ready));
+      while (queue_.empty() && !stopping_) queue_nonempty_.Wait(&mu_);
       if (queue_.empty()) return;  // stopping and drained
       while (!queue_.empty() && static_cast<int>(batch.size()) < max_batch) {
         batch.push_back(queue_.front());
@@ -74,7 +78,10 @@ void BatchWriter::Loop() {
       }
     }
     RulesSnapshotPtr rules = rules_.Current();
+    const absl::Time started = absl::Now();
     absl::Status status = RunBatch(batch, *rules);
+    log::Debug("ledger_batch", {{"size", batch.size()},
+                                {"duration_us", absl::ToInt64Microseconds(absl::Now() - started)}});
     if (!status.ok() && batch.size() > 1 && status.code() != absl::StatusCode::kUnavailable) {
       // Isolate whichever request broke the batch: each runs on its own.
       log::Warn("ledger_batch_split", {{"size", batch.size()}, {"error", status.ToString()}});
@@ -82,9 +89,11 @@ void BatchWriter::Loop() {
     } else {
       for (Pending* p : batch) p->batch_status = status;
     }
-    absl::MutexLock lock(&mu_);
-    if (status.ok()) ++batches_;
-    for (Pending* p : batch) p->done = true;
+    {
+      absl::MutexLock lock(&mu_);
+      if (status.ok()) ++batches_;
+    }
+    for (Pending* p : batch) p->done.Notify();
   }
 }
 

@@ -22,6 +22,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "services/ledger/ledger_engine.h"
 #include "services/ledger/ledger_store.h"
 #include "services/ledger/rules_cache.h"
@@ -54,7 +55,9 @@ class BatchWriter {
   struct Pending {
     Command* command;
     absl::Status batch_status;
-    bool done = false;
+    // Each request waits on its own notification, so finishing a batch wakes
+    // exactly its requests and nobody re-checks anybody else's condition.
+    absl::Notification done;
   };
   void Loop();
   absl::Status RunBatch(const std::vector<Pending*>& batch, const RulesSnapshot& rules);
@@ -63,6 +66,7 @@ class BatchWriter {
   RulesCache& rules_;
   const BatchWriterOptions options_;
   mutable absl::Mutex mu_;
+  absl::CondVar queue_nonempty_;
   std::deque<Pending*> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int64_t batches_ ABSL_GUARDED_BY(mu_) = 0;

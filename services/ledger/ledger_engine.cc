@@ -403,7 +403,7 @@ Outcome DoReverse(BatchState& state, const v1::ReverseRequest& req) {
     original->reversed_points += points;
     original->reversed_dirty = true;
     response.set_shortfall_points(shortfall);
-    response.set_reversed_points(claw);
+    response.set_reversed_points(points);  // requested: moved + shortfall
     if (claw > 0) {
       lot->remaining_points -= claw;
       lot->dirty = true;
@@ -661,6 +661,20 @@ Outcome Dispatch(BatchState& state, const RulesSnapshot& rules, const Command& c
 }
 
 }  // namespace
+
+void CollectPrefetchKeys(const Command& c, PrefetchKeys* keys) {
+  if (c.record_idempotency) keys->idempotency[c.caller.principal].insert(c.idempotency_key);
+  if (c.method == "Earn") {
+    const auto& r = static_cast<const v1::EarnRequest&>(*c.request);
+    keys->accounts.insert(MemberAccount(r.member_id()));
+    keys->accounts.insert(IssuanceAccount(r.partner_id()));
+    if (!r.receipt_reference().empty()) keys->receipts[r.partner_id()].insert(r.receipt_reference());
+  } else if (c.method == "Authorize") {
+    const auto& r = static_cast<const v1::AuthorizeRequest&>(*c.request);
+    keys->accounts.insert(MemberAccount(r.member_id()));
+    keys->accounts.insert(RedemptionAccount(r.partner_id()));
+  }
+}
 
 std::unique_ptr<google::protobuf::Message> NewResponseFor(const std::string& method) {
   if (method == "Earn") return std::make_unique<v1::EarnResponse>();

@@ -52,6 +52,9 @@ struct Command {
 // loaded: UNAVAILABLE, ABORTED, INTERNAL); business refusals are outcomes.
 absl::Status ApplyCommand(BatchState& state, const RulesSnapshot& rules, Command& command);
 
+// Adds the rows `command` will read to `keys` (see BatchState::Prefetch).
+void CollectPrefetchKeys(const Command& command, PrefetchKeys* keys);
+
 // A fresh response message of the right type for `method`, or nullptr.
 std::unique_ptr<google::protobuf::Message> NewResponseFor(const std::string& method);
 

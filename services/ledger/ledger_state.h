@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -93,9 +94,22 @@ struct IdempotencyRecord {
   std::string response;  // serialized response when status_code is OK
 };
 
+// Rows a batch will need, loaded together before its commands run, so the
+// writer makes a few set-wise queries per batch instead of several per
+// request.
+struct PrefetchKeys {
+  std::set<std::string> accounts;
+  std::map<std::string, std::set<std::string>> idempotency;  // caller -> keys
+  std::map<std::string, std::set<std::string>> receipts;     // partner -> references
+};
+
 class BatchState {
  public:
   virtual ~BatchState() = default;
+
+  // Loads (and locks) the rows named by `keys` in bulk. Optional: every
+  // getter below loads on demand anyway.
+  virtual absl::Status Prefetch(const PrefetchKeys& keys) = 0;
 
   // The batch's clock: every transfer of the batch gets this created_at.
   virtual absl::Time now() const = 0;

@@ -43,6 +43,11 @@ TEST(MysqlError, ExceptionKeepsContextAndCode) {
   EXPECT_EQ(s.code(), absl::StatusCode::kAlreadyExists);
   EXPECT_NE(s.message().find("insert member"), absl::string_view::npos);
   EXPECT_NE(s.message().find("1062"), absl::string_view::npos);
+  // The server's text (which quotes key values) never reaches the caller.
+  EXPECT_EQ(s.message().find("Duplicate entry 'k'"), absl::string_view::npos);
+  // INTERNAL keeps it: that message is logged, and hidden from callers.
+  sql::SQLException syntax("You have an error near 'x'", "42000", 1064);
+  EXPECT_NE(FromSqlException(syntax, "q").message().find("near 'x'"), absl::string_view::npos);
 }
 
 }  // namespace

@@ -347,7 +347,8 @@ TEST_F(LedgerTest, ReverseEarnClawsBackWhatRemainsAndRecordsTheShortfall) {
   r.mutable_refund_amount()->set_currency("EUR");
   auto rev = ledger().Reverse(caller_, r);
   ASSERT_TRUE(rev.ok()) << rev.status();
-  EXPECT_EQ(rev->reversed_points(), 10);
+  EXPECT_EQ(rev->reversed_points(), 50);  // requested: 10 moved + 40 shortfall
+  EXPECT_EQ(rev->transfer().points(), 10);
   EXPECT_EQ(rev->shortfall_points(), 40);
   EXPECT_EQ(rev->transfer().shortfall_points(), 40);
   EXPECT_EQ(rev->remaining_reversible_points(), 0);
