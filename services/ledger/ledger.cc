@@ -205,6 +205,29 @@ absl::StatusOr<v1::ListTransfersResponse> Ledger::ListTransfers(const v1::ListTr
   q.member_id = request.member_id();
   q.account = request.account();
   q.partner_id = request.partner_id();
+  // An account's transfers all carry its owner: member:M -> member_id M;
+  // issuance:P, redemption:P, breakage:P -> partner_id P; operator:* ->
+  // partner_id "" except partner-funded adjustments. Filtering on the owner
+  // lets the query use the member or partner index.
+  if (!q.account.empty()) {
+    const size_t colon = q.account.find(':');
+    if (colon == std::string::npos) return absl::InvalidArgumentError("account: expected kind:id");
+    const std::string kind = q.account.substr(0, colon);
+    const std::string owner = q.account.substr(colon + 1);
+    if (kind == "member") {
+      if (!q.member_id.empty() && q.member_id != owner) {
+        return absl::InvalidArgumentError("account: does not belong to member_id");
+      }
+      q.member_id = owner;
+    } else if (kind == "issuance" || kind == "redemption" || kind == "breakage") {
+      if (!q.partner_id.empty() && q.partner_id != owner) {
+        return absl::InvalidArgumentError("account: does not belong to partner_id");
+      }
+      q.partner_id = owner;
+    } else if (kind != "operator") {
+      return absl::InvalidArgumentError(absl::StrCat("account: unknown kind '", kind, "'"));
+    }
+  }
   for (int code : request.codes()) q.codes.push_back(code);
   if (request.has_start_time()) q.start_time = FromProto(request.start_time());
   if (request.has_end_time()) q.end_time = FromProto(request.end_time());

@@ -9,6 +9,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "google/protobuf/util/time_util.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/db/transaction.h"
 #include "common/log/log.h"
@@ -42,15 +43,6 @@ constexpr absl::string_view kPrefetchReceiptsHead =
     "SELECT receipt_reference, transfer_id FROM earn_receipts "
     "WHERE partner_id = ? AND receipt_reference IN (";
 constexpr absl::string_view kPrefetchTail = ") FOR UPDATE";
-constexpr absl::string_view kUpsertAccountHead =
-    "INSERT INTO accounts (account, debits_posted, credits_posted, debits_pending, "
-    "credits_pending, updated_at) VALUES ";
-constexpr absl::string_view kUpsertAccountRow = "(?, ?, ?, ?, ?, ?)";
-constexpr absl::string_view kUpsertAccountTail =
-    " ON DUPLICATE KEY UPDATE debits_posted = VALUES(debits_posted), "
-    "credits_posted = VALUES(credits_posted), debits_pending = VALUES(debits_pending), "
-    "credits_pending = VALUES(credits_pending), updated_at = VALUES(updated_at)";
-
 constexpr absl::string_view kSelectOpenLotsForUpdate =
     "SELECT lot_id, member_id, issuer_partner_id, source_transfer_id, original_points, "
     "remaining_points, earned_at, expires_at FROM lots "
@@ -62,14 +54,6 @@ constexpr absl::string_view kSelectExpiredLotsForUpdate =
     "SELECT lot_id, member_id, issuer_partner_id, source_transfer_id, original_points, "
     "remaining_points, earned_at, expires_at FROM lots "
     "WHERE is_open = 1 AND expires_at <= ? ORDER BY expires_at, lot_id LIMIT ? FOR UPDATE";
-constexpr absl::string_view kUpsertLotHead =
-    "INSERT INTO lots (lot_id, member_id, issuer_partner_id, source_transfer_id, "
-    "original_points, remaining_points, is_open, earned_at, expires_at) VALUES ";
-constexpr absl::string_view kUpsertLotRow = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
-constexpr absl::string_view kUpsertLotTail =
-    " ON DUPLICATE KEY UPDATE remaining_points = VALUES(remaining_points), "
-    "is_open = VALUES(is_open)";
-
 constexpr absl::string_view kSelectHoldForUpdate =
     "SELECT hold_id, member_id, partner_id, points, captured_points, state, reference, metadata, "
     "created_at, expires_at, closed_at, hold_transfer_id, closing_transfer_id "
@@ -82,16 +66,6 @@ constexpr absl::string_view kSelectExpiredHoldsForUpdate =
     "SELECT hold_id, member_id, partner_id, points, captured_points, state, reference, metadata, "
     "created_at, expires_at, closed_at, hold_transfer_id, closing_transfer_id "
     "FROM holds WHERE state = 1 AND expires_at <= ? ORDER BY expires_at LIMIT ? FOR UPDATE";
-constexpr absl::string_view kUpsertHoldHead =
-    "INSERT INTO holds (hold_id, member_id, partner_id, points, captured_points, state, "
-    "reference, metadata, created_at, expires_at, closed_at, hold_transfer_id, "
-    "closing_transfer_id) VALUES ";
-constexpr absl::string_view kUpsertHoldRow = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-constexpr absl::string_view kUpsertHoldTail =
-    " ON DUPLICATE KEY UPDATE captured_points = VALUES(captured_points), "
-    "state = VALUES(state), closed_at = VALUES(closed_at), "
-    "closing_transfer_id = VALUES(closing_transfer_id)";
-
 constexpr absl::string_view kSelectTransferBodyForUpdate =
     "SELECT t.body, t.prev_hash, t.hash, COALESCE(r.reversed_points, 0) FROM transfers t "
     "LEFT JOIN transfer_reversals r ON r.transfer_id = t.transfer_id "
@@ -99,32 +73,12 @@ constexpr absl::string_view kSelectTransferBodyForUpdate =
 constexpr absl::string_view kSelectTransferBody =
     "SELECT t.body, t.prev_hash, t.hash, COALESCE(r.reversed_points, 0) FROM transfers t "
     "LEFT JOIN transfer_reversals r ON r.transfer_id = t.transfer_id WHERE t.transfer_id = ?";
-constexpr absl::string_view kInsertTransferHead =
-    "INSERT INTO transfers (sequence, transfer_id, code, debit_account, credit_account, points, "
-    "partner_id, member_id, reference, related_transfer_id, hold_id, created_at, body, "
-    "prev_hash, hash) VALUES ";
-constexpr absl::string_view kInsertTransferRow = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-constexpr absl::string_view kUpsertReversalHead =
-    "INSERT INTO transfer_reversals (transfer_id, reversed_points) VALUES ";
-constexpr absl::string_view kUpsertReversalRow = "(?, ?)";
-constexpr absl::string_view kUpsertReversalTail =
-    " ON DUPLICATE KEY UPDATE reversed_points = VALUES(reversed_points)";
-
 constexpr absl::string_view kSelectIdempotency =
     "SELECT method, request, status_code, status_message, response FROM idempotency "
     "WHERE caller = ? AND idempotency_key = ? FOR UPDATE";
-constexpr absl::string_view kInsertIdempotencyHead =
-    "INSERT INTO idempotency (caller, idempotency_key, method, request, status_code, "
-    "status_message, response, created_at) VALUES ";
-constexpr absl::string_view kInsertIdempotencyRow = "(?, ?, ?, ?, ?, ?, ?, ?)";
-
 constexpr absl::string_view kSelectReceipt =
     "SELECT transfer_id FROM earn_receipts WHERE partner_id = ? AND receipt_reference = ? "
     "FOR UPDATE";
-constexpr absl::string_view kInsertReceiptHead =
-    "INSERT INTO earn_receipts (partner_id, receipt_reference, transfer_id) VALUES ";
-constexpr absl::string_view kInsertReceiptRow = "(?, ?, ?)";
-
 constexpr absl::string_view kSelectJournalPage =
     "SELECT body, prev_hash, hash FROM transfers WHERE sequence > ? AND sequence <= ? "
     "ORDER BY sequence LIMIT ?";
@@ -143,12 +97,167 @@ constexpr absl::string_view kSelectLiabilityByIssuer =
     "SELECT issuer_partner_id, SUM(remaining_points), COUNT(*) FROM lots WHERE is_open = 1 "
     "GROUP BY issuer_partner_id";
 
-// Rows per multi-row statement: a batch of n rows takes at most popcount(n)
-// statements (n <= 512), and each size is one cached prepared statement.
-constexpr int kChunkSizes[] = {256, 128, 64, 32, 16, 8, 4, 2, 1};
 // Largest IN list; shorter lists are padded up to a power of two by
 // repeating a key (harmless in IN), so a lookup is one statement.
 constexpr size_t kMaxInList = 256;
+
+// ---- Writes: one statement per table per batch -------------------------------
+//
+// A batch's rows for a table go to the server as ONE bound parameter, a JSON
+// array of rows, which JSON_TABLE turns back into rows. Every value is still
+// bound (the statement text is constant), and a batch costs one round trip
+// per table whatever its size. Binary columns travel as base64.
+
+struct Column {
+  absl::string_view name;
+  absl::string_view json_type;  // the type JSON_TABLE reads the value as
+  bool binary = false;          // base64 in JSON, FROM_BASE64 in SQL
+};
+
+std::string JsonInsertSql(absl::string_view table, std::initializer_list<Column> columns,
+                          absl::string_view tail) {
+  std::string names, exprs, specs;
+  int i = 0;
+  for (const Column& c : columns) {
+    const std::string alias = absl::StrCat("c", i);
+    absl::StrAppend(&names, i ? ", " : "", c.name);
+    absl::StrAppend(&exprs, i ? ", " : "", c.binary ? absl::StrCat("FROM_BASE64(j.", alias, ")")
+                                                    : absl::StrCat("j.", alias));
+    absl::StrAppend(&specs, i ? ", " : "", alias, " ", c.json_type, " PATH '$[", i, "]'");
+    ++i;
+  }
+  return absl::StrCat("INSERT INTO ", table, " (", names, ") SELECT ", exprs,
+                      " FROM JSON_TABLE(?, '$[*]' COLUMNS (", specs, ")) AS j", tail);
+}
+
+constexpr absl::string_view kId = "VARCHAR(255)";
+constexpr absl::string_view kText = "VARCHAR(2048)";
+constexpr absl::string_view kBig = "BIGINT";
+constexpr absl::string_view kTime = "DATETIME(6)";
+constexpr absl::string_view kBlob = "LONGTEXT";
+
+const std::string& InsertTransfersSql() {
+  static const auto* sql = new std::string(JsonInsertSql(
+      "transfers",
+      {{"sequence", kBig}, {"transfer_id", kId}, {"code", kBig}, {"debit_account", kId},
+       {"credit_account", kId}, {"points", kBig}, {"partner_id", kId}, {"member_id", kId},
+       {"reference", kText}, {"related_transfer_id", kId}, {"hold_id", kId},
+       {"created_at", kTime}, {"body", kBlob, true}, {"prev_hash", kId}, {"hash", kId}},
+      ""));
+  return *sql;
+}
+
+const std::string& UpsertAccountsSql() {
+  static const auto* sql = new std::string(JsonInsertSql(
+      "accounts",
+      {{"account", kId}, {"debits_posted", kBig}, {"credits_posted", kBig},
+       {"debits_pending", kBig}, {"credits_pending", kBig}, {"updated_at", kTime}},
+      " ON DUPLICATE KEY UPDATE debits_posted = VALUES(debits_posted), "
+      "credits_posted = VALUES(credits_posted), debits_pending = VALUES(debits_pending), "
+      "credits_pending = VALUES(credits_pending), updated_at = VALUES(updated_at)"));
+  return *sql;
+}
+
+const std::string& UpsertLotsSql() {
+  static const auto* sql = new std::string(JsonInsertSql(
+      "lots",
+      {{"lot_id", kId}, {"member_id", kId}, {"issuer_partner_id", kId},
+       {"source_transfer_id", kId}, {"original_points", kBig}, {"remaining_points", kBig},
+       {"is_open", kBig}, {"earned_at", kTime}, {"expires_at", kTime}},
+      " ON DUPLICATE KEY UPDATE remaining_points = VALUES(remaining_points), "
+      "is_open = VALUES(is_open)"));
+  return *sql;
+}
+
+const std::string& UpsertHoldsSql() {
+  static const auto* sql = new std::string(JsonInsertSql(
+      "holds",
+      {{"hold_id", kId}, {"member_id", kId}, {"partner_id", kId}, {"points", kBig},
+       {"captured_points", kBig}, {"state", kBig}, {"reference", kText},
+       {"metadata", kBlob, true}, {"created_at", kTime}, {"expires_at", kTime},
+       {"closed_at", kTime}, {"hold_transfer_id", kId}, {"closing_transfer_id", kId}},
+      " ON DUPLICATE KEY UPDATE captured_points = VALUES(captured_points), "
+      "state = VALUES(state), closed_at = VALUES(closed_at), "
+      "closing_transfer_id = VALUES(closing_transfer_id)"));
+  return *sql;
+}
+
+const std::string& UpsertReversalsSql() {
+  static const auto* sql = new std::string(JsonInsertSql(
+      "transfer_reversals", {{"transfer_id", kId}, {"reversed_points", kBig}},
+      " ON DUPLICATE KEY UPDATE reversed_points = VALUES(reversed_points)"));
+  return *sql;
+}
+
+const std::string& InsertIdempotencySql() {
+  static const auto* sql = new std::string(JsonInsertSql(
+      "idempotency",
+      {{"caller", kId}, {"idempotency_key", kId}, {"method", kId}, {"request", kBlob, true},
+       {"status_code", kBig}, {"status_message", kText}, {"response", kBlob, true},
+       {"created_at", kTime}},
+      ""));
+  return *sql;
+}
+
+const std::string& InsertReceiptsSql() {
+  static const auto* sql = new std::string(JsonInsertSql(
+      "earn_receipts", {{"partner_id", kId}, {"receipt_reference", kText}, {"transfer_id", kId}},
+      ""));
+  return *sql;
+}
+
+// Builds the JSON parameter: [["v", "v", null], ...]; every value a string.
+class JsonRows {
+ public:
+  void Row() {
+    if (rows_++ > 0) json_.push_back(',');
+    json_.push_back('[');
+    first_ = true;
+  }
+  void EndRow() { json_.push_back(']'); }
+  JsonRows& Str(absl::string_view v) {
+    Sep();
+    json_.push_back('"');
+    for (char ch : v) {
+      const unsigned char c = static_cast<unsigned char>(ch);
+      if (ch == '"' || ch == '\\') {
+        json_.push_back('\\');
+        json_.push_back(ch);
+      } else if (c < 0x20) {
+        absl::StrAppend(&json_, "\\u00", absl::Hex(c, absl::kZeroPad2));
+      } else {
+        json_.push_back(ch);
+      }
+    }
+    json_.push_back('"');
+    return *this;
+  }
+  JsonRows& Int(int64_t v) { return Str(absl::StrCat(v)); }
+  JsonRows& Bytes(absl::string_view v) { return Str(absl::Base64Escape(v)); }
+  JsonRows& Null() {
+    Sep();
+    json_.append("null");
+    return *this;
+  }
+  size_t rows() const { return rows_; }
+  std::string Take() { return absl::StrCat("[", json_, "]"); }
+
+ private:
+  void Sep() {
+    if (!first_) json_.push_back(',');
+    first_ = false;
+  }
+  std::string json_;
+  size_t rows_ = 0;
+  bool first_ = true;
+};
+
+void ExecuteJson(db::Transaction& tx, const std::string& sql, JsonRows& rows) {
+  if (rows.rows() == 0) return;
+  sql::PreparedStatement& stmt = tx.Prepare(sql);
+  stmt.setString(1, rows.Take());
+  stmt.executeUpdate();
+}
 
 // ---- Helpers ----------------------------------------------------------------
 
@@ -182,34 +291,6 @@ std::map<std::string, std::string> DecodeMetadata(const std::string& bytes) {
   v1::Hold carrier;
   carrier.ParseFromString(bytes);
   return {carrier.metadata().begin(), carrier.metadata().end()};
-}
-
-// Runs a multi-row statement for `count` rows in chunks. `bind(stmt, first
-// parameter index, row)` binds one row's parameters.
-template <typename Bind>
-void ExecuteChunked(db::Transaction& tx, absl::string_view head, absl::string_view row,
-                    absl::string_view tail, int params_per_row, size_t count, Bind bind) {
-  size_t done = 0;
-  while (done < count) {
-    int chunk = 1;
-    for (int size : kChunkSizes) {
-      if (count - done >= static_cast<size_t>(size)) {
-        chunk = size;
-        break;
-      }
-    }
-    // Only placeholders are generated here; every value is bound.
-    std::string sql(head);
-    for (int i = 0; i < chunk; ++i) {
-      if (i > 0) sql.append(", ");
-      sql.append(row.data(), row.size());
-    }
-    sql.append(tail.data(), tail.size());
-    sql::PreparedStatement& stmt = tx.Prepare(sql);
-    for (int i = 0; i < chunk; ++i) bind(stmt, 1 + i * params_per_row, done + i);
-    stmt.executeUpdate();
-    done += chunk;
-  }
 }
 
 // Runs `head (?, ?, ...) tail` over `keys` in chunks; `prefix` is bound
@@ -502,119 +583,85 @@ class MysqlBatch final : public BatchState {
     new_receipts_.push_back({partner_id, reference, transfer_id});
   }
 
-  // Writes every change of the batch. Called once, before commit.
+  // Writes every change of the batch: one statement per table, rows in a
+  // deterministic order. Called once, before commit.
   void Flush() {
     const std::string now_text = SqlTime(now_);
-    ExecuteChunked(tx_, kInsertTransferHead, kInsertTransferRow, "", 15, appended_.size(),
-                   [&](sql::PreparedStatement& s, int p, size_t i) {
-                     const Appended& a = appended_[i];
-                     const v1::Transfer& t = *a.transfer;
-                     s.setInt64(p, t.sequence());
-                     s.setString(p + 1, t.transfer_id());
-                     s.setInt(p + 2, t.code());
-                     s.setString(p + 3, t.debit_account());
-                     s.setString(p + 4, t.credit_account());
-                     s.setInt64(p + 5, t.points());
-                     s.setString(p + 6, t.partner_id());
-                     s.setString(p + 7, t.member_id());
-                     s.setString(p + 8, t.reference());
-                     s.setString(p + 9, t.related_transfer_id());
-                     s.setString(p + 10, t.hold_id());
-                     s.setString(p + 11, now_text);
-                     s.setString(p + 12, a.body);
-                     s.setString(p + 13, t.prev_hash());
-                     s.setString(p + 14, t.hash());
-                   });
-    std::vector<const AccountRow*> accounts;
-    for (const auto& [name, row] : accounts_) {
-      if (row->dirty) accounts.push_back(row.get());
+    JsonRows transfers;
+    for (const Appended& a : appended_) {
+      const v1::Transfer& t = *a.transfer;
+      transfers.Row();
+      transfers.Int(t.sequence()).Str(t.transfer_id()).Int(t.code()).Str(t.debit_account())
+          .Str(t.credit_account()).Int(t.points()).Str(t.partner_id()).Str(t.member_id())
+          .Str(t.reference()).Str(t.related_transfer_id()).Str(t.hold_id()).Str(now_text)
+          .Bytes(a.body).Str(t.prev_hash()).Str(t.hash());
+      transfers.EndRow();
     }
-    // Deterministic order: the same rows are always written in the same order.
-    std::sort(accounts.begin(), accounts.end(),
-              [](const AccountRow* a, const AccountRow* b) { return a->account < b->account; });
-    ExecuteChunked(tx_, kUpsertAccountHead, kUpsertAccountRow, kUpsertAccountTail, 6,
-                   accounts.size(), [&](sql::PreparedStatement& s, int p, size_t i) {
-                     const AccountRow& a = *accounts[i];
-                     s.setString(p, a.account);
-                     s.setInt64(p + 1, a.debits_posted);
-                     s.setInt64(p + 2, a.credits_posted);
-                     s.setInt64(p + 3, a.debits_pending);
-                     s.setInt64(p + 4, a.credits_pending);
-                     s.setString(p + 5, now_text);
-                   });
-    std::vector<const LotRow*> lots;
-    for (const auto& [id, row] : lots_) {
-      if (row->dirty) lots.push_back(row.get());
+    ExecuteJson(tx_, InsertTransfersSql(), transfers);
+
+    JsonRows accounts;
+    for (const AccountRow* a : Sorted(accounts_, [](const AccountRow& r) { return r.dirty; })) {
+      accounts.Row();
+      accounts.Str(a->account).Int(a->debits_posted).Int(a->credits_posted)
+          .Int(a->debits_pending).Int(a->credits_pending).Str(now_text);
+      accounts.EndRow();
     }
-    std::sort(lots.begin(), lots.end(),
-              [](const LotRow* a, const LotRow* b) { return a->lot_id < b->lot_id; });
-    ExecuteChunked(tx_, kUpsertLotHead, kUpsertLotRow, kUpsertLotTail, 9, lots.size(),
-                   [&](sql::PreparedStatement& s, int p, size_t i) {
-                     const LotRow& l = *lots[i];
-                     s.setString(p, l.lot_id);
-                     s.setString(p + 1, l.member_id);
-                     s.setString(p + 2, l.issuer_partner_id);
-                     s.setString(p + 3, l.source_transfer_id);
-                     s.setInt64(p + 4, l.original_points);
-                     s.setInt64(p + 5, l.remaining_points);
-                     s.setInt(p + 6, l.remaining_points > 0 ? 1 : 0);
-                     s.setString(p + 7, SqlTime(l.earned_at));
-                     s.setString(p + 8, SqlTime(l.expires_at));
-                   });
-    std::vector<const HoldRow*> holds;
-    for (const auto& [id, row] : holds_) {
-      if (row->dirty) holds.push_back(row.get());
+    ExecuteJson(tx_, UpsertAccountsSql(), accounts);
+
+    JsonRows lots;
+    for (const LotRow* l : Sorted(lots_, [](const LotRow& r) { return r.dirty; })) {
+      lots.Row();
+      lots.Str(l->lot_id).Str(l->member_id).Str(l->issuer_partner_id).Str(l->source_transfer_id)
+          .Int(l->original_points).Int(l->remaining_points).Int(l->remaining_points > 0 ? 1 : 0)
+          .Str(SqlTime(l->earned_at)).Str(SqlTime(l->expires_at));
+      lots.EndRow();
     }
-    std::sort(holds.begin(), holds.end(),
-              [](const HoldRow* a, const HoldRow* b) { return a->hold_id < b->hold_id; });
-    ExecuteChunked(tx_, kUpsertHoldHead, kUpsertHoldRow, kUpsertHoldTail, 13, holds.size(),
-                   [&](sql::PreparedStatement& s, int p, size_t i) {
-                     const HoldRow& h = *holds[i];
-                     s.setString(p, h.hold_id);
-                     s.setString(p + 1, h.member_id);
-                     s.setString(p + 2, h.partner_id);
-                     s.setInt64(p + 3, h.points);
-                     s.setInt64(p + 4, h.captured_points);
-                     s.setInt(p + 5, h.state);
-                     s.setString(p + 6, h.reference);
-                     s.setString(p + 7, EncodeMetadata(h.metadata));
-                     s.setString(p + 8, SqlTime(h.created_at));
-                     s.setString(p + 9, SqlTime(h.expires_at));
-                     if (h.closed_at.has_value()) {
-                       s.setString(p + 10, SqlTime(*h.closed_at));
-                     } else {
-                       s.setNull(p + 10, sql::DataType::VARCHAR);
-                     }
-                     s.setString(p + 11, h.hold_transfer_id);
-                     s.setString(p + 12, h.closing_transfer_id);
-                   });
-    std::vector<const TransferRow*> reversed;
-    for (const auto& [id, row] : transfers_) {
-      if (row->reversed_dirty) reversed.push_back(row.get());
+    ExecuteJson(tx_, UpsertLotsSql(), lots);
+
+    JsonRows holds;
+    for (const HoldRow* h : Sorted(holds_, [](const HoldRow& r) { return r.dirty; })) {
+      holds.Row();
+      holds.Str(h->hold_id).Str(h->member_id).Str(h->partner_id).Int(h->points)
+          .Int(h->captured_points).Int(h->state).Str(h->reference)
+          .Bytes(EncodeMetadata(h->metadata)).Str(SqlTime(h->created_at))
+          .Str(SqlTime(h->expires_at));
+      if (h->closed_at.has_value()) {
+        holds.Str(SqlTime(*h->closed_at));
+      } else {
+        holds.Null();
+      }
+      holds.Str(h->hold_transfer_id).Str(h->closing_transfer_id);
+      holds.EndRow();
     }
-    ExecuteChunked(tx_, kUpsertReversalHead, kUpsertReversalRow, kUpsertReversalTail, 2,
-                   reversed.size(), [&](sql::PreparedStatement& s, int p, size_t i) {
-                     s.setString(p, reversed[i]->transfer.transfer_id());
-                     s.setInt64(p + 1, reversed[i]->reversed_points);
-                   });
-    ExecuteChunked(tx_, kInsertIdempotencyHead, kInsertIdempotencyRow, "", 8,
-                   new_idempotency_.size(), [&](sql::PreparedStatement& s, int p, size_t i) {
-                     const NewIdempotency& n = new_idempotency_[i];
-                     s.setString(p, n.caller);
-                     s.setString(p + 1, n.key);
-                     s.setString(p + 2, n.record.method);
-                     s.setString(p + 3, n.record.request);
-                     s.setInt(p + 4, n.record.status_code);
-                     s.setString(p + 5, n.record.status_message.substr(0, 1024));
-                     s.setString(p + 6, n.record.response);
-                     s.setString(p + 7, now_text);
-                   });
-    ExecuteChunked(tx_, kInsertReceiptHead, kInsertReceiptRow, "", 3, new_receipts_.size(),
-                   [&](sql::PreparedStatement& s, int p, size_t i) {
-                     s.setString(p, new_receipts_[i].partner_id);
-                     s.setString(p + 1, new_receipts_[i].reference);
-                     s.setString(p + 2, new_receipts_[i].transfer_id);
-                   });
+    ExecuteJson(tx_, UpsertHoldsSql(), holds);
+
+    JsonRows reversals;
+    for (const TransferRow* t :
+         Sorted(transfers_, [](const TransferRow& r) { return r.reversed_dirty; })) {
+      reversals.Row();
+      reversals.Str(t->transfer.transfer_id()).Int(t->reversed_points);
+      reversals.EndRow();
+    }
+    ExecuteJson(tx_, UpsertReversalsSql(), reversals);
+
+    JsonRows idempotency;
+    for (const NewIdempotency& n : new_idempotency_) {
+      idempotency.Row();
+      idempotency.Str(n.caller).Str(n.key).Str(n.record.method).Bytes(n.record.request)
+          .Int(n.record.status_code).Str(n.record.status_message.substr(0, 1024))
+          .Bytes(n.record.response).Str(now_text);
+      idempotency.EndRow();
+    }
+    ExecuteJson(tx_, InsertIdempotencySql(), idempotency);
+
+    JsonRows receipts;
+    for (const NewReceipt& r : new_receipts_) {
+      receipts.Row();
+      receipts.Str(r.partner_id).Str(r.reference).Str(r.transfer_id);
+      receipts.EndRow();
+    }
+    ExecuteJson(tx_, InsertReceiptsSql(), receipts);
+
     if (!appended_.empty()) {
       sql::PreparedStatement& head = tx_.Prepare(kUpdateHead);
       head.setInt64(1, head_sequence_);
@@ -624,6 +671,21 @@ class MysqlBatch final : public BatchState {
   }
 
  private:
+  // The rows of `map` that pass `keep`, sorted by key: the same rows are
+  // always written in the same order.
+  template <typename Row, typename Keep>
+  static std::vector<const Row*> Sorted(
+      const absl::flat_hash_map<std::string, std::unique_ptr<Row>>& map, Keep keep) {
+    std::vector<std::pair<const std::string*, const Row*>> rows;
+    for (const auto& [key, row] : map) {
+      if (keep(*row)) rows.emplace_back(&key, row.get());
+    }
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return *a.first < *b.first; });
+    std::vector<const Row*> out;
+    for (const auto& r : rows) out.push_back(r.second);
+    return out;
+  }
+
   struct Appended {
     std::unique_ptr<v1::Transfer> transfer;
     std::string body;

@@ -466,11 +466,41 @@ TEST_F(LedgerTest, StatementPagingLotsAndQualifyingPoints) {
   list.set_page_token("garbage");
   EXPECT_EQ(ledger().ListTransfers(list).status().code(), absl::StatusCode::kInvalidArgument);
 
+  // An account's history: every transfer that debits or credits it.
+  v1::ListTransfersRequest by_account;
+  by_account.set_account("issuance:vet");
+  EXPECT_EQ(ledger().ListTransfers(by_account)->transfers_size(), 5);
+  by_account.set_account("redemption:food");
+  EXPECT_EQ(ledger().ListTransfers(by_account)->transfers_size(), 2);  // hold + redeem
+  by_account.set_account("member:m1");
+  EXPECT_EQ(ledger().ListTransfers(by_account)->transfers_size(), 7);
+  by_account.set_account("nonsense");
+  EXPECT_EQ(ledger().ListTransfers(by_account).status().code(), absl::StatusCode::kInvalidArgument);
+
+  // Text with quotes, backslashes, control characters and non-ASCII survives
+  // the write path byte for byte.
+  const std::string odd = "rcpt \"7\"\\x\t\n\x01 caf\xc3\xa9 \xe2\x9c\x93";
+  v1::EarnRequest tricky = EarnOf("tricky", "vet", "m1", 1000);
+  tricky.set_receipt_reference(odd);
+  (*tricky.mutable_metadata())["note"] = odd;
+  auto stored = ledger().Earn(caller_, tricky);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  v1::GetTransferRequest get;
+  get.set_transfer_id(stored->transfer().transfer_id());
+  auto fetched = ledger().GetTransfer(get);
+  ASSERT_TRUE(fetched.ok());
+  EXPECT_EQ(fetched->transfer().reference(), odd);
+  EXPECT_EQ(fetched->transfer().metadata().at("note"), odd);
+  v1::ListTransfersRequest by_reference;
+  by_reference.set_member_id("m1");
+  by_reference.set_reference(odd);
+  EXPECT_EQ(ledger().ListTransfers(by_reference)->transfers_size(), 1);
+
   v1::ListLotsRequest lots;
   lots.set_member_id("m1");
   auto open = ledger().ListLots(lots);
   ASSERT_TRUE(open.ok());
-  EXPECT_EQ(open->lots_size(), 5);  // the first lot still has 7 left
+  EXPECT_EQ(open->lots_size(), 6);  // 6 earns; the first lot still has 7 left
   EXPECT_EQ(open->lots(0).remaining_points(), 7);
 
   v1::GetQualifyingPointsRequest q;
@@ -482,7 +512,7 @@ TEST_F(LedgerTest, StatementPagingLotsAndQualifyingPoints) {
   q.mutable_end_time()->set_seconds(q.end_time().seconds() + 3600);
   auto qp = ledger().GetQualifyingPoints(q);
   ASSERT_TRUE(qp.ok()) << qp.status();
-  EXPECT_EQ(qp->members(0).qualifying_points(), 150);  // redemptions do not reduce it
+  EXPECT_EQ(qp->members(0).qualifying_points(), 160);  // redemptions do not reduce it
   EXPECT_EQ(qp->members(1).qualifying_points(), 0);
 }
 
