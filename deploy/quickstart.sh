@@ -20,6 +20,8 @@
 #   QUICKSTART_SETTLEMENT_PORT, QUICKSTART_CATALOG_PORT   (7101..7104)
 #   DEV_DB_PORT, DEV_DB_PASSWORD   the private MariaDB (default: the port it
 #                              last ran on, else 3307; loyalty-dev)
+#   QUICKSTART_EARN_RULES      the ledger's earn-rules JSON
+#                              (deploy/config/earn-rules.dev.json)
 #   QUICKSTART_SKIP_DEPS=1     do not run deploy/install-deps.sh
 #   QUICKSTART_SKIP_BUILD=1    do not configure and build
 #   QUICKSTART_SKIP_DEMO=1     do not run the demo after startup
@@ -108,8 +110,21 @@ build() {
 
 # ---------------------------------------------------------------- services
 
+# service_args NAME: extra flags for one service, one per line.
+service_args() {
+  case "$1" in
+    ledger)
+      # Partners, tiers and campaigns for the ledger's earn computation, until
+      # settlement, membership and catalog publish them (docs/adr/0006).
+      printf '%s\n' "--earn_rules_file=${QUICKSTART_EARN_RULES:-$DEPLOY_DIR/config/earn-rules.dev.json}"
+      ;;
+  esac
+}
+
 start_service() {
   local name="$1" bin port pid log_file pidfile
+  local -a extra=()
+  mapfile -t extra < <(service_args "$name")
   bin="$(service_bin "$name")"
   port="$(service_port "$name")"
   pidfile="$(service_pidfile "$name")"
@@ -138,6 +153,7 @@ start_service() {
       --db_port="$DB_PORT" \
       --db_socket= \
       --db_user="$DB_USER" \
+      "${extra[@]}" \
       </dev/null >>"$log_file" 2>&1
   ) &
   pid=$!

@@ -71,6 +71,22 @@ absl::StatusOr<std::unique_ptr<db::ConnectionPool>> TestDatabase::NewPool(int si
   return db::ConnectionPool::Create(options);
 }
 
+absl::Status RunTestDbScript(const std::string& action) {
+  const std::string script = Env("LOYALTY_DEV_DB_SCRIPT", "");
+  const std::string dir = Env("LOYALTY_TEST_DB_DIR", "");
+  if (script.empty() || dir.empty()) {
+    return absl::FailedPreconditionError(
+        "LOYALTY_DEV_DB_SCRIPT and LOYALTY_TEST_DB_DIR are not set: run through deploy/test.sh");
+  }
+  const std::string cmd = absl::StrCat(
+      "DEV_DB_PORT='", Env("LOYALTY_TEST_DB_PORT", "3308"), "' DEV_DB_PASSWORD='",
+      Env("LOYALTY_TEST_DB_PASSWORD", "loyalty-test"), "' '", script, "' ", action, " '", dir,
+      "' >/dev/null 2>&1");
+  const int rc = std::system(cmd.c_str());
+  if (rc != 0) return absl::InternalError(absl::StrCat("dev-db.sh ", action, " exited with ", rc));
+  return absl::OkStatus();
+}
+
 absl::Status ExecForTest(db::ConnectionPool& pool, const std::string& sql) {
   return db::RunWithConnection(pool, "test exec", [&](db::PooledConnection& c) {
     c.Prepare(sql).execute();

@@ -41,6 +41,12 @@ class TestDatabase {
   std::unique_ptr<db::ConnectionPool> pool_;
 };
 
+// Runs `deploy/dev-db.sh ACTION DIR` on the test server (ACTION: stop, start,
+// restart) with the port and password it was started with. Needs
+// LOYALTY_DEV_DB_SCRIPT and LOYALTY_TEST_DB_DIR, which deploy/test.sh sets;
+// FAILED_PRECONDITION without them. Tests using it must be RUN_SERIAL.
+absl::Status RunTestDbScript(const std::string& action);
+
 // Runs one statement without parameters on `pool` (test setup only).
 absl::Status ExecForTest(db::ConnectionPool& pool, const std::string& sql);
 // Runs a query that returns one integer.

@@ -156,6 +156,19 @@ absl::StatusOr<v1::RunHoldExpiryResponse> Ledger::SweepExpiredHolds(int max_hold
   return std::move(*static_cast<v1::RunHoldExpiryResponse*>(command.response.get()));
 }
 
+absl::StatusOr<v1::RunExpiryResponse> Ledger::ExpireLots(int max_lots) {
+  Command command;
+  command.caller.principal = "system:expiry";
+  command.method = "RunExpiry";
+  command.record_idempotency = false;
+  auto request = std::make_unique<v1::RunExpiryRequest>();
+  request->set_max_lots(max_lots);
+  command.request = std::move(request);
+  RETURN_IF_ERROR(writer_.Execute(command));
+  if (!command.status.ok()) return command.status;
+  return std::move(*static_cast<v1::RunExpiryResponse*>(command.response.get()));
+}
+
 absl::StatusOr<v1::GetBalanceResponse> Ledger::GetBalance(const v1::GetBalanceRequest& request) {
   RETURN_IF_ERROR(ValidateId("member_id", request.member_id()));
   ASSIGN_OR_RETURN(std::optional<AccountRow> row, store_.GetAccount(MemberAccount(request.member_id())));

@@ -38,6 +38,9 @@ class Ledger {
   absl::StatusOr<v1::RunHoldExpiryResponse> RunHoldExpiry(const Caller& caller, const v1::RunHoldExpiryRequest& request);
   // The sweeper's pass: like RunHoldExpiry, with no idempotency record.
   absl::StatusOr<v1::RunHoldExpiryResponse> SweepExpiredHolds(int max_holds);
+  // The scheduled expiry job's pass: like RunExpiry as of now, with no
+  // idempotency record (it is safe to repeat: expired lots are empty).
+  absl::StatusOr<v1::RunExpiryResponse> ExpireLots(int max_lots);
 
   absl::StatusOr<v1::GetBalanceResponse> GetBalance(const v1::GetBalanceRequest& request);
   absl::StatusOr<v1::GetTransferResponse> GetTransfer(const v1::GetTransferRequest& request);

@@ -673,6 +673,10 @@ void CollectPrefetchKeys(const Command& c, PrefetchKeys* keys) {
     const auto& r = static_cast<const v1::AuthorizeRequest&>(*c.request);
     keys->accounts.insert(MemberAccount(r.member_id()));
     keys->accounts.insert(RedemptionAccount(r.partner_id()));
+  } else if (c.method == "Capture") {
+    keys->holds.insert(static_cast<const v1::CaptureRequest&>(*c.request).hold_id());
+  } else if (c.method == "Void") {
+    keys->holds.insert(static_cast<const v1::VoidRequest&>(*c.request).hold_id());
   }
 }
 

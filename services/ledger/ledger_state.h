@@ -101,6 +101,8 @@ struct PrefetchKeys {
   std::set<std::string> accounts;
   std::map<std::string, std::set<std::string>> idempotency;  // caller -> keys
   std::map<std::string, std::set<std::string>> receipts;     // partner -> references
+  // Holds to load; their members' accounts and open lots come with them.
+  std::set<std::string> holds;
 };
 
 class BatchState {

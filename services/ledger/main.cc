@@ -26,6 +26,7 @@ struct Settings {
   int lot_expiry_days;
   BatchWriterOptions writer;
   absl::Duration sweep_interval;
+  absl::Duration expiry_interval;
 };
 
 absl::StatusOr<Settings> ReadSettings(const config::Config& config) {
@@ -40,6 +41,8 @@ absl::StatusOr<Settings> ReadSettings(const config::Config& config) {
   s.writer.max_batch = static_cast<int>(max_batch);
   ASSIGN_OR_RETURN(int64_t sweep_ms, config.GetInt("hold_sweep_interval_ms", 0, 3'600'000));
   s.sweep_interval = absl::Milliseconds(sweep_ms);
+  ASSIGN_OR_RETURN(int64_t expiry_ms, config.GetInt("expiry_interval_ms", 0, 86'400'000));
+  s.expiry_interval = absl::Milliseconds(expiry_ms);
   return s;
 }
 
@@ -79,9 +82,10 @@ class Instance final : public server::ServiceInstance {
   }
 
  private:
-  // The hold sweeper and the rules refresher.
+  // The hold sweeper, the lot expiry job and the rules refresher.
   void Background() {
     absl::Time next_sweep = absl::Now();
+    absl::Time next_expiry = absl::Now() + settings_.expiry_interval;
     absl::Time next_refresh = absl::Now() + settings_.rules_refresh;
     int64_t rules_version = FileVersion(settings_.rules_file);
     while (!stop_.WaitForNotificationWithTimeout(absl::Milliseconds(100))) {
@@ -93,6 +97,23 @@ class Instance final : public server::ServiceInstance {
           log::Warn("hold_sweep_failed", {{"error", swept.status().ToString()}});
         } else if (swept->holds_released() > 0) {
           log::Info("holds_expired", {{"count", swept->holds_released()}});
+        }
+      }
+      if (settings_.expiry_interval > absl::ZeroDuration() && now >= next_expiry) {
+        // Bounded batches until nothing is left, so one run never holds the
+        // journal for long; a failed batch is retried at the next interval.
+        next_expiry = now + settings_.expiry_interval;
+        for (int round = 0; round < 100 && !stop_.HasBeenNotified(); ++round) {
+          auto expired = ledger_.ExpireLots(kMaxExpiryBatch);
+          if (!expired.ok()) {
+            log::Warn("lot_expiry_failed", {{"error", expired.status().ToString()}});
+            break;
+          }
+          if (expired->lots_expired() > 0) {
+            log::Info("lots_expired", {{"lots", expired->lots_expired()},
+                                       {"points", expired->points_expired()}});
+          }
+          if (!expired->has_more()) break;
         }
       }
       if (!settings_.rules_file.empty() && now >= next_refresh) {
@@ -153,6 +174,7 @@ int main(int argc, char** argv) {
               {"batching", "true", "group commit; false runs one transaction per request"},
               {"max_batch", "512", "most requests committed in one transaction"},
               {"hold_sweep_interval_ms", "1000", "how often expired holds are released; 0 = never"},
+              {"expiry_interval_ms", "60000", "how often expired lots go to breakage; 0 = never"},
           },
       .build = ledger::Build,
   });

@@ -42,6 +42,13 @@ constexpr absl::string_view kPrefetchIdempotencyHead =
 constexpr absl::string_view kPrefetchReceiptsHead =
     "SELECT receipt_reference, transfer_id FROM earn_receipts "
     "WHERE partner_id = ? AND receipt_reference IN (";
+constexpr absl::string_view kPrefetchHoldsHead =
+    "SELECT hold_id, member_id, partner_id, points, captured_points, state, reference, metadata, "
+    "created_at, expires_at, closed_at, hold_transfer_id, closing_transfer_id "
+    "FROM holds WHERE hold_id IN (";
+constexpr absl::string_view kPrefetchOpenLotsHead =
+    "SELECT lot_id, member_id, issuer_partner_id, source_transfer_id, original_points, "
+    "remaining_points, earned_at, expires_at FROM lots WHERE is_open = 1 AND member_id IN (";
 constexpr absl::string_view kPrefetchTail = ") FOR UPDATE";
 constexpr absl::string_view kSelectOpenLotsForUpdate =
     "SELECT lot_id, member_id, issuer_partner_id, source_transfer_id, original_points, "
@@ -380,9 +387,31 @@ class MysqlBatch final : public BatchState {
   absl::Time now() const override { return now_; }
 
   absl::Status Prefetch(const PrefetchKeys& keys) override {
+    // Holds first: they name the members whose accounts and lots a capture
+    // or void will need.
+    std::set<std::string> holds;
+    for (const std::string& h : keys.holds) {
+      if (!holds_.contains(h)) holds.insert(h);
+    }
+    QueryChunked(tx_, kPrefetchHoldsHead, kPrefetchTail, nullptr, holds,
+                 [&](sql::ResultSet& rs) { RememberHold(ReadHold(rs)); });
     std::set<std::string> accounts;
+    std::set<std::string> lot_members;
+    for (const std::string& h : keys.holds) {
+      auto it = holds_.find(h);
+      if (it == holds_.end()) continue;
+      accounts.insert(MemberAccount(it->second->member_id));
+      accounts.insert(RedemptionAccount(it->second->partner_id));
+      if (!lots_loaded_for_.contains(it->second->member_id)) lot_members.insert(it->second->member_id);
+    }
+    QueryChunked(tx_, kPrefetchOpenLotsHead, kPrefetchTail, nullptr, lot_members,
+                 [&](sql::ResultSet& rs) { Remember(ReadLot(rs)); });
+    for (const std::string& m : lot_members) lots_loaded_for_.insert(m);
     for (const std::string& a : keys.accounts) {
       if (!accounts_.contains(a)) accounts.insert(a);
+    }
+    for (auto it = accounts.begin(); it != accounts.end();) {
+      it = accounts_.contains(*it) ? accounts.erase(it) : std::next(it);
     }
     QueryChunked(tx_, kPrefetchAccountsHead, kPrefetchTail, nullptr, accounts,
                  [&](sql::ResultSet& rs) {

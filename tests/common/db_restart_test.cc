@@ -14,17 +14,6 @@
 namespace loyalty::db {
 namespace {
 
-int RunScript(const std::string& action) {
-  const char* script = std::getenv("LOYALTY_DEV_DB_SCRIPT");
-  const char* dir = std::getenv("LOYALTY_TEST_DB_DIR");
-  const char* port = std::getenv("LOYALTY_TEST_DB_PORT");
-  const char* password = std::getenv("LOYALTY_TEST_DB_PASSWORD");
-  const std::string cmd = absl::StrCat("DEV_DB_PORT='", port ? port : "3308", "' DEV_DB_PASSWORD='",
-                                       password ? password : "loyalty-dev", "' '", script, "' ",
-                                       action, " '", dir, "' >/dev/null");
-  return std::system(cmd.c_str());
-}
-
 absl::Status Ping(ConnectionPool& pool) {
   return RunWithConnection(pool, "ping", [](PooledConnection& c) {
     c.Prepare("SELECT 1").executeQuery();
@@ -33,8 +22,6 @@ absl::Status Ping(ConnectionPool& pool) {
 }
 
 TEST(DbRestart, PoolRecoversAfterServerRestart) {
-  ASSERT_NE(std::getenv("LOYALTY_DEV_DB_SCRIPT"), nullptr) << "run through deploy/test.sh";
-  ASSERT_NE(std::getenv("LOYALTY_TEST_DB_DIR"), nullptr) << "run through deploy/test.sh";
   auto db = testing::TestDatabase::Create("restart");
   ASSERT_TRUE(db.ok()) << db.status();
   DbOptions options = (*db)->options();
@@ -50,11 +37,11 @@ TEST(DbRestart, PoolRecoversAfterServerRestart) {
   }
   ASSERT_TRUE(Ping(**pool).ok());
 
-  ASSERT_EQ(RunScript("stop"), 0);
+  ASSERT_TRUE(testing::RunTestDbScript("stop").ok());
   absl::Status down = Ping(**pool);
   EXPECT_EQ(down.code(), absl::StatusCode::kUnavailable) << down;
 
-  ASSERT_EQ(RunScript("start"), 0);
+  ASSERT_TRUE(testing::RunTestDbScript("start").ok());
   // At most one call may still meet a dead connection; from then on the pool
   // hands out only fresh ones.
   absl::Status after = Ping(**pool);

@@ -1,0 +1,121 @@
+// The ledger binary end to end: it answers over gRPC, says UNAVAILABLE while
+// its database is down and recovers by itself when it comes back, and
+// loyalty-ledgerctl verifies its chain. Restarts the test MariaDB, so ctest
+// runs it alone (RUN_SERIAL).
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "common/testing/service_process.h"
+#include "common/testing/test_db.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/time_util.h"
+#include "grpcpp/create_channel.h"
+#include "gtest/gtest.h"
+#include "loyalty/ledger/internal/v1/earn_rules_file.pb.h"
+#include "loyalty/ledger/v1/ledger.grpc.pb.h"
+
+namespace loyalty::ledger {
+namespace {
+
+std::string WriteRulesFile() {
+  internal::v1::EarnRulesFile file;
+  auto* p = file.add_partners();
+  p->set_partner_id("vet");
+  p->set_status(settlement::v1::PARTNER_STATUS_ACTIVE);
+  auto* c = p->add_contracts();
+  c->set_contract_id("vet-c1");
+  c->set_version(1);
+  *c->mutable_effective_from() = google::protobuf::util::TimeUtil::SecondsToTimestamp(0);
+  c->set_earn_currency("EUR");
+  c->set_earn_rate_milli_points_per_unit(1000);
+  std::string json;
+  EXPECT_TRUE(google::protobuf::util::MessageToJsonString(file, &json).ok());
+  char path[] = "/tmp/loyalty-rules-XXXXXX.json";
+  const int fd = mkstemps(path, 5);
+  EXPECT_GE(fd, 0);
+  std::FILE* f = fdopen(fd, "w");
+  std::fputs(json.c_str(), f);
+  std::fclose(f);
+  return path;
+}
+
+v1::EarnRequest Earn(const std::string& key, int64_t amount_minor) {
+  v1::EarnRequest r;
+  r.set_idempotency_key(key);
+  r.set_partner_id("vet");
+  r.set_member_id("m1");
+  r.mutable_amount()->set_amount_minor(amount_minor);
+  r.mutable_amount()->set_currency("EUR");
+  r.set_receipt_reference(key);
+  return r;
+}
+
+grpc::Status Call(v1::LedgerService::Stub& stub, const v1::EarnRequest& request,
+                  v1::EarnResponse* response) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  return stub.Earn(&context, request, response);
+}
+
+int Ledgerctl(const std::string& address, const std::string& args) {
+  const std::string cmd = absl::StrCat(LOYALTY_BIN_DIR, "/ledger/loyalty-ledgerctl ", args,
+                                       " --target=", address, " >/dev/null 2>&1");
+  const int rc = std::system(cmd.c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+TEST(LedgerProcess, UnavailableWhileTheDatabaseIsDownThenRecovers) {
+  auto db = testing::TestDatabase::Create("ledgerproc");
+  ASSERT_TRUE(db.ok()) << db.status();
+  const db::DbOptions& o = (*db)->options();
+  const std::string rules = WriteRulesFile();
+  auto process = testing::ServiceProcess::Start(
+      absl::StrCat(LOYALTY_BIN_DIR, "/ledger/loyalty-ledger"),
+      {absl::StrCat("--earn_rules_file=", rules), "--hold_sweep_interval_ms=0",
+       "--expiry_interval_ms=0"},
+      {{"LOYALTY_DB_HOST", o.host},
+       {"LOYALTY_DB_PORT", std::to_string(o.port)},
+       {"LOYALTY_DB_SOCKET", ""},
+       {"LOYALTY_DB_USER", o.user},
+       {"LOYALTY_DB_PASSWORD", o.password},
+       {"LOYALTY_DB_NAME", (*db)->name()}});
+  ASSERT_TRUE(process.ok()) << process.status();
+  auto stub = v1::LedgerService::NewStub(
+      grpc::CreateChannel((*process)->address(), grpc::InsecureChannelCredentials()));
+
+  v1::EarnResponse first;
+  ASSERT_TRUE(Call(*stub, Earn("before", 1000), &first).ok());
+  EXPECT_EQ(first.points(), 10);
+
+  ASSERT_TRUE(testing::RunTestDbScript("stop").ok());
+  v1::EarnResponse during;
+  grpc::Status down = Call(*stub, Earn("during", 2000), &during);
+  EXPECT_EQ(down.error_code(), grpc::StatusCode::UNAVAILABLE) << down.error_message();
+  ASSERT_TRUE(testing::RunTestDbScript("start").ok());
+
+  // The client retries with the same key; the ledger recovers by itself.
+  grpc::Status after;
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    after = Call(*stub, Earn("during", 2000), &during);
+    if (after.ok()) break;
+    EXPECT_EQ(after.error_code(), grpc::StatusCode::UNAVAILABLE) << after.error_message();
+    absl::SleepFor(absl::Milliseconds(250));
+  }
+  ASSERT_TRUE(after.ok()) << after.error_message();
+  EXPECT_EQ(during.balance().posted_points(), 30);  // posted exactly once
+
+  EXPECT_EQ(Ledgerctl((*process)->address(), "verify-chain"), 0);
+  EXPECT_EQ(Ledgerctl((*process)->address(), "run-expiry --max_lots=10"), 0);
+  EXPECT_EQ(Ledgerctl((*process)->address(), "no-such-command"), 2);
+  ASSERT_TRUE(testing::ExecForTest((*db)->pool(),
+                                   "UPDATE transfers SET points = 99 WHERE sequence = 1").ok());
+  EXPECT_EQ(Ledgerctl((*process)->address(), "verify-chain"), 1);
+
+  EXPECT_TRUE((*process)->Stop().ok()) << (*process)->LogTail();
+  std::remove(rules.c_str());
+}
+
+}  // namespace
+}  // namespace loyalty::ledger
