@@ -143,30 +143,29 @@ absl::StatusOr<v1::RunHoldExpiryResponse> Ledger::RunHoldExpiry(
   return Submit<v1::RunHoldExpiryResponse>(caller, "RunHoldExpiry", request);
 }
 
-absl::StatusOr<v1::RunHoldExpiryResponse> Ledger::SweepExpiredHolds(int max_holds) {
+template <typename Response, typename Request>
+absl::StatusOr<Response> Ledger::RunHousekeeping(const std::string& principal,
+                                                 const std::string& method, Request request) {
   Command command;
-  command.caller.principal = "system:sweeper";
-  command.method = "RunHoldExpiry";
+  command.caller.principal = principal;
+  command.method = method;
   command.record_idempotency = false;
-  auto request = std::make_unique<v1::RunHoldExpiryRequest>();
-  request->set_max_holds(max_holds);
-  command.request = std::move(request);
+  command.request = std::make_unique<Request>(std::move(request));
   RETURN_IF_ERROR(writer_.Execute(command));
   if (!command.status.ok()) return command.status;
-  return std::move(*static_cast<v1::RunHoldExpiryResponse*>(command.response.get()));
+  return std::move(*static_cast<Response*>(command.response.get()));
+}
+
+absl::StatusOr<v1::RunHoldExpiryResponse> Ledger::SweepExpiredHolds(int max_holds) {
+  v1::RunHoldExpiryRequest request;
+  request.set_max_holds(max_holds);
+  return RunHousekeeping<v1::RunHoldExpiryResponse>("system:sweeper", "RunHoldExpiry", request);
 }
 
 absl::StatusOr<v1::RunExpiryResponse> Ledger::ExpireLots(int max_lots) {
-  Command command;
-  command.caller.principal = "system:expiry";
-  command.method = "RunExpiry";
-  command.record_idempotency = false;
-  auto request = std::make_unique<v1::RunExpiryRequest>();
-  request->set_max_lots(max_lots);
-  command.request = std::move(request);
-  RETURN_IF_ERROR(writer_.Execute(command));
-  if (!command.status.ok()) return command.status;
-  return std::move(*static_cast<v1::RunExpiryResponse*>(command.response.get()));
+  v1::RunExpiryRequest request;
+  request.set_max_lots(max_lots);
+  return RunHousekeeping<v1::RunExpiryResponse>("system:expiry", "RunExpiry", request);
 }
 
 absl::StatusOr<v1::GetBalanceResponse> Ledger::GetBalance(const v1::GetBalanceRequest& request) {

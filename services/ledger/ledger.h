@@ -58,6 +58,10 @@ class Ledger {
   template <typename Response, typename Request>
   absl::StatusOr<Response> Submit(const Caller& caller, const std::string& method,
                                   const Request& request);
+  // The ledger's own jobs: no client, so no idempotency record.
+  template <typename Response, typename Request>
+  absl::StatusOr<Response> RunHousekeeping(const std::string& principal, const std::string& method,
+                                           Request request);
 
   LedgerStore& store_;
   RulesCache& rules_;

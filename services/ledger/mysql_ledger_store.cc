@@ -21,6 +21,15 @@ namespace {
 
 // ---- SQL ------------------------------------------------------------------
 
+// Column lists shared by several statements, in the order ReadLot and
+// ReadHold expect them.
+#define LOYALTY_LOT_COLUMNS                                                       \
+  "lot_id, member_id, issuer_partner_id, source_transfer_id, original_points, " \
+  "remaining_points, earned_at, expires_at"
+#define LOYALTY_HOLD_COLUMNS                                                                \
+  "hold_id, member_id, partner_id, points, captured_points, state, reference, metadata, " \
+  "created_at, expires_at, closed_at, hold_transfer_id, closing_transfer_id"
+
 constexpr absl::string_view kLockHead =
     "SELECT last_sequence, last_hash FROM journal_head WHERE id = 1 FOR UPDATE";
 constexpr absl::string_view kUpdateHead =
@@ -43,36 +52,24 @@ constexpr absl::string_view kPrefetchReceiptsHead =
     "SELECT receipt_reference, transfer_id FROM earn_receipts "
     "WHERE partner_id = ? AND receipt_reference IN (";
 constexpr absl::string_view kPrefetchHoldsHead =
-    "SELECT hold_id, member_id, partner_id, points, captured_points, state, reference, metadata, "
-    "created_at, expires_at, closed_at, hold_transfer_id, closing_transfer_id "
-    "FROM holds WHERE hold_id IN (";
+    "SELECT " LOYALTY_HOLD_COLUMNS " FROM holds WHERE hold_id IN (";
 constexpr absl::string_view kPrefetchOpenLotsHead =
-    "SELECT lot_id, member_id, issuer_partner_id, source_transfer_id, original_points, "
-    "remaining_points, earned_at, expires_at FROM lots WHERE is_open = 1 AND member_id IN (";
+    "SELECT " LOYALTY_LOT_COLUMNS " FROM lots WHERE is_open = 1 AND member_id IN (";
 constexpr absl::string_view kPrefetchTail = ") FOR UPDATE";
 constexpr absl::string_view kSelectOpenLotsForUpdate =
-    "SELECT lot_id, member_id, issuer_partner_id, source_transfer_id, original_points, "
-    "remaining_points, earned_at, expires_at FROM lots "
+    "SELECT " LOYALTY_LOT_COLUMNS " FROM lots "
     "WHERE member_id = ? AND is_open = 1 ORDER BY expires_at, lot_id FOR UPDATE";
 constexpr absl::string_view kSelectLotForUpdate =
-    "SELECT lot_id, member_id, issuer_partner_id, source_transfer_id, original_points, "
-    "remaining_points, earned_at, expires_at FROM lots WHERE lot_id = ? FOR UPDATE";
+    "SELECT " LOYALTY_LOT_COLUMNS " FROM lots WHERE lot_id = ? FOR UPDATE";
 constexpr absl::string_view kSelectExpiredLotsForUpdate =
-    "SELECT lot_id, member_id, issuer_partner_id, source_transfer_id, original_points, "
-    "remaining_points, earned_at, expires_at FROM lots "
+    "SELECT " LOYALTY_LOT_COLUMNS " FROM lots "
     "WHERE is_open = 1 AND expires_at <= ? ORDER BY expires_at, lot_id LIMIT ? FOR UPDATE";
 constexpr absl::string_view kSelectHoldForUpdate =
-    "SELECT hold_id, member_id, partner_id, points, captured_points, state, reference, metadata, "
-    "created_at, expires_at, closed_at, hold_transfer_id, closing_transfer_id "
-    "FROM holds WHERE hold_id = ? FOR UPDATE";
+    "SELECT " LOYALTY_HOLD_COLUMNS " FROM holds WHERE hold_id = ? FOR UPDATE";
 constexpr absl::string_view kSelectHold =
-    "SELECT hold_id, member_id, partner_id, points, captured_points, state, reference, metadata, "
-    "created_at, expires_at, closed_at, hold_transfer_id, closing_transfer_id "
-    "FROM holds WHERE hold_id = ?";
+    "SELECT " LOYALTY_HOLD_COLUMNS " FROM holds WHERE hold_id = ?";
 constexpr absl::string_view kSelectExpiredHoldsForUpdate =
-    "SELECT hold_id, member_id, partner_id, points, captured_points, state, reference, metadata, "
-    "created_at, expires_at, closed_at, hold_transfer_id, closing_transfer_id "
-    "FROM holds WHERE state = 1 AND expires_at <= ? ORDER BY expires_at LIMIT ? FOR UPDATE";
+    "SELECT " LOYALTY_HOLD_COLUMNS " FROM holds WHERE state = 1 AND expires_at <= ? ORDER BY expires_at LIMIT ? FOR UPDATE";
 constexpr absl::string_view kSelectTransferBodyForUpdate =
     "SELECT t.body, t.prev_hash, t.hash, COALESCE(r.reversed_points, 0) FROM transfers t "
     "LEFT JOIN transfer_reversals r ON r.transfer_id = t.transfer_id "
@@ -482,21 +479,13 @@ class MysqlBatch final : public BatchState {
   }
 
   absl::StatusOr<LotRow*> Lot(const std::string& lot_id) override {
-    if (auto it = lots_.find(lot_id); it != lots_.end()) return it->second.get();
-    sql::PreparedStatement& stmt = tx_.Prepare(kSelectLotForUpdate);
-    stmt.setString(1, lot_id);
-    std::unique_ptr<sql::ResultSet> rs(stmt.executeQuery());
-    if (!rs->next()) return nullptr;
-    return Remember(ReadLot(*rs));
+    return LoadOne(lots_, kSelectLotForUpdate, lot_id, ReadLot,
+                   [this](LotRow row) { return Remember(std::move(row)); });
   }
 
   absl::StatusOr<HoldRow*> Hold(const std::string& hold_id) override {
-    if (auto it = holds_.find(hold_id); it != holds_.end()) return it->second.get();
-    sql::PreparedStatement& stmt = tx_.Prepare(kSelectHoldForUpdate);
-    stmt.setString(1, hold_id);
-    std::unique_ptr<sql::ResultSet> rs(stmt.executeQuery());
-    if (!rs->next()) return nullptr;
-    return RememberHold(ReadHold(*rs));
+    return LoadOne(holds_, kSelectHoldForUpdate, hold_id, ReadHold,
+                   [this](HoldRow row) { return RememberHold(std::move(row)); });
   }
 
   absl::StatusOr<TransferRow*> Transfer(const std::string& transfer_id) override {
@@ -700,6 +689,20 @@ class MysqlBatch final : public BatchState {
   }
 
  private:
+  // The batch's copy of a row, or the one the locking read `sql` finds for
+  // `id` (then kept through `remember`); nullptr when there is none.
+  template <typename Row, typename Read, typename Remember>
+  absl::StatusOr<Row*> LoadOne(absl::flat_hash_map<std::string, std::unique_ptr<Row>>& cache,
+                               absl::string_view sql, const std::string& id, Read read,
+                               Remember remember) {
+    if (auto it = cache.find(id); it != cache.end()) return it->second.get();
+    sql::PreparedStatement& stmt = tx_.Prepare(sql);
+    stmt.setString(1, id);
+    std::unique_ptr<sql::ResultSet> rs(stmt.executeQuery());
+    if (!rs->next()) return static_cast<Row*>(nullptr);
+    return remember(read(*rs));
+  }
+
   // The rows of `map` that pass `keep`, sorted by key: the same rows are
   // always written in the same order.
   template <typename Row, typename Keep>
@@ -837,8 +840,7 @@ class MysqlLedgerStore final : public LedgerStore {
   absl::StatusOr<std::vector<LotRow>> ListLots(const LotQuery& q) override {
     // Fixed text, optional filters expressed with neutral values.
     static constexpr absl::string_view kSql =
-        "SELECT lot_id, member_id, issuer_partner_id, source_transfer_id, original_points, "
-        "remaining_points, earned_at, expires_at FROM lots "
+        "SELECT " LOYALTY_LOT_COLUMNS " FROM lots "
         "WHERE member_id = ? AND (? = 1 OR is_open = 1) AND (? = '' OR issuer_partner_id = ?) "
         "AND (expires_at > ? OR (expires_at = ? AND lot_id > ?)) "
         "ORDER BY expires_at, lot_id LIMIT ?";
