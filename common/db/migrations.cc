@@ -236,7 +236,7 @@ absl::Status EnsureDatabase(const DbOptions& server, absl::string_view database)
   // safe character set, so quoting it with backticks is enough.
   const std::string create =
       absl::StrCat("CREATE DATABASE IF NOT EXISTS `", database,
-                   "` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin");
+                   "` CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin");
   return RunWithConnection(*pool, "create database",
                            [&](PooledConnection& c) { return Exec(c, create); });
 }

@@ -51,12 +51,17 @@ absl::Status Transaction::Commit() {
   if (!open_) return absl::FailedPreconditionError("transaction is not open");
   try {
     conn_->raw().commit();
-    open_ = false;
-    conn_->raw().setAutoCommit(true);
   } catch (const sql::SQLException& e) {
     absl::Status status = MapAndMark(e, *conn_, "commit");
-    if (open_) (void)Rollback();
+    (void)Rollback();
     return status;
+  }
+  open_ = false;
+  try {
+    conn_->raw().setAutoCommit(true);
+  } catch (const sql::SQLException&) {
+    // Committed all the same; only the connection is suspect.
+    conn_->MarkBroken();
   }
   return absl::OkStatus();
 }

@@ -91,6 +91,9 @@ int64_t MulDivFloor(int64_t a, int64_t b, int64_t c) {
   const absl::int128 product = absl::int128(a) * b;
   absl::int128 q = product / c;
   if (product % c != 0 && ((product < 0) != (c < 0))) --q;  // floor, not truncation
+  // Saturate rather than wrap; callers bound the result anyway.
+  if (q > absl::int128(INT64_MAX)) return INT64_MAX;
+  if (q < absl::int128(INT64_MIN)) return INT64_MIN;
   return static_cast<int64_t>(q);
 }
 
@@ -215,13 +218,17 @@ absl::StatusOr<EarnComputation> ComputeEarn(
       bonus->set_fixed_bonus_points(c.fixed_bonus_points());
       points = c.fixed_bonus_points();
     }
-    points = std::max<int64_t>(0, points);
+    points = std::clamp<int64_t>(points, 0, kMaxEarnPoints);
     bonus->set_uncapped_bonus_points(points);
     if (c.max_bonus_points_per_purchase() > 0) {
       points = std::min(points, c.max_bonus_points_per_purchase());
     }
     bonus->set_bonus_points(points);
     total += points;
+  }
+  if (total < 0 || total > kMaxEarnPoints) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("amount: would earn ", total, " points, more than ", kMaxEarnPoints));
   }
   b.set_rounding_rule(v1::ROUNDING_RULE_FLOOR_PER_COMPONENT);
   b.set_total_points(total);

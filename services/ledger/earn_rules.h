@@ -32,6 +32,10 @@ namespace loyalty::ledger {
 inline constexpr int64_t kBasisPoints = 10'000;
 inline constexpr int64_t kMaxAmountMinor = 1'000'000'000'000;  // 10^12 minor units
 inline constexpr int kDefaultLotExpiryDays = 365;
+// Most points one earn may post (also the per-transfer limit).
+inline constexpr int64_t kMaxEarnPoints = 1'000'000'000'000;
+// Largest contract rate accepted: a million points per currency unit.
+inline constexpr int64_t kMaxEarnRateMilli = 1'000'000'000;
 
 // An immutable view of everything earn needs, swapped whole on refresh.
 struct RulesSnapshot {

@@ -5,6 +5,7 @@
 #include "common/crypto/sha256.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/util/time_util.h"
 
 namespace loyalty::ledger {
 
@@ -54,7 +55,11 @@ ChainVerification VerifyChainRows(absl::string_view prev_hash_hex, int64_t first
     if (t.sequence() != row.sequence || t.transfer_id() != row.transfer_id ||
         static_cast<int>(t.code()) != row.code || t.debit_account() != row.debit_account ||
         t.credit_account() != row.credit_account || t.points() != row.points ||
-        t.partner_id() != row.partner_id || t.member_id() != row.member_id) {
+        t.partner_id() != row.partner_id || t.member_id() != row.member_id ||
+        t.reference() != row.reference || t.related_transfer_id() != row.related_transfer_id ||
+        t.hold_id() != row.hold_id ||
+        google::protobuf::util::TimeUtil::TimestampToMicroseconds(t.created_at()) !=
+            row.created_at_micros) {
       return fail("stored columns differ from the hashed transfer", row.hash, row.hash);
     }
     prev = row.hash;

@@ -35,6 +35,10 @@ struct JournalRow {
   int64_t points = 0;
   std::string partner_id;
   std::string member_id;
+  std::string reference;
+  std::string related_transfer_id;
+  std::string hold_id;
+  int64_t created_at_micros = 0;
   std::string body;
   std::string prev_hash;
   std::string hash;

@@ -38,11 +38,15 @@ absl::Status ValidateEarnShape(const v1::EarnRequest& r) {
   RETURN_IF_ERROR(ValidateId("partner_id", r.partner_id()));
   RETURN_IF_ERROR(ValidateId("member_id", r.member_id()));
   if (!r.has_amount()) return absl::InvalidArgumentError("amount: required");
-  if (r.receipt_reference().size() > kMaxReferenceLength) {
-    return absl::InvalidArgumentError(absl::StrCat("receipt_reference: longer than ",
-                                                   kMaxReferenceLength, " bytes"));
+  // Required: a receipt earns once per partner, whatever key it comes with,
+  // so a till that retries with a new key cannot earn twice.
+  if (r.receipt_reference().empty() || r.receipt_reference().size() > kMaxReferenceLength) {
+    return absl::InvalidArgumentError(absl::StrCat("receipt_reference: required, 1 to ",
+                                                   kMaxReferenceLength, " characters"));
   }
-  if (r.lines_size() > 500) return absl::InvalidArgumentError("lines: more than 500");
+  if (r.lines_size() > kMaxPurchaseLines) {
+    return absl::InvalidArgumentError(absl::StrCat("lines: more than ", kMaxPurchaseLines));
+  }
   return ValidateMetadata(r.metadata());
 }
 
@@ -72,11 +76,16 @@ absl::StatusOr<Response> Ledger::Submit(const Caller& caller, const std::string&
   if constexpr (std::is_same_v<Request, v1::EarnRequest>) {
     // Computed here, on the caller's thread, from the cached rules, so the
     // writer only posts. A refusal is still recorded under the key.
+    // A refusal here still goes through the writer, so that a replay of a
+    // stored key gets its original answer (even past the occurred_at window).
     RulesSnapshotPtr rules = rules_.Current();
     absl::StatusOr<absl::Time> at = OccurredAt(&request.occurred_at(), request.has_occurred_at());
-    if (!at.ok()) return at.status();
-    command.earn = ComputeEarn(*rules, request.partner_id(), request.member_id(), request.amount(),
-                               request.lines(), *at);
+    if (at.ok()) {
+      command.earn = ComputeEarn(*rules, request.partner_id(), request.member_id(),
+                                 request.amount(), request.lines(), *at);
+    } else {
+      command.earn = at.status();
+    }
   }
   RETURN_IF_ERROR(writer_.Execute(command));
   if (!command.status.ok()) return command.status;

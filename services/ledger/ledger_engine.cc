@@ -161,6 +161,7 @@ Outcome DoEarn(BatchState& state, const v1::EarnRequest& req,
 Outcome DoAuthorize(BatchState& state, const RulesSnapshot& rules, const Caller& caller,
                     const v1::AuthorizeRequest& req) {
   RETURN_IF_ERROR(ValidatePoints("points", req.points()));
+  RETURN_IF_ERROR(ValidateText("reference", req.reference(), kMaxReferenceLength, false));
   if (req.ttl_seconds() < 0) return absl::InvalidArgumentError("ttl_seconds: must not be negative");
   RETURN_IF_ERROR(CheckPartnerActive(rules, req.partner_id()));
   RETURN_IF_ERROR(CheckMemberActive(rules, req.member_id()));
@@ -235,6 +236,7 @@ void ReleasePending(AccountRow& member, AccountRow& redemption, const HoldRow& h
 
 Outcome DoCapture(BatchState& state, const RulesSnapshot& rules, const v1::CaptureRequest& req) {
   RETURN_IF_ERROR(ValidateId("hold_id", req.hold_id()));
+  RETURN_IF_ERROR(ValidateText("reference", req.reference(), kMaxReferenceLength, false));
   if (req.points() < 0) return absl::InvalidArgumentError("points: must not be negative");
   ASSIGN_OR_RETURN(HoldRow * hold, state.Hold(req.hold_id()));
   if (hold == nullptr) return absl::NotFoundError(absl::StrCat("hold_id: no hold '", req.hold_id(), "'"));
@@ -362,6 +364,13 @@ Outcome DoReverse(BatchState& state, const v1::ReverseRequest& req) {
     // than the points that part of the purchase earned.
     points = MulDivFloor(o.points(), refund.amount_minor(), o.amount().amount_minor());
     if (points == 0) return absl::FailedPreconditionError("refund_amount: earned no points to reverse");
+    // A refund takes back at most what remains reversible (the proto's
+    // contract): earlier partial returns already took their share.
+    points = std::min(points, o.points() - original->reversed_points);
+    if (points <= 0) {
+      return absl::FailedPreconditionError(absl::StrCat("transfer ", o.transfer_id(),
+                                                        " has been reversed in full"));
+    }
   } else {
     // Unset portion: the whole remaining reversible amount.
     points = o.points() - original->reversed_points;

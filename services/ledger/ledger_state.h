@@ -24,12 +24,13 @@ namespace loyalty::ledger {
 // Limits (TigerBeetle style: everything bounded, named).
 inline constexpr int64_t kMaxPointsPerTransfer = 1'000'000'000'000;  // 10^12
 inline constexpr size_t kMaxIdLength = 64;
-inline constexpr size_t kMaxReferenceLength = 128;
+inline constexpr size_t kMaxReferenceLength = 64;
 inline constexpr size_t kMaxReasonLength = 512;
 inline constexpr int kMaxMetadataEntries = 16;
 inline constexpr size_t kMaxMetadataKeyLength = 64;
 inline constexpr size_t kMaxMetadataValueLength = 256;
 inline constexpr int kMaxExpiryBatch = 1000;
+inline constexpr int kMaxPurchaseLines = 200;
 
 // Accounts are credit-normal: balance = credits_posted - debits_posted. Over
 // all accounts the balances sum to zero, as do the pending amounts.

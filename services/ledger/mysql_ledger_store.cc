@@ -61,9 +61,15 @@ constexpr absl::string_view kSelectOpenLotsForUpdate =
     "WHERE member_id = ? AND is_open = 1 ORDER BY expires_at, lot_id FOR UPDATE";
 constexpr absl::string_view kSelectLotForUpdate =
     "SELECT " LOYALTY_LOT_COLUMNS " FROM lots WHERE lot_id = ? FOR UPDATE";
+// Lots whose member has nothing available (all held) are skipped: their
+// points wait for the hold to close, and they must not stall the job.
 constexpr absl::string_view kSelectExpiredLotsForUpdate =
-    "SELECT " LOYALTY_LOT_COLUMNS " FROM lots "
-    "WHERE is_open = 1 AND expires_at <= ? ORDER BY expires_at, lot_id LIMIT ? FOR UPDATE";
+    "SELECT l.lot_id, l.member_id, l.issuer_partner_id, l.source_transfer_id, "
+    "l.original_points, l.remaining_points, l.earned_at, l.expires_at FROM lots l "
+    "JOIN accounts a ON a.account = CONCAT('member:', l.member_id) "
+    "WHERE l.is_open = 1 AND l.expires_at <= ? "
+    "AND a.credits_posted - a.debits_posted - a.debits_pending > 0 "
+    "ORDER BY l.expires_at, l.lot_id LIMIT ? FOR UPDATE";
 constexpr absl::string_view kSelectHoldForUpdate =
     "SELECT " LOYALTY_HOLD_COLUMNS " FROM holds WHERE hold_id = ? FOR UPDATE";
 constexpr absl::string_view kSelectHold =
@@ -88,12 +94,15 @@ constexpr absl::string_view kSelectJournalPage =
     "ORDER BY sequence LIMIT ?";
 constexpr absl::string_view kSelectJournalRows =
     "SELECT sequence, transfer_id, code, debit_account, credit_account, points, partner_id, "
-    "member_id, body, prev_hash, hash FROM transfers WHERE sequence >= ? AND sequence <= ? "
-    "ORDER BY sequence";
+    "member_id, body, prev_hash, hash, reference, related_transfer_id, hold_id, created_at "
+    "FROM transfers WHERE sequence >= ? AND sequence <= ? ORDER BY sequence";
 constexpr absl::string_view kSelectHashAt = "SELECT hash FROM transfers WHERE sequence = ?";
+// Earns in the window, less what has been reversed of them (claw-back and
+// shortfall alike: a returned purchase does not qualify).
 constexpr absl::string_view kSelectQualifying =
-    "SELECT code, points, body FROM transfers "
-    "WHERE member_id = ? AND code IN (1, 3) AND created_at >= ? AND created_at < ?";
+    "SELECT COALESCE(SUM(t.points - COALESCE(r.reversed_points, 0)), 0) FROM transfers t "
+    "LEFT JOIN transfer_reversals r ON r.transfer_id = t.transfer_id "
+    "WHERE t.member_id = ? AND t.code = 1 AND t.created_at >= ? AND t.created_at < ?";
 constexpr absl::string_view kSelectMemberBalanceTotal =
     "SELECT COALESCE(SUM(credits_posted - debits_posted), 0) FROM accounts "
     "WHERE account LIKE 'member:%'";
@@ -787,6 +796,11 @@ class MysqlLedgerStore final : public LedgerStore {
           t_flushed = absl::Now();
           return absl::OkStatus();
         });
+    if (status.code() == absl::StatusCode::kAlreadyExists) {
+      // A duplicate key inside a batch is our bug, not the caller's key
+      // reuse: make it INTERNAL so the batch is split and the cause logged.
+      return absl::InternalError(status.message());
+    }
     if (status.ok()) {
       log::Debug("ledger_batch_timing",
                  {{"lock_us", absl::ToInt64Microseconds(t_locked - t_start)},
@@ -958,6 +972,10 @@ class MysqlLedgerStore final : public LedgerStore {
         r.body = Str(*rs, 9);
         r.prev_hash = Str(*rs, 10);
         r.hash = Str(*rs, 11);
+        r.reference = Str(*rs, 12);
+        r.related_transfer_id = Str(*rs, 13);
+        r.hold_id = Str(*rs, 14);
+        r.created_at_micros = absl::ToUnixMicros(ParseSqlTime(Str(*rs, 15)));
         out.push_back(std::move(r));
       }
       return absl::OkStatus();
@@ -989,19 +1007,7 @@ class MysqlLedgerStore final : public LedgerStore {
         stmt.setString(2, SqlTime(start));
         stmt.setString(3, SqlTime(end));
         std::unique_ptr<sql::ResultSet> rs(stmt.executeQuery());
-        int64_t total = 0;
-        while (rs->next()) {
-          if (rs->getInt(1) == v1::TRANSFER_CODE_EARN) {
-            total += rs->getInt64(2);
-            continue;
-          }
-          // A returned purchase stops qualifying in full: the claw-back and
-          // the shortfall (points already spent) together.
-          v1::Transfer reversal;
-          reversal.ParseFromString(Str(*rs, 3));
-          total -= reversal.points() + reversal.shortfall_points();
-        }
-        out[member] = std::max<int64_t>(0, total);
+        out[member] = rs->next() ? std::max<int64_t>(0, rs->getInt64(1)) : 0;
       }
       return absl::OkStatus();
     }));

@@ -16,9 +16,10 @@ absl::StatusOr<RulesSnapshotPtr> SnapshotFromFile(const internal::v1::EarnRulesF
   for (const auto& partner : file.partners()) {
     if (partner.partner_id().empty()) return absl::InvalidArgumentError("partners: empty partner_id");
     for (const auto& contract : partner.contracts()) {
-      if (contract.earn_rate_milli_points_per_unit() < 0) {
+      if (contract.earn_rate_milli_points_per_unit() < 0 ||
+          contract.earn_rate_milli_points_per_unit() > kMaxEarnRateMilli) {
         return absl::InvalidArgumentError(absl::StrCat("partner ", partner.partner_id(),
-                                                       ": negative earn rate"));
+                                                       ": earn rate out of range"));
       }
     }
     if (!snapshot->partners.emplace(partner.partner_id(), partner).second) {

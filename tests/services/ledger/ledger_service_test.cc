@@ -152,7 +152,12 @@ TEST_F(LedgerServiceTest, ErrorsKeepTheirCodesAndNameTheField) {
   req.mutable_amount()->set_currency("XYZ");
   req.clear_lines();
   invalid(req, "amount.currency");
-  invalid(EarnOf("", "vet", "m1", 1000), "idempotency_key");
+  v1::EarnRequest keyless = EarnOf("", "vet", "m1", 1000);
+  keyless.set_receipt_reference("r-keyless");
+  invalid(keyless, "idempotency_key");
+  v1::EarnRequest no_receipt = EarnOf("bad-4", "vet", "m1", 1000);
+  no_receipt.clear_receipt_reference();
+  invalid(no_receipt, "receipt_reference");
   invalid(EarnOf("bad-3", "vet", "not a member id", 1000), "member_id");
 
   grpc::Status unknown = Call(&Stub::Earn, EarnOf("nf-1", "no-such-shop", "m1", 1000), &out);
@@ -196,14 +201,18 @@ TEST_F(LedgerServiceTest, ErrorsKeepTheirCodesAndNameTheField) {
 }
 
 TEST_F(LedgerServiceTest, IdempotencyKeysAreScopedByTheApiKeyId) {
-  // The same request under the same idempotency key from different callers.
-  // No receipt reference, so the per-partner receipt rule does not interfere.
+  // The same idempotency key from different callers. Each caller's till has
+  // its own receipt (a receipt earns once per partner, whatever the key).
   v1::EarnRequest req = EarnOf("shared-key", "vet", "m1", 5000);
-  req.clear_receipt_reference();
+  req.set_receipt_reference("r-one");
+  v1::EarnRequest req_two = req;
+  req_two.set_receipt_reference("r-two");
+  v1::EarnRequest req_anonymous = req;
+  req_anonymous.set_receipt_reference("r-anonymous");
   v1::EarnResponse one, two, one_again, anonymous;
   grpc::Status s = Call(&Stub::Earn, req, &one, kKeyOne);
   ASSERT_TRUE(s.ok()) << s.error_message();
-  s = Call(&Stub::Earn, req, &two, kKeyTwo);
+  s = Call(&Stub::Earn, req_two, &two, kKeyTwo);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_NE(two.transfer().transfer_id(), one.transfer().transfer_id()) << "key two posts again";
   // Same key id, another secret: the scope is the key id, so this replays.
@@ -212,7 +221,7 @@ TEST_F(LedgerServiceTest, IdempotencyKeysAreScopedByTheApiKeyId) {
   EXPECT_EQ(one_again.transfer().transfer_id(), one.transfer().transfer_id());
   EXPECT_TRUE(MessageDifferencer::Equals(one_again, one));
   // No API key: the anonymous scope, a third posting.
-  s = Call(&Stub::Earn, req, &anonymous);
+  s = Call(&Stub::Earn, req_anonymous, &anonymous);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_NE(anonymous.transfer().transfer_id(), one.transfer().transfer_id());
   EXPECT_NE(anonymous.transfer().transfer_id(), two.transfer().transfer_id());

@@ -555,9 +555,100 @@ TEST_F(LedgerTest, JournalIsGapFreeAndTamperingIsDetected) {
                   t_->db->pool(),
                   "UPDATE transfers t JOIN transfers n ON n.sequence = 3 SET t.hash = n.prev_hash "
                   "WHERE t.sequence = 2").ok());
+  // Or moves a transfer in time (e.g. into a qualifying window).
+  ASSERT_TRUE(loyalty::testing::ExecForTest(
+                  t_->db->pool(),
+                  "UPDATE transfers SET created_at = created_at - INTERVAL 1 DAY WHERE sequence = 4").ok());
+  auto moved = ledger().VerifyChain(v1::VerifyChainRequest());
+  ASSERT_TRUE(moved.ok());
+  EXPECT_EQ(moved->first_bad_sequence(), 4) << moved->detail();
+  ASSERT_TRUE(loyalty::testing::ExecForTest(
+                  t_->db->pool(),
+                  "UPDATE transfers SET created_at = created_at + INTERVAL 1 DAY WHERE sequence = 4").ok());
   v1::VerifyChainRequest beyond;
   beyond.set_to_sequence(99);
   EXPECT_EQ(ledger().VerifyChain(beyond).status().code(), absl::StatusCode::kOutOfRange);
+}
+
+TEST_F(LedgerTest, IdsAndReceiptsCompareByteForByte) {
+  // Not case-insensitive, not PAD SPACE: these are four different keys.
+  Earn("Bob", 1000);
+  Earn("bob", 2000);
+  EXPECT_EQ(Available("Bob"), 10);
+  EXPECT_EQ(Available("bob"), 20);
+  v1::EarnRequest r1 = EarnOf("rc-1", "vet", "m1", 1000);
+  r1.set_receipt_reference("R1");
+  v1::EarnRequest r1_space = EarnOf("rc-2", "vet", "m1", 1000);
+  r1_space.set_receipt_reference("R1 ");
+  EXPECT_TRUE(ledger().Earn(caller_, r1).ok());
+  auto second = ledger().Earn(caller_, r1_space);
+  EXPECT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(Available("m1"), 20);
+}
+
+TEST_F(LedgerTest, AFullyReturnedPurchaseStopsQualifyingEvenWhenNothingIsClawedBack) {
+  auto earn = ledger().Earn(caller_, EarnOf("buy", "vet", "m1", 4000));  // 40
+  ASSERT_TRUE(earn.ok());
+  auto hold = Authorize("m1", 40);
+  ASSERT_TRUE(Capture(hold->hold().hold_id(), 0).ok());  // all spent
+  v1::ReverseRequest r;
+  r.set_idempotency_key("return");
+  r.set_transfer_id(earn->transfer().transfer_id());
+  auto rev = ledger().Reverse(caller_, r);
+  ASSERT_TRUE(rev.ok()) << rev.status();
+  EXPECT_EQ(rev->shortfall_points(), 40);
+  EXPECT_EQ(rev->remaining_reversible_points(), 0);
+  v1::GetQualifyingPointsRequest q;
+  q.add_member_ids("m1");
+  *q.mutable_start_time() = TimeUtil::SecondsToTimestamp(TimeUtil::GetCurrentTime().seconds() - 60);
+  *q.mutable_end_time() = TimeUtil::SecondsToTimestamp(TimeUtil::GetCurrentTime().seconds() + 60);
+  EXPECT_EQ(ledger().GetQualifyingPoints(q)->members(0).qualifying_points(), 0);
+}
+
+TEST_F(LedgerTest, HeldLotsDoNotStallExpiry) {
+  Earn("held", 1000);  // the oldest lot, entirely on hold
+  ASSERT_TRUE(Authorize("held", 10).ok());
+  Earn("free", 1000);
+  ASSERT_TRUE(loyalty::testing::ExecForTest(
+                  t_->db->pool(), "UPDATE lots SET expires_at = NOW(6) - INTERVAL 1 DAY").ok());
+  v1::RunExpiryRequest req;
+  req.set_idempotency_key("exp-1");
+  req.set_max_lots(1);
+  auto run = ledger().RunExpiry(caller_, req);
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->points_expired(), 10);  // the free member's lot, not stuck behind the held one
+  EXPECT_EQ(Available("free"), 0);
+  EXPECT_EQ(Available("held"), 0);
+}
+
+TEST_F(LedgerTest, PartialRefundsAreCappedAtWhatRemains) {
+  auto earn = ledger().Earn(caller_, EarnOf("buy", "vet", "m1", 10000));  // 100
+  ASSERT_TRUE(earn.ok());
+  v1::ReverseRequest r;
+  r.set_idempotency_key("refund-1");
+  r.set_transfer_id(earn->transfer().transfer_id());
+  r.mutable_refund_amount()->set_amount_minor(7000);
+  r.mutable_refund_amount()->set_currency("EUR");
+  ASSERT_EQ(ledger().Reverse(caller_, r)->reversed_points(), 70);
+  r.set_idempotency_key("refund-2");  // 70% again: only 30 remain
+  auto second = ledger().Reverse(caller_, r);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->reversed_points(), 30);
+  EXPECT_EQ(second->remaining_reversible_points(), 0);
+  EXPECT_EQ(Available("m1"), 0);
+}
+
+TEST_F(LedgerTest, OverlongReferencesAreRefusedNotInternal) {
+  Earn("m1", 1000);
+  auto hold = Authorize("m1", 5);
+  ASSERT_TRUE(hold.ok());
+  v1::CaptureRequest c;
+  c.set_idempotency_key("cap-long");
+  c.set_hold_id(hold->hold().hold_id());
+  c.set_reference(std::string(200, 'r'));
+  absl::Status s = ledger().Capture(caller_, c).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_TRUE(absl::StartsWith(s.message(), "reference")) << s;
 }
 
 // ---- Concurrency ---------------------------------------------------------------
