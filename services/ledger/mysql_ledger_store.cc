@@ -812,15 +812,7 @@ class MysqlLedgerStore final : public LedgerStore {
   }
 
   absl::StatusOr<std::optional<AccountRow>> GetAccount(const std::string& account) override {
-    std::optional<AccountRow> out;
-    RETURN_IF_ERROR(db::RunWithConnection(pool_, "get account", [&](db::PooledConnection& c) {
-      sql::PreparedStatement& stmt = c.Prepare(kSelectAccount);
-      stmt.setString(1, account);
-      std::unique_ptr<sql::ResultSet> rs(stmt.executeQuery());
-      if (rs->next()) out = ReadAccount(*rs);
-      return absl::OkStatus();
-    }));
-    return out;
+    return GetOne<AccountRow>("get account", kSelectAccount, account, ReadAccount);
   }
 
   absl::StatusOr<std::optional<TransferRow>> GetTransfer(const std::string& transfer_id) override {
@@ -840,15 +832,7 @@ class MysqlLedgerStore final : public LedgerStore {
   }
 
   absl::StatusOr<std::optional<HoldRow>> GetHold(const std::string& hold_id) override {
-    std::optional<HoldRow> out;
-    RETURN_IF_ERROR(db::RunWithConnection(pool_, "get hold", [&](db::PooledConnection& c) {
-      sql::PreparedStatement& stmt = c.Prepare(kSelectHold);
-      stmt.setString(1, hold_id);
-      std::unique_ptr<sql::ResultSet> rs(stmt.executeQuery());
-      if (rs->next()) out = ReadHold(*rs);
-      return absl::OkStatus();
-    }));
-    return out;
+    return GetOne<HoldRow>("get hold", kSelectHold, hold_id, ReadHold);
   }
 
   absl::StatusOr<std::vector<LotRow>> ListLots(const LotQuery& q) override {
@@ -1034,6 +1018,21 @@ class MysqlLedgerStore final : public LedgerStore {
   }
 
  private:
+  // One row by its key, read without locking; nullopt when absent.
+  template <typename Row, typename Read>
+  absl::StatusOr<std::optional<Row>> GetOne(absl::string_view context, absl::string_view statement,
+                                            const std::string& key, Read read) {
+    std::optional<Row> out;
+    RETURN_IF_ERROR(db::RunWithConnection(pool_, context, [&](db::PooledConnection& c) {
+      sql::PreparedStatement& stmt = c.Prepare(statement);
+      stmt.setString(1, key);
+      std::unique_ptr<sql::ResultSet> rs(stmt.executeQuery());
+      if (rs->next()) out = read(*rs);
+      return absl::OkStatus();
+    }));
+    return out;
+  }
+
   db::ConnectionPool& pool_;
 };
 
