@@ -100,6 +100,8 @@ build() {
     targets+=("loyalty-$name")
   done
   # The health-check tool is optional: without it the python fallback is used.
+  # The ledger's operations CLI (verify-chain, run-expiry), used in the README.
+  targets+=(loyalty-ledgerctl)
   if ninja -C "$BUILD_DIR" -t query loyalty-healthcheck >/dev/null 2>&1; then
     targets+=(loyalty-healthcheck)
   fi
