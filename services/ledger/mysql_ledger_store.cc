@@ -551,6 +551,15 @@ class MysqlBatch final : public BatchState {
       auto it = lots_.find(lot.lot_id);
       out.push_back(it != lots_.end() ? it->second.get() : Remember(std::move(lot)));
     }
+    rs.reset();
+    // One query for all their accounts, not one per lot: a large expiry
+    // batch must not hold up the writer.
+    PrefetchKeys keys;
+    for (const LotRow* lot : out) {
+      keys.accounts.insert(MemberAccount(lot->member_id));
+      keys.accounts.insert(BreakageAccount(lot->issuer_partner_id));
+    }
+    RETURN_IF_ERROR(Prefetch(keys));
     return out;
   }
 
@@ -566,6 +575,13 @@ class MysqlBatch final : public BatchState {
       HoldRow* ptr = it != holds_.end() ? it->second.get() : RememberHold(std::move(hold));
       if (ptr->state == v1::HOLD_STATE_PENDING) out.push_back(ptr);
     }
+    rs.reset();
+    PrefetchKeys keys;  // as for ExpiredLots: one query for all the accounts
+    for (const HoldRow* hold : out) {
+      keys.accounts.insert(MemberAccount(hold->member_id));
+      keys.accounts.insert(RedemptionAccount(hold->partner_id));
+    }
+    RETURN_IF_ERROR(Prefetch(keys));
     return out;
   }
 
