@@ -1,6 +1,7 @@
 #include "services/ledger/ledger_service.h"
 
 #include <chrono>
+#include <thread>
 
 #include "common/auth/api_key.h"
 #include "common/status/grpc_status.h"
