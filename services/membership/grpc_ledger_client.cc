@@ -1,0 +1,119 @@
+#include "services/membership/grpc_ledger_client.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "common/status/grpc_status.h"
+#include "common/time/proto_time.h"
+#include "loyalty/ledger/v1/ledger.grpc.pb.h"
+
+namespace loyalty::membership {
+namespace {
+
+namespace lv1 = ::loyalty::ledger::v1;
+
+// A failed ledger call, as membership's caller should see it: the ledger
+// being unreachable is UNAVAILABLE (retry later); anything else is our
+// problem (a bad service credential, a bug), so INTERNAL, whose details are
+// logged rather than sent.
+absl::Status LedgerError(const grpc::Status& s, absl::string_view method) {
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE || s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+      s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+    return absl::UnavailableError("ledger unreachable; retry later");
+  }
+  return absl::InternalError(absl::StrCat("ledger ", method, " failed: ", FromGrpcStatus(s).ToString()));
+}
+
+#define LEDGER_CALL(call, method)                       \
+  do {                                                  \
+    const grpc::Status ledger_status = (call);          \
+    if (!ledger_status.ok()) return LedgerError(ledger_status, method); \
+  } while (false)
+
+constexpr int kPageSize = 500;
+constexpr int kMaxPages = 200;  // 100k transfers: far beyond any member's history
+
+class GrpcLedgerClient final : public LedgerClient {
+ public:
+  GrpcLedgerClient(std::shared_ptr<grpc::Channel> channel, GrpcLedgerClientOptions options)
+      : stub_(lv1::LedgerService::NewStub(std::move(channel))), options_(std::move(options)) {}
+
+  absl::StatusOr<absl::flat_hash_map<std::string, int64_t>> QualifyingPoints(
+      const std::vector<std::string>& member_ids, absl::Time start, absl::Time end) override {
+    absl::flat_hash_map<std::string, int64_t> out;
+    if (member_ids.empty()) return out;
+    lv1::GetQualifyingPointsRequest req;
+    for (const auto& id : member_ids) req.add_member_ids(id);
+    *req.mutable_start_time() = ToProtoTime(start);
+    *req.mutable_end_time() = ToProtoTime(end);
+    lv1::GetQualifyingPointsResponse resp;
+    grpc::ClientContext ctx;
+    Prepare(ctx);
+    LEDGER_CALL(stub_->GetQualifyingPoints(&ctx, req, &resp), "GetQualifyingPoints");
+    for (const auto& m : resp.members()) out[m.member_id()] = m.qualifying_points();
+    return out;
+  }
+
+  absl::StatusOr<LedgerStatement> Statement(const std::string& member_id) override {
+    LedgerStatement out;
+    {
+      lv1::GetBalanceRequest req;
+      req.set_member_id(member_id);
+      lv1::GetBalanceResponse resp;
+      grpc::ClientContext ctx;
+      Prepare(ctx);
+      LEDGER_CALL(stub_->GetBalance(&ctx, req, &resp), "GetBalance");
+      out.balance = resp.balance();
+    }
+    std::string token;
+    for (int page = 0; page < kMaxPages; ++page) {
+      lv1::ListLotsRequest req;
+      req.set_member_id(member_id);
+      req.set_include_depleted(true);
+      req.set_page_size(kPageSize);
+      req.set_page_token(token);
+      lv1::ListLotsResponse resp;
+      grpc::ClientContext ctx;
+      Prepare(ctx);
+      LEDGER_CALL(stub_->ListLots(&ctx, req, &resp), "ListLots");
+      for (auto& lot : *resp.mutable_lots()) out.lots.push_back(std::move(lot));
+      token = resp.next_page_token();
+      if (token.empty()) break;
+    }
+    token.clear();
+    for (int page = 0; page < kMaxPages; ++page) {
+      lv1::ListTransfersRequest req;
+      req.set_member_id(member_id);
+      req.set_oldest_first(true);
+      req.set_page_size(kPageSize);
+      req.set_page_token(token);
+      lv1::ListTransfersResponse resp;
+      grpc::ClientContext ctx;
+      Prepare(ctx);
+      LEDGER_CALL(stub_->ListTransfers(&ctx, req, &resp), "ListTransfers");
+      for (auto& t : *resp.mutable_transfers()) out.transfers.push_back(std::move(t));
+      token = resp.next_page_token();
+      if (token.empty()) break;
+    }
+    return out;
+  }
+
+ private:
+  void Prepare(grpc::ClientContext& ctx) const {
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::microseconds(absl::ToInt64Microseconds(options_.deadline)));
+    if (!options_.api_key.empty()) ctx.AddMetadata("authorization", absl::StrCat("Bearer ", options_.api_key));
+  }
+
+  std::unique_ptr<lv1::LedgerService::Stub> stub_;
+  GrpcLedgerClientOptions options_;
+};
+
+}  // namespace
+
+std::unique_ptr<LedgerClient> NewGrpcLedgerClient(std::shared_ptr<grpc::Channel> channel,
+                                                  GrpcLedgerClientOptions options) {
+  return std::make_unique<GrpcLedgerClient>(std::move(channel), std::move(options));
+}
+
+}  // namespace loyalty::membership

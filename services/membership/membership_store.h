@@ -1,0 +1,132 @@
+#pragma once
+// What the membership domain needs from storage, as a unit of work: the
+// domain runs a body against a MembershipTx, and the store commits it
+// atomically (retrying deadlocks) or rolls it back. All SQL lives in
+// mysql_membership_store.cc.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "loyalty/common/v1/common.pb.h"
+#include "loyalty/membership/v1/membership.pb.h"
+
+namespace loyalty::membership {
+
+namespace v1 = ::loyalty::membership::v1;
+
+// A remembered answer to an idempotent request.
+struct IdempotencyRecord {
+  std::string scope;        // "key:<key_id>"
+  std::string key;
+  std::string method;       // "Enrol"
+  std::string fingerprint;  // of the request
+  std::string request;      // serialized request (names the differing field)
+  int status_code = 0;      // absl::StatusCode; 0 = OK
+  std::string status_message;
+  std::string status_detail;  // e.g. the existing member id of a duplicate
+  std::string response;       // serialized response when OK
+  std::string member_id;      // the member it concerns, for erasure
+  bool erased = false;        // request/response wiped by an erasure
+};
+
+// Which members a lookup may return.
+enum class LookupKind { kEmail, kPhone };
+
+// A page position for lists ordered by an auto-increment id, newest first.
+struct PageCursor {
+  int64_t before_id = 0;  // 0 = from the newest
+};
+
+class MembershipTx {
+ public:
+  virtual ~MembershipTx() = default;
+
+  // --- idempotency ---
+  // The stored record for (scope, key), or nullopt after inserting a claim
+  // for it in this transaction (so a concurrent request with the same key
+  // waits, then sees the record). ABORTED when such a race is detected.
+  virtual absl::StatusOr<std::optional<IdempotencyRecord>> ClaimKey(const IdempotencyRecord& claim) = 0;
+  // Completes the claim made in this transaction (or inserts the record).
+  virtual absl::Status SaveOutcome(const IdempotencyRecord& record) = 0;
+
+  // --- members ---
+  virtual absl::StatusOr<std::optional<v1::Member>> GetMember(const std::string& member_id, bool for_update) = 0;
+  virtual absl::StatusOr<std::optional<std::string>> FindMemberId(LookupKind kind, const std::string& value) = 0;
+  virtual absl::StatusOr<std::optional<std::string>> FindMemberIdByReferralCode(const std::string& code) = 0;
+  // Inserts a member (including tier and terms fields of `consents`).
+  virtual absl::Status InsertMember(const v1::Member& member, const v1::Consents& documents) = 0;
+  // Rewrites the member row; bumps the snapshot feed version when
+  // `snapshot_changed`. ALREADY_EXISTS if email or phone collide.
+  virtual absl::Status UpdateMember(const v1::Member& member, bool snapshot_changed) = 0;
+  // Non-closed member ids after `after_member_id`, ascending.
+  virtual absl::StatusOr<std::vector<std::string>> ListOpenMemberIds(const std::string& after_member_id,
+                                                                     int limit) = 0;
+  virtual absl::StatusOr<int64_t> CountMembersHoldingTier(const std::string& tier_id) = 0;
+  // Wipes personal data: cards, idempotency request/response bodies and
+  // audit images of this member.
+  virtual absl::Status ScrubPersonalData(const std::string& member_id) = 0;
+
+  // --- cards ---
+  virtual absl::StatusOr<std::optional<v1::Card>> GetCard(const std::string& card_number, bool for_update) = 0;
+  virtual absl::StatusOr<std::vector<v1::Card>> ListCards(const std::string& member_id) = 0;
+  // ALREADY_EXISTS if the number is taken (the caller draws another).
+  virtual absl::Status InsertCard(const v1::Card& card) = 0;
+  virtual absl::Status UpdateCard(const v1::Card& card) = 0;
+
+  // --- consents ---
+  virtual absl::StatusOr<v1::Consents> GetConsents(const std::string& member_id) = 0;
+  virtual absl::Status PutChannelConsent(const std::string& member_id, const v1::ChannelConsent& consent) = 0;
+  virtual absl::Status PutDataSharing(const std::string& member_id, const v1::DataSharingConsent& consent) = 0;
+  virtual absl::Status SetDocumentVersions(const std::string& member_id, const v1::Consents& documents) = 0;
+  virtual absl::Status InsertConsentEvent(const std::string& member_id, const v1::ConsentEvent& event) = 0;
+  virtual absl::StatusOr<std::vector<v1::ConsentEvent>> ListConsentEvents(const std::string& member_id,
+                                                                           int limit) = 0;
+  // True if the member granted data sharing to the partner.
+  virtual absl::StatusOr<bool> SharesWith(const std::string& member_id, const std::string& partner_id) = 0;
+
+  // --- tiers ---
+  virtual absl::StatusOr<v1::TierLadder> GetLadder(bool for_update) = 0;
+  virtual absl::Status SaveLadder(const v1::TierLadder& ladder) = 0;
+  virtual absl::Status InsertTierChange(const v1::TierChange& change) = 0;
+  // Newest first; the cursor is the row id of the last change returned.
+  virtual absl::StatusOr<std::vector<std::pair<int64_t, v1::TierChange>>> ListTierChanges(
+      const std::string& member_id, PageCursor cursor, int limit) = 0;
+
+  // --- referrals ---
+  virtual absl::Status InsertReferral(const v1::Referral& referral) = 0;
+  virtual absl::StatusOr<std::vector<std::pair<int64_t, v1::Referral>>> ListReferrals(
+      const std::string& referrer_member_id, PageCursor cursor, int limit) = 0;
+  virtual absl::StatusOr<std::optional<v1::Referral>> GetReferralOf(const std::string& referred_member_id) = 0;
+  virtual absl::StatusOr<int64_t> CountReferrals(const std::string& referrer_member_id) = 0;
+
+  // --- feed and audit ---
+  // Snapshots with version > after_version, ascending, at most `limit`.
+  virtual absl::StatusOr<std::vector<v1::MemberSnapshot>> ListSnapshots(int64_t after_version, int limit) = 0;
+  virtual absl::Status InsertAudit(const std::string& member_id, const common::v1::AuditEvent& event) = 0;
+  // Newest first, filtered; the cursor is the row id.
+  struct AuditFilter {
+    std::string member_id;
+    std::string actor_key_id;
+    std::optional<absl::Time> start;
+    std::optional<absl::Time> end;
+  };
+  virtual absl::StatusOr<std::vector<std::pair<int64_t, common::v1::AuditEvent>>> ListAudit(
+      const AuditFilter& filter, PageCursor cursor, int limit) = 0;
+};
+
+class MembershipStore {
+ public:
+  virtual ~MembershipStore() = default;
+  // Runs `body` in one transaction: commit if it returns OK, roll back
+  // otherwise. Deadlocks and other ABORTED conflicts re-run the whole body.
+  virtual absl::Status Run(absl::string_view context, const std::function<absl::Status(MembershipTx&)>& body) = 0;
+};
+
+}  // namespace loyalty::membership
