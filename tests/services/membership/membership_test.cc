@@ -1,0 +1,805 @@
+// Membership use cases on the real MySQL store (a throwaway schema on the test
+// MariaDB). The ledger is a fake LedgerClient: another service, not the
+// database.
+
+#include <atomic>
+#include <thread>
+
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/db/migrations.h"
+#include "common/testing/test_db.h"
+#include "common/time/proto_time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "services/membership/codes.h"
+#include "services/membership/membership.h"
+#include "services/membership/mysql_membership_store.h"
+
+namespace loyalty::membership {
+const std::vector<db::MigrationFile>& Migrations();
+
+namespace {
+
+using ::testing::HasSubstr;
+using auth::Principal;
+
+const Principal kBackoffice = Principal::Of("bo000000000000001", common::v1::ROLE_BACKOFFICE);
+const Principal kVet = Principal::Partner("vet0000000000001", "vet-clinic");
+const Principal kFood = Principal::Partner("food000000000001", "pet-food");
+const Principal kService = Principal::Of("svc0000000000001", common::v1::ROLE_SERVICE);
+
+class FakeLedger final : public LedgerClient {
+ public:
+  absl::StatusOr<absl::flat_hash_map<std::string, int64_t>> QualifyingPoints(
+      const std::vector<std::string>& ids, absl::Time, absl::Time) override {
+    absl::MutexLock lock(&mu_);
+    if (down_) return absl::UnavailableError("ledger unreachable; retry later");
+    ++calls_;
+    absl::flat_hash_map<std::string, int64_t> out;
+    for (const auto& id : ids) out[id] = points_.contains(id) ? points_[id] : 0;
+    return out;
+  }
+  absl::StatusOr<LedgerStatement> Statement(const std::string& member_id) override {
+    absl::MutexLock lock(&mu_);
+    if (down_) return absl::UnavailableError("ledger unreachable; retry later");
+    LedgerStatement s;
+    s.balance.set_posted_points(points_.contains(member_id) ? points_[member_id] : 0);
+    ledger::v1::Transfer t;
+    t.set_transfer_id("tr-1");
+    t.set_member_id(member_id);
+    s.transfers.push_back(t);
+    return s;
+  }
+  void SetPoints(const std::string& id, int64_t p) {
+    absl::MutexLock lock(&mu_);
+    points_[id] = p;
+  }
+  void SetDown(bool down) {
+    absl::MutexLock lock(&mu_);
+    down_ = down;
+  }
+
+ private:
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, int64_t> points_;
+  bool down_ = false;
+  int calls_ = 0;
+};
+
+class MembershipTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto db = loyalty::testing::TestDatabase::Create("member");
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = *std::move(db);
+    auto applied = db::ApplyMigrations(db_->pool(), Migrations());
+    ASSERT_TRUE(applied.ok()) << applied.status();
+    store_ = NewMysqlMembershipStore(db_->pool());
+    MembershipOptions options;
+    options.now = [this] {
+      absl::MutexLock lock(&clock_mu_);
+      return now_;
+    };
+    membership_ = std::make_unique<Membership>(*store_, ledger_, options);
+  }
+
+  void Advance(absl::Duration d) {
+    absl::MutexLock lock(&clock_mu_);
+    now_ += d;
+  }
+  absl::Time Now() {
+    absl::MutexLock lock(&clock_mu_);
+    return now_;
+  }
+
+  v1::EnrolRequest EnrolOf(const std::string& key, const std::string& email, const std::string& partner = "vet-clinic") {
+    v1::EnrolRequest r;
+    r.set_idempotency_key(key);
+    r.set_given_name("Anna");
+    r.set_family_name("Berg");
+    r.set_email(email);
+    r.set_preferred_language("de");
+    r.set_enrolling_partner_id(partner);
+    r.set_terms_version("2025-01");
+    r.set_privacy_version("2025-01");
+    return r;
+  }
+
+  v1::EnrolResponse MustEnrol(const std::string& key, const std::string& email,
+                              const Principal& p = kVet) {
+    auto r = membership_->Enrol(p, EnrolOf(key, email, p.is_partner() ? p.partner_id : "vet-clinic"));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : v1::EnrolResponse();
+  }
+
+  int64_t Count(const std::string& sql) {
+    auto v = loyalty::testing::QueryIntForTest(db_->pool(), sql);
+    EXPECT_TRUE(v.ok()) << v.status();
+    return v.ok() ? *v : -1;
+  }
+
+  absl::Mutex clock_mu_;
+  absl::Time now_ = absl::FromCivil(absl::CivilSecond(2026, 3, 1, 10, 0, 0), absl::UTCTimeZone());
+  std::unique_ptr<loyalty::testing::TestDatabase> db_;
+  std::unique_ptr<MembershipStore> store_;
+  FakeLedger ledger_;
+  std::unique_ptr<Membership> membership_;
+};
+
+// ---- enrolment ----------------------------------------------------------------
+
+TEST_F(MembershipTest, EnrolNormalisesAndIssuesACard) {
+  v1::EnrolRequest r = EnrolOf("k1", "  Anna.Berg@Example.COM ");
+  r.set_phone("030 1234567");
+  r.set_phone_region("DE");
+  r.mutable_birth_date()->set_year(1990);
+  r.mutable_birth_date()->set_month(7);
+  r.mutable_birth_date()->set_day(14);
+  auto* c = r.add_channel_consents();
+  c->set_channel(v1::CONTACT_CHANNEL_EMAIL);
+  c->set_partner_id("vet-clinic");
+  c->set_granted(true);
+  auto got = membership_->Enrol(kBackoffice, r);
+  ASSERT_TRUE(got.ok()) << got.status();
+  const v1::Member& m = got->member();
+  EXPECT_EQ(m.email(), "anna.berg@example.com");
+  EXPECT_EQ(m.phone(), "+49301234567");
+  EXPECT_EQ(m.status(), v1::MEMBER_STATUS_ACTIVE);
+  EXPECT_EQ(m.tier().tier_id(), "silver");
+  EXPECT_EQ(m.tier().tier_multiplier_bp(), 10000);
+  EXPECT_EQ(m.tier().next_tier_id(), "gold");
+  EXPECT_EQ(m.birth_date().month(), 7);  // backoffice sees it
+  EXPECT_TRUE(IsValidCardNumber(got->card().card_number()));
+  EXPECT_EQ(got->card().state(), v1::CARD_STATE_ACTIVE);
+  EXPECT_EQ(m.referral_code().size(), kReferralCodeLength);
+
+  auto consents = membership_->GetConsents(kBackoffice, [&] {
+    v1::GetConsentsRequest q;
+    q.set_member_id(m.member_id());
+    q.set_include_history(true);
+    return q;
+  }());
+  ASSERT_TRUE(consents.ok()) << consents.status();
+  EXPECT_EQ(consents->consents().terms_version(), "2025-01");
+  ASSERT_EQ(consents->consents().channel_consents_size(), 1);
+  EXPECT_EQ(consents->consents().channel_consents(0).source(), v1::CONSENT_SOURCE_ENROLMENT);
+  EXPECT_EQ(consents->history_size(), 3);  // channel + terms + privacy
+}
+
+TEST_F(MembershipTest, EnrolRefusesBadInputNamingTheFieldAndWritesNothing) {
+  struct Case {
+    std::function<void(v1::EnrolRequest&)> mutate;
+    std::string field;
+  };
+  const std::vector<Case> cases = {
+      {[](auto& r) { r.set_email("not-an-email"); }, "email"},
+      {[](auto& r) { r.set_email(""); }, "email"},
+      {[](auto& r) { r.set_phone("12ab"); }, "phone"},
+      {[](auto& r) { r.set_given_name(""); }, "given_name"},
+      {[](auto& r) { r.set_given_name(std::string(101, 'a')); }, "given_name"},
+      {[](auto& r) { r.set_family_name(std::string(101, 'b')); }, "family_name"},
+      {[](auto& r) {
+         r.mutable_birth_date()->set_year(2030);
+         r.mutable_birth_date()->set_month(1);
+         r.mutable_birth_date()->set_day(1);
+       }, "birth_date"},
+      {[](auto& r) { r.set_preferred_language("xx"); }, "preferred_language"},
+      {[](auto& r) { r.set_terms_version("1999-01"); }, "terms_version"},
+      {[](auto& r) { r.set_privacy_version(""); }, "privacy_version"},
+      {[](auto& r) { r.set_idempotency_key(""); }, "idempotency_key"},
+      {[](auto& r) { r.set_referral_code("NOPE0000"); }, "referral_code"},
+      {[](auto& r) { r.add_channel_consents()->set_partner_id("vet-clinic"); }, "channel_consents[0].channel"},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    v1::EnrolRequest r = EnrolOf(absl::StrCat("bad-", i), absl::StrCat("bad", i, "@example.com"));
+    cases[i].mutate(r);
+    auto got = membership_->Enrol(kVet, r);
+    EXPECT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument) << cases[i].field << ": " << got.status();
+    EXPECT_THAT(std::string(got.status().message()), HasSubstr(cases[i].field));
+  }
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM members"), 0);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM cards"), 0);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM idempotency"), 0);  // INVALID_ARGUMENT is not stored
+}
+
+TEST_F(MembershipTest, PartnerEnrolsOnlyForItself) {
+  auto got = membership_->Enrol(kVet, EnrolOf("k1", "a@example.com", "pet-food"));
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM members"), 0);
+}
+
+TEST_F(MembershipTest, EnrolIsIdempotentByKey) {
+  v1::EnrolResponse first = MustEnrol("k1", "a@example.com");
+  auto again = membership_->Enrol(kVet, EnrolOf("k1", "a@example.com"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->member().member_id(), first.member().member_id());
+  EXPECT_EQ(again->card().card_number(), first.card().card_number());
+  // The same key from another credential is another request.
+  auto other = membership_->Enrol(Principal::Partner("vet0000000000002", "vet-clinic"), EnrolOf("k1", "a@example.com"));
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kAlreadyExists);  // the email, not the key
+  // The same key with another request names the differing field.
+  v1::EnrolRequest changed = EnrolOf("k1", "a@example.com");
+  changed.set_given_name("Berta");
+  auto conflict = membership_->Enrol(kVet, changed);
+  EXPECT_EQ(conflict.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(std::string(conflict.status().message()), HasSubstr("given_name"));
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM members"), 1);
+}
+
+TEST_F(MembershipTest, DuplicateEmailOrPhoneNamesTheExistingMemberOnly) {
+  v1::EnrolResponse first = MustEnrol("k1", "a@example.com");
+  auto dup = membership_->Enrol(kFood, EnrolOf("k2", "A@example.com ", "pet-food"));
+  ASSERT_EQ(dup.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(std::string(dup.status().message()), HasSubstr("email"));
+  EXPECT_THAT(std::string(dup.status().message()), ::testing::Not(HasSubstr("a@example.com")));
+  auto id = dup.status().GetPayload(kExistingMemberIdKey);
+  ASSERT_TRUE(id.has_value());
+  EXPECT_EQ(std::string(*id), first.member().member_id());
+  // The refusal is the key's answer, payload included.
+  auto replay = membership_->Enrol(kFood, EnrolOf("k2", "A@example.com ", "pet-food"));
+  EXPECT_EQ(replay.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(std::string(*replay.status().GetPayload(kExistingMemberIdKey)), first.member().member_id());
+
+  v1::EnrolRequest by_phone = EnrolOf("k3", "other@example.com");
+  by_phone.set_phone("+49 30 1234567");
+  MustEnrol("k3b", "third@example.com");
+  ASSERT_TRUE(membership_->Enrol(kVet, by_phone).ok());
+  v1::EnrolRequest same_phone = EnrolOf("k4", "fourth@example.com");
+  same_phone.set_phone("0049301234567");
+  EXPECT_EQ(membership_->Enrol(kVet, same_phone).status().code(), absl::StatusCode::kAlreadyExists);
+}
+
+TEST_F(MembershipTest, ConcurrentEnrolmentsWithOneEmailCreateOneMember) {
+  constexpr int kThreads = 8;
+  std::atomic<int> ok{0}, dup{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      auto r = membership_->Enrol(kVet, EnrolOf(absl::StrCat("race-", i), "race@example.com"));
+      if (r.ok()) ++ok;
+      if (absl::IsAlreadyExists(r.status())) ++dup;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 1);
+  EXPECT_EQ(dup.load(), kThreads - 1);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM members"), 1);
+}
+
+TEST_F(MembershipTest, RetryStormWithOneKeyEnrolsOnce) {
+  constexpr int kThreads = 10;
+  absl::Mutex mu;
+  std::set<std::string> ids;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&] {
+      auto r = membership_->Enrol(kVet, EnrolOf("storm", "storm@example.com"));
+      ASSERT_TRUE(r.ok()) << r.status();
+      absl::MutexLock lock(&mu);
+      ids.insert(r->member().member_id());
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ids.size(), 1u);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM members"), 1);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM cards"), 1);
+}
+
+// ---- visibility and lookup -----------------------------------------------------------
+
+TEST_F(MembershipTest, PartnersSeeOnlyTheirMembersRedacted) {
+  v1::EnrolResponse m = MustEnrol("k1", "a@example.com");
+  v1::GetMemberRequest get;
+  get.set_member_id(m.member().member_id());
+  auto own = membership_->GetMember(kVet, get);
+  ASSERT_TRUE(own.ok()) << own.status();
+  EXPECT_EQ(own->member().email(), "a@example.com");
+  EXPECT_THAT(own->member().redacted_fields(), ::testing::Contains("birth_date"));
+
+  auto other = membership_->GetMember(kFood, get);
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kNotFound);
+  v1::GetMemberRequest missing;
+  missing.set_member_id("mb_doesnotexist");
+  // Same answer as for a member that does not exist: existence is not revealed.
+  EXPECT_EQ(membership_->GetMember(kFood, missing).status().message(), other.status().message());
+
+  v1::LookupMemberRequest by_email;
+  by_email.set_email("a@example.com");
+  EXPECT_EQ(membership_->LookupMember(kFood, by_email).status().code(), absl::StatusCode::kNotFound);
+
+  // The member shares their profile with the pet-food maker (captured at the vet).
+  v1::UpdateConsentsRequest share;
+  share.set_idempotency_key("share");
+  share.set_member_id(m.member().member_id());
+  share.set_source(v1::CONSENT_SOURCE_BACKOFFICE);
+  auto* d = share.add_data_sharing();
+  d->set_partner_id("pet-food");
+  d->set_granted(true);
+  ASSERT_TRUE(membership_->UpdateConsents(kBackoffice, share).ok());
+  EXPECT_TRUE(membership_->GetMember(kFood, get).ok());
+  EXPECT_TRUE(membership_->LookupMember(kFood, by_email).ok());
+}
+
+TEST_F(MembershipTest, LookupByCardPhoneAndEmailAndBlockedCards) {
+  v1::EnrolRequest r = EnrolOf("k1", "a@example.com");
+  r.set_phone("+41 44 123 45 67");
+  auto enrolled = membership_->Enrol(kVet, r);
+  ASSERT_TRUE(enrolled.ok());
+  const std::string card = enrolled->card().card_number();
+  v1::LookupMemberRequest q;
+  q.set_card_number(card.substr(0, 4) + " " + card.substr(4));
+  auto by_card = membership_->LookupMember(kVet, q);
+  ASSERT_TRUE(by_card.ok()) << by_card.status();
+  EXPECT_EQ(by_card->member().member_id(), enrolled->member().member_id());
+  EXPECT_EQ(by_card->card().card_number(), card);
+  v1::LookupMemberRequest by_phone;
+  by_phone.set_phone("+41441234567");
+  EXPECT_TRUE(membership_->LookupMember(kVet, by_phone).ok());
+  v1::LookupMemberRequest bad;
+  bad.set_card_number(card.substr(0, 15) + static_cast<char>('0' + (card[15] - '0' + 1) % 10));
+  EXPECT_EQ(membership_->LookupMember(kVet, bad).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(membership_->LookupMember(kVet, v1::LookupMemberRequest()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  v1::BlockCardRequest block;
+  block.set_idempotency_key("block");
+  block.set_card_number(card);
+  block.set_block_reason(v1::CARD_BLOCK_REASON_LOST);
+  auto blocked = membership_->BlockCard(kVet, block);
+  ASSERT_TRUE(blocked.ok()) << blocked.status();
+  EXPECT_EQ(blocked->card().state(), v1::CARD_STATE_BLOCKED);
+  EXPECT_EQ(membership_->LookupMember(kVet, q).status().code(), absl::StatusCode::kNotFound);
+  auto bo = membership_->LookupMember(kBackoffice, q);
+  ASSERT_TRUE(bo.ok());
+  EXPECT_EQ(bo->card().state(), v1::CARD_STATE_BLOCKED);
+  block.set_idempotency_key("block-again");
+  EXPECT_EQ(membership_->BlockCard(kVet, block).status().code(), absl::StatusCode::kFailedPrecondition);
+
+  v1::IssueCardRequest issue;
+  issue.set_idempotency_key("issue");
+  issue.set_member_id(enrolled->member().member_id());
+  issue.set_replaces_card_number(card);
+  auto fresh = membership_->IssueCard(kVet, issue);
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_NE(fresh->card().card_number(), card);
+  v1::LookupMemberRequest q2;
+  q2.set_card_number(fresh->card().card_number());
+  EXPECT_TRUE(membership_->LookupMember(kVet, q2).ok());
+  v1::GetMemberRequest get;
+  get.set_member_id(enrolled->member().member_id());
+  EXPECT_EQ(membership_->GetMember(kVet, get)->cards_size(), 1);        // partners: active cards only
+  EXPECT_EQ(membership_->GetMember(kBackoffice, get)->cards_size(), 2);  // backoffice: all
+}
+
+TEST_F(MembershipTest, ReplacingAnActiveCardMarksItReplaced) {
+  v1::EnrolResponse m = MustEnrol("k1", "a@example.com");
+  v1::IssueCardRequest issue;
+  issue.set_idempotency_key("issue");
+  issue.set_member_id(m.member().member_id());
+  issue.set_replaces_card_number(m.card().card_number());
+  auto fresh = membership_->IssueCard(kBackoffice, issue);
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  v1::LookupMemberRequest old;
+  old.set_card_number(m.card().card_number());
+  auto seen = membership_->LookupMember(kBackoffice, old);
+  ASSERT_TRUE(seen.ok());
+  EXPECT_EQ(seen->card().state(), v1::CARD_STATE_REPLACED);
+  EXPECT_EQ(seen->card().replaced_by_card_number(), fresh->card().card_number());
+  EXPECT_EQ(membership_->LookupMember(kVet, old).status().code(), absl::StatusCode::kNotFound);
+  // Someone else's card cannot be named.
+  v1::EnrolResponse other = MustEnrol("k2", "b@example.com");
+  issue.set_idempotency_key("issue-2");
+  issue.set_replaces_card_number(other.card().card_number());
+  EXPECT_EQ(membership_->IssueCard(kBackoffice, issue).status().code(), absl::StatusCode::kNotFound);
+}
+
+// ---- updates and status ------------------------------------------------------------
+
+TEST_F(MembershipTest, UpdateMemberChecksVersionUniquenessAndStatus) {
+  v1::EnrolResponse a = MustEnrol("k1", "a@example.com");
+  MustEnrol("k2", "b@example.com");
+  v1::UpdateMemberRequest up;
+  up.set_idempotency_key("u1");
+  up.set_member_id(a.member().member_id());
+  up.mutable_member()->set_email("New@Example.com");
+  up.mutable_update_mask()->add_paths("email");
+  up.set_expected_version(a.member().version());
+  auto updated = membership_->UpdateMember(kVet, up);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->member().email(), "new@example.com");
+  EXPECT_EQ(updated->member().version(), a.member().version() + 1);
+
+  up.set_idempotency_key("u2");  // stale version
+  EXPECT_EQ(membership_->UpdateMember(kVet, up).status().code(), absl::StatusCode::kAborted);
+  up.set_idempotency_key("u3");
+  up.set_expected_version(0);
+  up.mutable_member()->set_email("b@example.com");
+  EXPECT_EQ(membership_->UpdateMember(kVet, up).status().code(), absl::StatusCode::kAlreadyExists);
+  up.set_idempotency_key("u4");
+  up.mutable_update_mask()->add_paths("status");
+  auto bad_mask = membership_->UpdateMember(kVet, up);
+  EXPECT_EQ(bad_mask.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad_mask.status().message()), HasSubstr("update_mask"));
+
+  v1::SetMemberStatusRequest close;
+  close.set_idempotency_key("close");
+  close.set_member_id(a.member().member_id());
+  close.set_status(v1::MEMBER_STATUS_CLOSED);
+  close.set_reason("member asked");
+  ASSERT_TRUE(membership_->SetMemberStatus(kBackoffice, close).ok());
+  up.set_idempotency_key("u5");
+  up.clear_update_mask();
+  up.mutable_update_mask()->add_paths("given_name");
+  up.mutable_member()->set_given_name("Zoë");
+  EXPECT_EQ(membership_->UpdateMember(kVet, up).status().code(), absl::StatusCode::kFailedPrecondition);
+  close.set_idempotency_key("reopen");
+  close.set_status(v1::MEMBER_STATUS_ACTIVE);
+  EXPECT_EQ(membership_->SetMemberStatus(kBackoffice, close).status().code(), absl::StatusCode::kFailedPrecondition);
+  close.set_reason("");
+  EXPECT_EQ(membership_->SetMemberStatus(kBackoffice, close).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(membership_->SetMemberStatus(kVet, close).status().code(), absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(MembershipTest, SnapshotFeedCarriesStatusAndTierChangesInOrder) {
+  v1::EnrolResponse a = MustEnrol("k1", "a@example.com");
+  v1::EnrolResponse b = MustEnrol("k2", "b@example.com");
+  v1::ListMemberSnapshotsRequest feed;
+  auto all = membership_->ListMemberSnapshots(kService, feed);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->snapshots_size(), 2);
+  EXPECT_LT(all->snapshots(0).version(), all->snapshots(1).version());
+  EXPECT_EQ(all->ladder().tiers_size(), 3);
+  const int64_t cursor = all->last_version();
+
+  v1::SetMemberStatusRequest suspend;
+  suspend.set_idempotency_key("s");
+  suspend.set_member_id(a.member().member_id());
+  suspend.set_status(v1::MEMBER_STATUS_SUSPENDED);
+  suspend.set_reason("fraud check");
+  ASSERT_TRUE(membership_->SetMemberStatus(kBackoffice, suspend).ok());
+  // A name change is not in the snapshot and takes no feed version.
+  v1::UpdateMemberRequest rename;
+  rename.set_idempotency_key("r");
+  rename.set_member_id(b.member().member_id());
+  rename.mutable_member()->set_given_name("Bea");
+  rename.mutable_update_mask()->add_paths("given_name");
+  ASSERT_TRUE(membership_->UpdateMember(kVet, rename).ok());
+
+  feed.set_after_version(cursor);
+  auto changed = membership_->ListMemberSnapshots(kService, feed);
+  ASSERT_TRUE(changed.ok());
+  ASSERT_EQ(changed->snapshots_size(), 1);
+  EXPECT_EQ(changed->snapshots(0).member_id(), a.member().member_id());
+  EXPECT_EQ(changed->snapshots(0).status(), v1::MEMBER_STATUS_SUSPENDED);
+  EXPECT_FALSE(changed->has_more());
+
+  feed.set_after_version(0);
+  feed.set_page_size(1);
+  auto paged = membership_->ListMemberSnapshots(kService, feed);
+  ASSERT_TRUE(paged.ok());
+  EXPECT_EQ(paged->snapshots_size(), 1);
+  EXPECT_TRUE(paged->has_more());
+  feed.set_after_version(-1);
+  EXPECT_EQ(membership_->ListMemberSnapshots(kService, feed).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// ---- tiers ---------------------------------------------------------------------------
+
+TEST_F(MembershipTest, EvaluateTierUpgradesRetainsAndDowngradesOneRankAtATime) {
+  v1::EnrolResponse m = MustEnrol("k1", "a@example.com");
+  const std::string id = m.member().member_id();
+  ledger_.SetPoints(id, 12'000);
+  v1::EvaluateTierRequest eval;
+  eval.set_idempotency_key("e1");
+  eval.set_member_id(id);
+  auto up = membership_->EvaluateTier(kService, eval);
+  ASSERT_TRUE(up.ok()) << up.status();
+  EXPECT_EQ(up->tier().tier_id(), "platinum");
+  EXPECT_EQ(up->tier().basis(), v1::TIER_BASIS_QUALIFIED);
+  EXPECT_EQ(up->change().from_tier_id(), "silver");
+  EXPECT_EQ(up->change().reason(), v1::TIER_CHANGE_REASON_QUALIFIED);
+
+  // Same points, new key: nothing changes.
+  eval.set_idempotency_key("e2");
+  auto same = membership_->EvaluateTier(kService, eval);
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(same->tier().tier_id(), "platinum");
+  EXPECT_FALSE(same->has_change());
+
+  // Points drop: kept while retained (12 months).
+  ledger_.SetPoints(id, 0);
+  Advance(absl::Hours(24 * 200));
+  eval.set_idempotency_key("e3");
+  auto kept = membership_->EvaluateTier(kService, eval);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(kept->tier().tier_id(), "platinum");
+  EXPECT_EQ(kept->tier().basis(), v1::TIER_BASIS_RETAINED);
+
+  // After retention: one rank down per review, never two.
+  Advance(absl::Hours(24 * 200));
+  eval.set_idempotency_key("e4");
+  auto down = membership_->EvaluateTier(kService, eval);
+  ASSERT_TRUE(down.ok());
+  EXPECT_EQ(down->tier().tier_id(), "gold");
+  EXPECT_EQ(down->change().reason(), v1::TIER_CHANGE_REASON_DOWNGRADED);
+  eval.set_idempotency_key("e5");  // same instant: no second drop
+  EXPECT_EQ(membership_->EvaluateTier(kService, eval)->tier().tier_id(), "gold");
+  Advance(absl::Hours(24));
+  eval.set_idempotency_key("e6");
+  EXPECT_EQ(membership_->EvaluateTier(kService, eval)->tier().tier_id(), "silver");
+
+  v1::ListTierHistoryRequest hist;
+  hist.set_member_id(id);
+  hist.set_page_size(2);
+  auto page1 = membership_->ListTierHistory(kBackoffice, hist);
+  ASSERT_TRUE(page1.ok()) << page1.status();
+  ASSERT_EQ(page1->changes_size(), 2);
+  EXPECT_EQ(page1->changes(0).to_tier_id(), "silver");  // newest first
+  hist.set_page_token(page1->next_page_token());
+  auto page2 = membership_->ListTierHistory(kBackoffice, hist);
+  ASSERT_TRUE(page2.ok());
+  ASSERT_EQ(page2->changes_size(), 2);  // platinum, then the enrolment
+  EXPECT_EQ(page2->changes(1).reason(), v1::TIER_CHANGE_REASON_ENROLMENT);
+  EXPECT_TRUE(page2->next_page_token().empty());
+  hist.set_member_id("mb_other");
+  EXPECT_EQ(membership_->ListTierHistory(kBackoffice, hist).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(MembershipTest, EvaluateTierNeedsTheLedger) {
+  v1::EnrolResponse m = MustEnrol("k1", "a@example.com");
+  ledger_.SetDown(true);
+  v1::EvaluateTierRequest eval;
+  eval.set_idempotency_key("e1");
+  eval.set_member_id(m.member().member_id());
+  EXPECT_EQ(membership_->EvaluateTier(kService, eval).status().code(), absl::StatusCode::kUnavailable);
+  ledger_.SetDown(false);
+  ledger_.SetPoints(m.member().member_id(), 2500);
+  auto ok = membership_->EvaluateTier(kService, eval);  // same key works once the ledger is back
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->tier().tier_id(), "gold");
+}
+
+TEST_F(MembershipTest, RunTierEvaluationWalksAllMembersInResumableBatches) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 7; ++i) {
+    ids.push_back(MustEnrol(absl::StrCat("k", i), absl::StrCat("m", i, "@example.com")).member().member_id());
+    ledger_.SetPoints(ids.back(), i % 2 == 0 ? 3000 : 10);
+  }
+  v1::RunTierEvaluationRequest run;
+  run.set_batch_size(3);
+  int64_t evaluated = 0, changed = 0, batches = 0;
+  std::string token;
+  do {
+    run.set_idempotency_key(absl::StrCat("run-", batches));
+    run.set_resume_token(token);
+    auto r = membership_->RunTierEvaluation(kService, run);
+    ASSERT_TRUE(r.ok()) << r.status();
+    evaluated += r->evaluated_count();
+    changed += r->changed_count();
+    token = r->next_resume_token();
+    ++batches;
+  } while (!token.empty() && batches < 10);
+  EXPECT_EQ(evaluated, 7);
+  EXPECT_EQ(changed, 4);  // members 0, 2, 4, 6 reach gold
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM members WHERE tier_id = 'gold'"), 4);
+  run.set_resume_token("garbage!");
+  run.set_idempotency_key("run-bad");
+  EXPECT_EQ(membership_->RunTierEvaluation(kService, run).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(MembershipTest, PaidTierHoldsUntilItsEnd) {
+  v1::EnrolResponse m = MustEnrol("k1", "a@example.com");
+  v1::GrantPaidTierRequest grant;
+  grant.set_idempotency_key("g1");
+  grant.set_member_id(m.member().member_id());
+  grant.set_tier_id("gold");
+  *grant.mutable_valid_until() = ToProtoTime(Now() + absl::Hours(24 * 30));
+  grant.mutable_fee()->set_amount_minor(4900);
+  grant.mutable_fee()->set_currency("EUR");
+  auto granted = membership_->GrantPaidTier(kBackoffice, grant);
+  ASSERT_TRUE(granted.ok()) << granted.status();
+  EXPECT_EQ(granted->tier().basis(), v1::TIER_BASIS_PAID);
+  EXPECT_EQ(granted->change().reason(), v1::TIER_CHANGE_REASON_PAID_GRANT);
+
+  v1::EvaluateTierRequest eval;
+  eval.set_idempotency_key("e1");
+  eval.set_member_id(m.member().member_id());
+  EXPECT_EQ(membership_->EvaluateTier(kService, eval)->tier().tier_id(), "gold");  // 0 points, still paid
+  Advance(absl::Hours(24 * 31));
+  eval.set_idempotency_key("e2");
+  auto expired = membership_->EvaluateTier(kService, eval);
+  ASSERT_TRUE(expired.ok());
+  EXPECT_EQ(expired->tier().tier_id(), "silver");
+  EXPECT_EQ(expired->change().reason(), v1::TIER_CHANGE_REASON_PAID_EXPIRED);
+
+  grant.set_idempotency_key("g2");
+  *grant.mutable_valid_until() = ToProtoTime(Now() - absl::Hours(1));
+  EXPECT_EQ(membership_->GrantPaidTier(kBackoffice, grant).status().code(), absl::StatusCode::kInvalidArgument);
+  *grant.mutable_valid_until() = ToProtoTime(Now() + absl::Hours(24));
+  grant.set_tier_id("diamond");
+  EXPECT_EQ(membership_->GrantPaidTier(kBackoffice, grant).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(MembershipTest, SetTierLadderValidatesAndProtectsHeldTiers) {
+  MustEnrol("k1", "a@example.com");  // holds silver
+  auto current = membership_->GetTierLadder(kVet);
+  ASSERT_TRUE(current.ok());
+  v1::SetTierLadderRequest set;
+  set.set_idempotency_key("l1");
+  *set.mutable_ladder() = current->ladder();
+  set.mutable_ladder()->mutable_tiers(1)->set_tier_multiplier_bp(13000);
+  set.set_expected_version(current->ladder().version());
+  auto saved = membership_->SetTierLadder(kBackoffice, set);
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  EXPECT_EQ(saved->ladder().version(), current->ladder().version() + 1);
+  EXPECT_EQ(membership_->GetTierLadder(kVet)->ladder().tiers(1).tier_multiplier_bp(), 13000);
+
+  set.set_idempotency_key("l2");  // stale
+  EXPECT_EQ(membership_->SetTierLadder(kBackoffice, set).status().code(), absl::StatusCode::kAborted);
+  set.set_expected_version(0);
+  set.set_idempotency_key("l3");
+  v1::TierLadder without_silver = saved->ladder();
+  without_silver.mutable_tiers()->erase(without_silver.mutable_tiers()->begin());
+  without_silver.mutable_tiers(0)->set_rank(0);
+  without_silver.mutable_tiers(0)->set_qualifying_points_threshold(0);
+  *set.mutable_ladder() = without_silver;
+  EXPECT_EQ(membership_->SetTierLadder(kBackoffice, set).status().code(), absl::StatusCode::kFailedPrecondition);
+  set.set_idempotency_key("l4");
+  set.mutable_ladder()->mutable_tiers(0)->set_tier_multiplier_bp(5);
+  auto bad = membership_->SetTierLadder(kBackoffice, set);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("tier_multiplier_bp"));
+}
+
+// ---- consents and referrals -------------------------------------------------------------
+
+TEST_F(MembershipTest, PartnersSetAndSeeOnlyTheirOwnConsents) {
+  v1::EnrolResponse m = MustEnrol("k1", "a@example.com");
+  v1::UpdateConsentsRequest up;
+  up.set_idempotency_key("c1");
+  up.set_member_id(m.member().member_id());
+  up.set_source(v1::CONSENT_SOURCE_PARTNER);
+  auto* c = up.add_channel_consents();
+  c->set_channel(v1::CONTACT_CHANNEL_SMS);
+  c->set_partner_id("vet-clinic");
+  c->set_granted(true);
+  ASSERT_TRUE(membership_->UpdateConsents(kVet, up).ok());
+
+  up.set_idempotency_key("c2");
+  up.mutable_channel_consents(0)->set_partner_id("pet-food");
+  EXPECT_EQ(membership_->UpdateConsents(kVet, up).status().code(), absl::StatusCode::kPermissionDenied);
+  up.set_source(v1::CONSENT_SOURCE_BACKOFFICE);
+  up.set_idempotency_key("c3");
+  ASSERT_TRUE(membership_->UpdateConsents(kBackoffice, up).ok());
+  up.set_idempotency_key("c4");
+  up.set_source(v1::CONSENT_SOURCE_UNSPECIFIED);
+  EXPECT_EQ(membership_->UpdateConsents(kBackoffice, up).status().code(), absl::StatusCode::kInvalidArgument);
+
+  v1::GetConsentsRequest get;
+  get.set_member_id(m.member().member_id());
+  get.set_include_history(true);
+  auto vet_view = membership_->GetConsents(kVet, get);
+  ASSERT_TRUE(vet_view.ok());
+  ASSERT_EQ(vet_view->consents().channel_consents_size(), 1);
+  EXPECT_EQ(vet_view->consents().channel_consents(0).partner_id(), "vet-clinic");
+  for (const auto& e : vet_view->history()) EXPECT_NE(e.partner_id(), "pet-food");
+  auto bo_view = membership_->GetConsents(kBackoffice, get);
+  ASSERT_TRUE(bo_view.ok());
+  EXPECT_EQ(bo_view->consents().channel_consents_size(), 2);
+  EXPECT_EQ(bo_view->history(0).source(), v1::CONSENT_SOURCE_BACKOFFICE);  // newest first
+}
+
+TEST_F(MembershipTest, ReferralLinksTheNewMemberOnce) {
+  v1::EnrolResponse referrer = MustEnrol("k1", "a@example.com");
+  v1::EnrolRequest r = EnrolOf("k2", "b@example.com");
+  r.set_referral_code(absl::AsciiStrToLower(referrer.member().referral_code()));
+  auto referred = membership_->Enrol(kVet, r);
+  ASSERT_TRUE(referred.ok()) << referred.status();
+  v1::GetMemberRequest get;
+  get.set_member_id(referred->member().member_id());
+  EXPECT_EQ(membership_->GetMember(kBackoffice, get)->member().referred_by_member_id(),
+            referrer.member().member_id());
+
+  v1::GetReferralCodeRequest code;
+  code.set_member_id(referrer.member().member_id());
+  EXPECT_EQ(membership_->GetReferralCode(kVet, code)->referral_count(), 1);
+  v1::ListReferralsRequest list;
+  list.set_member_id(referrer.member().member_id());
+  auto refs = membership_->ListReferrals(kVet, list);
+  ASSERT_TRUE(refs.ok());
+  ASSERT_EQ(refs->referrals_size(), 1);
+  EXPECT_EQ(refs->referrals(0).state(), v1::REFERRAL_STATE_PENDING);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM referrals"), 1);
+}
+
+// ---- privacy and audit ----------------------------------------------------------------
+
+TEST_F(MembershipTest, EraseAnonymisesAndForgetsContactsAndCards) {
+  v1::EnrolRequest r = EnrolOf("k1", "gone@example.com");
+  r.set_phone("+33612345678");
+  auto m = membership_->Enrol(kVet, r);
+  ASSERT_TRUE(m.ok());
+  const std::string id = m->member().member_id();
+  v1::GetMemberRequest get;
+  get.set_member_id(id);
+  ASSERT_TRUE(membership_->GetMember(kBackoffice, get).ok());  // an audited read, with no images
+
+  v1::EraseMemberRequest erase;
+  erase.set_idempotency_key("erase");
+  erase.set_member_id(id);
+  erase.set_reason("GDPR request #42");
+  EXPECT_EQ(membership_->EraseMember(kVet, erase).status().code(), absl::StatusCode::kPermissionDenied);
+  auto erased = membership_->EraseMember(kBackoffice, erase);
+  ASSERT_TRUE(erased.ok()) << erased.status();
+  EXPECT_EQ(erased->member().status(), v1::MEMBER_STATUS_CLOSED);
+  EXPECT_TRUE(erased->member().has_erased_at());
+  EXPECT_TRUE(erased->member().given_name().empty());
+  EXPECT_TRUE(erased->member().email().empty());
+
+  for (auto q : {[] { v1::LookupMemberRequest x; x.set_email("gone@example.com"); return x; }(),
+                 [] { v1::LookupMemberRequest x; x.set_phone("+33612345678"); return x; }()}) {
+    EXPECT_EQ(membership_->LookupMember(kBackoffice, q).status().code(), absl::StatusCode::kNotFound);
+  }
+  v1::LookupMemberRequest by_card;
+  by_card.set_card_number(m->card().card_number());
+  EXPECT_EQ(membership_->LookupMember(kBackoffice, by_card).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(membership_->GetMember(kVet, get).status().code(), absl::StatusCode::kNotFound);
+
+  // No personal data is left anywhere in the schema.
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM members WHERE email IS NOT NULL OR phone IS NOT NULL OR given_name <> ''"), 0);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM idempotency WHERE request LIKE '%gone@%' OR response LIKE '%gone@%'"), 0);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM audit_events WHERE before_json LIKE '%gone@%' OR after_json LIKE '%gone@%'"), 0);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM cards"), 0);
+  // The old enrolment key can no longer replay the personal data.
+  EXPECT_EQ(membership_->Enrol(kVet, r).status().code(), absl::StatusCode::kFailedPrecondition);
+  // The erasure itself replays; a second erasure is refused.
+  EXPECT_TRUE(membership_->EraseMember(kBackoffice, erase).ok());
+  erase.set_idempotency_key("erase-2");
+  EXPECT_EQ(membership_->EraseMember(kBackoffice, erase).status().code(), absl::StatusCode::kFailedPrecondition);
+  // The email is free for a new member.
+  EXPECT_TRUE(membership_->Enrol(kVet, EnrolOf("k9", "gone@example.com")).ok());
+
+  v1::ListAuditEventsRequest audit;
+  audit.set_member_id(id);
+  auto events = membership_->ListAuditEvents(kBackoffice, audit);
+  ASSERT_TRUE(events.ok());
+  ASSERT_GE(events->events_size(), 3);  // enrol, read, erase
+  EXPECT_EQ(events->events(0).action(), "loyalty.membership.v1.MembershipService/EraseMember");
+  EXPECT_EQ(events->events(0).reason(), "GDPR request #42");
+}
+
+TEST_F(MembershipTest, ExportHoldsEverythingAndIsAudited) {
+  v1::EnrolResponse m = MustEnrol("k1", "a@example.com");
+  ledger_.SetPoints(m.member().member_id(), 420);
+  v1::ExportMemberDataRequest ex;
+  ex.set_member_id(m.member().member_id());
+  EXPECT_EQ(membership_->ExportMemberData(kVet, ex).status().code(), absl::StatusCode::kPermissionDenied);
+  auto got = membership_->ExportMemberData(kBackoffice, ex);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->member().email(), "a@example.com");
+  EXPECT_EQ(got->cards_size(), 1);
+  EXPECT_EQ(got->consent_history_size(), 2);
+  EXPECT_EQ(got->tier_history_size(), 1);
+  EXPECT_EQ(got->balance().posted_points(), 420);
+  EXPECT_EQ(got->transfers_size(), 1);
+  ledger_.SetDown(true);
+  EXPECT_EQ(membership_->ExportMemberData(kBackoffice, ex).status().code(), absl::StatusCode::kUnavailable);
+
+  v1::ListAuditEventsRequest audit;
+  audit.set_member_id(m.member().member_id());
+  audit.set_page_size(1);
+  auto page = membership_->ListAuditEvents(kBackoffice, audit);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->events(0).action(), "loyalty.membership.v1.MembershipService/ExportMemberData");
+  EXPECT_FALSE(page->next_page_token().empty());
+  audit.set_page_token(page->next_page_token());
+  audit.set_member_id("mb_someone_else");
+  EXPECT_EQ(membership_->ListAuditEvents(kBackoffice, audit).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace loyalty::membership
