@@ -98,6 +98,45 @@ class GrpcLedgerClient final : public LedgerClient {
     return out;
   }
 
+  absl::StatusOr<JournalPage> ReadJournal(int64_t after_sequence, int page_size) override {
+    lv1::ReadJournalRequest req;
+    req.set_after_sequence(after_sequence);
+    req.set_page_size(page_size);
+    lv1::ReadJournalResponse resp;
+    grpc::ClientContext ctx;
+    Prepare(ctx);
+    LEDGER_CALL(stub_->ReadJournal(&ctx, req, &resp), "ReadJournal");
+    JournalPage page;
+    for (auto& t : *resp.mutable_transfers()) page.transfers.push_back(std::move(t));
+    page.last_sequence = resp.last_sequence();
+    page.head_sequence = resp.head_sequence();
+    return page;
+  }
+
+  absl::StatusOr<std::string> GrantBonus(const std::string& key, const std::string& member_id, int64_t points,
+                                         lv1::BonusKind kind, const std::string& reason,
+                                         const std::string& reference) override {
+    lv1::GrantBonusRequest req;
+    req.set_idempotency_key(key);
+    req.set_member_id(member_id);
+    req.set_points(points);
+    req.set_bonus_kind(kind);
+    req.set_reason(reason);
+    req.set_reference(reference);
+    lv1::GrantBonusResponse resp;
+    grpc::ClientContext ctx;
+    Prepare(ctx);
+    const grpc::Status s = stub_->GrantBonus(&ctx, req, &resp);
+    // A refusal (e.g. the member was suspended meanwhile) is the ledger's
+    // business answer: pass it on so the caller can decide.
+    if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
+        s.error_code() == grpc::StatusCode::NOT_FOUND) {
+      return FromGrpcStatus(s);
+    }
+    LEDGER_CALL(s, "GrantBonus");
+    return resp.transfer().transfer_id();
+  }
+
  private:
   void Prepare(grpc::ClientContext& ctx) const {
     ctx.set_deadline(std::chrono::system_clock::now() +

@@ -18,6 +18,12 @@ struct LedgerStatement {
   std::vector<ledger::v1::Transfer> transfers;  // oldest first
 };
 
+struct JournalPage {
+  std::vector<ledger::v1::Transfer> transfers;  // sequence order
+  int64_t last_sequence = 0;
+  int64_t head_sequence = 0;
+};
+
 class LedgerClient {
  public:
   virtual ~LedgerClient() = default;
@@ -27,6 +33,13 @@ class LedgerClient {
       const std::vector<std::string>& member_ids, absl::Time start, absl::Time end) = 0;
   // Balance, all lots and the full statement of a member (privacy export).
   virtual absl::StatusOr<LedgerStatement> Statement(const std::string& member_id) = 0;
+  // Journal transfers with sequence > after_sequence (the change feed).
+  virtual absl::StatusOr<JournalPage> ReadJournal(int64_t after_sequence, int page_size) = 0;
+  // Grants an operator-funded bonus; idempotent by `key` at the ledger.
+  // Returns the BONUS transfer id.
+  virtual absl::StatusOr<std::string> GrantBonus(const std::string& key, const std::string& member_id,
+                                                 int64_t points, ledger::v1::BonusKind kind,
+                                                 const std::string& reason, const std::string& reference) = 0;
 };
 
 }  // namespace loyalty::membership

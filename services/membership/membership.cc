@@ -1229,4 +1229,76 @@ absl::StatusOr<v1::ListAuditEventsResponse> Membership::ListAuditEvents(const Pr
   return out;
 }
 
+// ---- background: the ledger journal -------------------------------------------------
+
+namespace {
+constexpr absl::string_view kJournalCursor = "ledger_journal";
+}  // namespace
+
+absl::StatusOr<int> Membership::ConsumeLedgerJournal(int page_size) {
+  int64_t after = 0;
+  RETURN_IF_ERROR(store_.Run("journal.cursor", [&](MembershipTx& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(after, tx.LockCursor(std::string(kJournalCursor)));
+    return absl::OkStatus();
+  }));
+  ASSIGN_OR_RETURN(JournalPage page, ledger_.ReadJournal(after, page_size));
+  if (page.transfers.empty()) return 0;
+  int applied = 0;
+  RETURN_IF_ERROR(store_.Run("journal.apply", [&](MembershipTx& tx) -> absl::Status {
+    applied = 0;
+    ASSIGN_OR_RETURN(int64_t current, tx.LockCursor(std::string(kJournalCursor)));
+    if (current != after) return absl::OkStatus();  // another replica applied this page
+    for (const ledger::v1::Transfer& t : page.transfers) {
+      ++applied;
+      if (t.member_id().empty()) continue;
+      const bool earn = t.code() == ledger::v1::TRANSFER_CODE_EARN;
+      if (earn || t.code() == ledger::v1::TRANSFER_CODE_REDEEM) {
+        RETURN_IF_ERROR(tx.RecordActivity(t.member_id(), FromProtoTime(t.created_at())));
+      }
+      if (earn) RETURN_IF_ERROR(tx.MarkReferralRewardDue(t.member_id()).status());
+    }
+    return tx.SetCursor(std::string(kJournalCursor), page.last_sequence, Now());
+  }));
+  return applied;
+}
+
+absl::StatusOr<int> Membership::GrantReferralRewards(int max) {
+  std::vector<v1::Referral> due;
+  RETURN_IF_ERROR(store_.Run("referrals.due", [&](MembershipTx& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(due, tx.ListDueReferrals(max));
+    return absl::OkStatus();
+  }));
+  int granted = 0;
+  for (v1::Referral& ref : due) {
+    // A closed referrer is never rewarded.
+    std::optional<v1::Member> referrer;
+    RETURN_IF_ERROR(store_.Run("referrals.referrer", [&](MembershipTx& tx) -> absl::Status {
+      ASSIGN_OR_RETURN(referrer, tx.GetMember(ref.referrer_member_id(), false));
+      return absl::OkStatus();
+    }));
+    if (!referrer.has_value() || referrer->status() == v1::MEMBER_STATUS_CLOSED) {
+      ref.set_state(v1::REFERRAL_STATE_VOID);
+      RETURN_IF_ERROR(store_.Run("referrals.void", [&](MembershipTx& tx) { return tx.CompleteReferral(ref); }));
+      continue;
+    }
+    absl::StatusOr<std::string> transfer = ledger_.GrantBonus(
+        absl::StrCat("referral:", ref.referral_id()), ref.referrer_member_id(), options_.referral_reward_points,
+        ledger::v1::BONUS_KIND_REFERRAL, "referral reward: referred member's first earn", ref.referral_id());
+    if (!transfer.ok()) {
+      // Retried on the next pass (the grant is idempotent at the ledger).
+      log::Warn("referral_reward_deferred", {{"referral_id", ref.referral_id()},
+                                             {"code", absl::StatusCodeToString(transfer.status().code())}});
+      if (absl::IsUnavailable(transfer.status())) return transfer.status();
+      continue;
+    }
+    ref.set_state(v1::REFERRAL_STATE_REWARDED);
+    *ref.mutable_rewarded_at() = ToProtoTime(Now());
+    ref.set_reward_points(options_.referral_reward_points);
+    ref.set_reward_transfer_id(*transfer);
+    RETURN_IF_ERROR(store_.Run("referrals.complete", [&](MembershipTx& tx) { return tx.CompleteReferral(ref); }));
+    ++granted;
+  }
+  return granted;
+}
+
 }  // namespace loyalty::membership

@@ -38,6 +38,8 @@ struct MembershipOptions {
   // Terms and privacy notice versions members may accept.
   std::vector<std::string> terms_versions = {"2025-01"};
   std::vector<std::string> privacy_versions = {"2025-01"};
+  // Points granted to a referrer when the referred member first earns.
+  int64_t referral_reward_points = 500;
   std::function<absl::Time()> now = [] { return absl::Now(); };
 };
 
@@ -81,6 +83,18 @@ class Membership {
                                                                       const v1::ListMemberSnapshotsRequest& r);
   absl::StatusOr<v1::ListAuditEventsResponse> ListAuditEvents(const Principal& p,
                                                               const v1::ListAuditEventsRequest& r);
+
+  // Background work (main.cc runs these in a loop).
+  //
+  // One pass of the ledger journal consumer: reads the page after the durable
+  // cursor, records member activity (earn, redeem) and marks referral rewards
+  // due on a referred member's first earn, and advances the cursor, all in
+  // one transaction. Returns the number of transfers consumed.
+  absl::StatusOr<int> ConsumeLedgerJournal(int page_size);
+  // Grants due referral rewards through the ledger, idempotently (key
+  // "referral:<referral_id>"), at most `max` per call. Returns how many were
+  // granted.
+  absl::StatusOr<int> GrantReferralRewards(int max);
 
  private:
   // The body of an idempotent mutation: fills the response and names the

@@ -106,6 +106,19 @@ class MembershipTx {
   virtual absl::StatusOr<std::optional<v1::Referral>> GetReferralOf(const std::string& referred_member_id) = 0;
   virtual absl::StatusOr<int64_t> CountReferrals(const std::string& referrer_member_id) = 0;
 
+  // --- other services' feeds (the ledger journal) ---
+  // The cursor's position, row locked until commit.
+  virtual absl::StatusOr<int64_t> LockCursor(const std::string& name) = 0;
+  virtual absl::Status SetCursor(const std::string& name, int64_t position, absl::Time now) = 0;
+  // Moves last_activity_at forward (never back).
+  virtual absl::Status RecordActivity(const std::string& member_id, absl::Time at) = 0;
+  // Marks the PENDING referral of `referred_member_id` as due; false if none.
+  virtual absl::StatusOr<bool> MarkReferralRewardDue(const std::string& referred_member_id) = 0;
+  virtual absl::StatusOr<std::vector<v1::Referral>> ListDueReferrals(int limit) = 0;
+  // Stores state, rewarded_at, reward_points and reward_transfer_id, and
+  // clears the due mark.
+  virtual absl::Status CompleteReferral(const v1::Referral& referral) = 0;
+
   // --- feed and audit ---
   // Snapshots with version > after_version, ascending, at most `limit`.
   virtual absl::StatusOr<std::vector<v1::MemberSnapshot>> ListSnapshots(int64_t after_version, int limit) = 0;

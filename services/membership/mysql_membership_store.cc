@@ -151,6 +151,18 @@ constexpr absl::string_view kSelectSnapshots =
     "SELECT member_id, status, tier_id, birth_month, enrolling_partner_id, created_at, snapshot_version "
     "FROM members WHERE snapshot_version > ? ORDER BY snapshot_version LIMIT ?";
 
+constexpr absl::string_view kLockCursor = "SELECT position FROM feed_cursors WHERE name = ? FOR UPDATE";
+constexpr absl::string_view kSetCursor = "UPDATE feed_cursors SET position = ?, updated_at = ? WHERE name = ?";
+constexpr absl::string_view kRecordActivity =
+    "UPDATE members SET last_activity_at = GREATEST(COALESCE(last_activity_at, ?), ?) WHERE member_id = ?";
+constexpr absl::string_view kMarkReferralDue =
+    "UPDATE referrals SET reward_due = 1 WHERE referred_member_id = ? AND state = 1 AND reward_due = 0";
+constexpr absl::string_view kSelectDueReferrals =
+    "SELECT " LOYALTY_REFERRAL_COLUMNS " FROM referrals WHERE reward_due = 1 AND state = 1 ORDER BY id LIMIT ?";
+constexpr absl::string_view kCompleteReferral =
+    "UPDATE referrals SET state = ?, rewarded_at = ?, reward_points = ?, reward_transfer_id = ?, reward_due = 0 "
+    "WHERE referral_id = ?";
+
 constexpr absl::string_view kInsertAudit =
     "INSERT INTO audit_events (audit_event_id, occurred_at, actor_key_id, actor_role, actor_partner_id, "
     "action, entity_type, entity_id, member_id, before_json, after_json, idempotency_key, reason) "
@@ -747,6 +759,58 @@ class MysqlTx final : public MembershipTx {
       snap.set_version(rs->getInt64(7));
     }
     return out;
+  }
+
+  absl::StatusOr<int64_t> LockCursor(const std::string& name) override {
+    auto& s = tx_.Prepare(kLockCursor);
+    s.setString(1, name);
+    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
+    if (!rs->next()) return absl::InternalError(absl::StrCat("feed cursor ", name, " missing"));
+    return rs->getInt64(1);
+  }
+
+  absl::Status SetCursor(const std::string& name, int64_t position, absl::Time now) override {
+    auto& s = tx_.Prepare(kSetCursor);
+    s.setInt64(1, position);
+    s.setString(2, SqlTime(now));
+    s.setString(3, name);
+    s.executeUpdate();
+    return absl::OkStatus();
+  }
+
+  absl::Status RecordActivity(const std::string& member_id, absl::Time at) override {
+    auto& s = tx_.Prepare(kRecordActivity);
+    s.setString(1, SqlTime(at));
+    s.setString(2, SqlTime(at));
+    s.setString(3, member_id);
+    s.executeUpdate();
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<bool> MarkReferralRewardDue(const std::string& referred_member_id) override {
+    auto& s = tx_.Prepare(kMarkReferralDue);
+    s.setString(1, referred_member_id);
+    return s.executeUpdate() > 0;
+  }
+
+  absl::StatusOr<std::vector<v1::Referral>> ListDueReferrals(int limit) override {
+    auto& s = tx_.Prepare(kSelectDueReferrals);
+    s.setInt(1, limit);
+    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
+    std::vector<v1::Referral> out;
+    while (rs->next()) out.push_back(ReadReferral(*rs));
+    return out;
+  }
+
+  absl::Status CompleteReferral(const v1::Referral& r) override {
+    auto& s = tx_.Prepare(kCompleteReferral);
+    s.setInt(1, r.state());
+    SetOptionalTime(s, 2, r.has_rewarded_at() ? &r.rewarded_at() : nullptr);
+    s.setInt64(3, r.reward_points());
+    s.setString(4, r.reward_transfer_id());
+    s.setString(5, r.referral_id());
+    s.executeUpdate();
+    return absl::OkStatus();
   }
 
   absl::Status InsertAudit(const std::string& member_id, const common::v1::AuditEvent& e) override {

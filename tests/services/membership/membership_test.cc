@@ -54,6 +54,43 @@ class FakeLedger final : public LedgerClient {
     s.transfers.push_back(t);
     return s;
   }
+  absl::StatusOr<JournalPage> ReadJournal(int64_t after, int page_size) override {
+    absl::MutexLock lock(&mu_);
+    if (down_) return absl::UnavailableError("ledger unreachable; retry later");
+    JournalPage page;
+    page.last_sequence = after;
+    page.head_sequence = static_cast<int64_t>(journal_.size());
+    for (int64_t seq = after + 1; seq <= page.head_sequence && static_cast<int>(page.transfers.size()) < page_size;
+         ++seq) {
+      page.transfers.push_back(journal_[seq - 1]);
+      page.last_sequence = seq;
+    }
+    return page;
+  }
+  absl::StatusOr<std::string> GrantBonus(const std::string& key, const std::string& member_id, int64_t points,
+                                         ledger::v1::BonusKind kind, const std::string&,
+                                         const std::string&) override {
+    absl::MutexLock lock(&mu_);
+    if (down_) return absl::UnavailableError("ledger unreachable; retry later");
+    EXPECT_EQ(kind, ledger::v1::BONUS_KIND_REFERRAL);
+    auto [it, inserted] = grants_.try_emplace(key, absl::StrCat("bonus-", grants_.size() + 1));
+    if (inserted) bonus_points_[member_id] += points;
+    return it->second;
+  }
+  void AddEarn(const std::string& member_id, absl::Time at) {
+    absl::MutexLock lock(&mu_);
+    ledger::v1::Transfer t;
+    t.set_sequence(static_cast<int64_t>(journal_.size()) + 1);
+    t.set_code(ledger::v1::TRANSFER_CODE_EARN);
+    t.set_member_id(member_id);
+    t.set_points(10);
+    *t.mutable_created_at() = ToProtoTime(at);
+    journal_.push_back(t);
+  }
+  int64_t BonusPoints(const std::string& member_id) {
+    absl::MutexLock lock(&mu_);
+    return bonus_points_.contains(member_id) ? bonus_points_[member_id] : 0;
+  }
   void SetPoints(const std::string& id, int64_t p) {
     absl::MutexLock lock(&mu_);
     points_[id] = p;
@@ -68,6 +105,9 @@ class FakeLedger final : public LedgerClient {
   absl::flat_hash_map<std::string, int64_t> points_;
   bool down_ = false;
   int calls_ = 0;
+  std::vector<ledger::v1::Transfer> journal_;
+  absl::flat_hash_map<std::string, std::string> grants_;
+  absl::flat_hash_map<std::string, int64_t> bonus_points_;
 };
 
 class MembershipTest : public ::testing::Test {
@@ -714,6 +754,48 @@ TEST_F(MembershipTest, ReferralLinksTheNewMemberOnce) {
   ASSERT_EQ(refs->referrals_size(), 1);
   EXPECT_EQ(refs->referrals(0).state(), v1::REFERRAL_STATE_PENDING);
   EXPECT_EQ(Count("SELECT COUNT(*) FROM referrals"), 1);
+}
+
+TEST_F(MembershipTest, ReferrerIsRewardedOnceWhenTheReferredMemberFirstEarns) {
+  v1::EnrolResponse referrer = MustEnrol("k1", "a@example.com");
+  v1::EnrolRequest r = EnrolOf("k2", "b@example.com");
+  r.set_referral_code(referrer.member().referral_code());
+  auto referred = membership_->Enrol(kVet, r);
+  ASSERT_TRUE(referred.ok()) << referred.status();
+  const std::string referred_id = referred->member().member_id();
+  const std::string referrer_id = referrer.member().member_id();
+
+  // The referrer's own earn does not reward anyone.
+  ledger_.AddEarn(referrer_id, Now());
+  ASSERT_EQ(*membership_->ConsumeLedgerJournal(100), 1);
+  EXPECT_EQ(*membership_->GrantReferralRewards(10), 0);
+
+  // The referred member's first earn does; the ledger is down at first.
+  ledger_.AddEarn(referred_id, Now());
+  ASSERT_EQ(*membership_->ConsumeLedgerJournal(100), 1);
+  ledger_.SetDown(true);
+  EXPECT_EQ(membership_->GrantReferralRewards(10).status().code(), absl::StatusCode::kUnavailable);
+  ledger_.SetDown(false);
+  EXPECT_EQ(*membership_->GrantReferralRewards(10), 1);
+  EXPECT_EQ(ledger_.BonusPoints(referrer_id), 500);
+
+  // Later earns, re-reading the journal, and repeated passes grant nothing more.
+  ledger_.AddEarn(referred_id, Now() + absl::Minutes(5));
+  EXPECT_EQ(*membership_->ConsumeLedgerJournal(100), 1);
+  EXPECT_EQ(*membership_->ConsumeLedgerJournal(100), 0);
+  EXPECT_EQ(*membership_->GrantReferralRewards(10), 0);
+  EXPECT_EQ(ledger_.BonusPoints(referrer_id), 500);
+
+  v1::ListReferralsRequest list;
+  list.set_member_id(referrer_id);
+  auto refs = membership_->ListReferrals(kBackoffice, list);
+  ASSERT_TRUE(refs.ok());
+  ASSERT_EQ(refs->referrals_size(), 1);
+  EXPECT_EQ(refs->referrals(0).state(), v1::REFERRAL_STATE_REWARDED);
+  EXPECT_EQ(refs->referrals(0).reward_points(), 500);
+  EXPECT_FALSE(refs->referrals(0).reward_transfer_id().empty());
+  // Activity is recorded for segments.
+  EXPECT_EQ(Count(absl::StrCat("SELECT COUNT(*) FROM members WHERE last_activity_at IS NOT NULL")), 2);
 }
 
 // ---- privacy and audit ----------------------------------------------------------------
