@@ -34,6 +34,18 @@ absl::StatusOr<int64_t> DecodePageToken(absl::string_view token, absl::string_vi
   return position;
 }
 
+std::string EncodeKeyPageToken(absl::string_view scope, absl::string_view key) {
+  return absl::WebSafeBase64Escape(absl::StrCat(ScopeTag(scope), ".", key));
+}
+
+absl::StatusOr<std::string> DecodeKeyPageToken(absl::string_view token, absl::string_view scope) {
+  std::string raw;
+  if (!absl::WebSafeBase64Unescape(token, &raw)) return Malformed();
+  std::vector<std::string> parts = absl::StrSplit(raw, absl::MaxSplits('.', 1));
+  if (parts.size() != 2 || parts[0] != ScopeTag(scope)) return Malformed();
+  return parts[1];
+}
+
 absl::StatusOr<int> PageSize(int requested, int default_size, int max_size) {
   if (requested < 0) return absl::InvalidArgumentError("page_size: must not be negative");
   if (requested == 0) return default_size;

@@ -18,6 +18,10 @@ std::string EncodePageToken(absl::string_view scope, int64_t position);
 // scope.
 absl::StatusOr<int64_t> DecodePageToken(absl::string_view token, absl::string_view scope);
 
+// The same for a string position (e.g. the last id returned).
+std::string EncodeKeyPageToken(absl::string_view scope, absl::string_view key);
+absl::StatusOr<std::string> DecodeKeyPageToken(absl::string_view token, absl::string_view scope);
+
 // 0 -> `default_size`; above `max_size` -> `max_size`; negative ->
 // INVALID_ARGUMENT naming page_size.
 absl::StatusOr<int> PageSize(int requested, int default_size, int max_size);

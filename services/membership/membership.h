@@ -75,6 +75,12 @@ class Membership {
                                                               const v1::GetReferralCodeRequest& r);
   absl::StatusOr<v1::ListReferralsResponse> ListReferrals(const Principal& p, const v1::ListReferralsRequest& r);
 
+  absl::StatusOr<v1::CreateSegmentResponse> CreateSegment(const Principal& p, const v1::CreateSegmentRequest& r);
+  absl::StatusOr<v1::UpdateSegmentResponse> UpdateSegment(const Principal& p, const v1::UpdateSegmentRequest& r);
+  absl::StatusOr<v1::GetSegmentResponse> GetSegment(const Principal& p, const v1::GetSegmentRequest& r);
+  absl::StatusOr<v1::ListSegmentsResponse> ListSegments(const Principal& p, const v1::ListSegmentsRequest& r);
+  absl::StatusOr<v1::QuerySegmentResponse> QuerySegment(const Principal& p, const v1::QuerySegmentRequest& r);
+
   absl::StatusOr<v1::ExportMemberDataResponse> ExportMemberData(const Principal& p,
                                                                 const v1::ExportMemberDataRequest& r);
   absl::StatusOr<v1::EraseMemberResponse> EraseMember(const Principal& p, const v1::EraseMemberRequest& r);

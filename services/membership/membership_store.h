@@ -44,6 +44,24 @@ struct PageCursor {
   int64_t before_id = 0;  // 0 = from the newest
 };
 
+// What a segment query needs of one member (no contact data).
+struct SegmentCandidate {
+  std::string member_id;
+  std::string tier_id;
+  std::string enrolling_partner_id;
+  std::string preferred_language;
+  v1::MemberStatus status = v1::MEMBER_STATUS_UNSPECIFIED;
+  int birth_month = 0;
+  std::optional<absl::Time> last_activity_at;
+};
+
+// A granted channel consent of a member.
+struct GrantedChannel {
+  std::string member_id;
+  v1::ContactChannel channel = v1::CONTACT_CHANNEL_UNSPECIFIED;
+  std::string partner_id;
+};
+
 class MembershipTx {
  public:
   virtual ~MembershipTx() = default;
@@ -118,6 +136,20 @@ class MembershipTx {
   // Stores state, rewarded_at, reward_points and reward_transfer_id, and
   // clears the due mark.
   virtual absl::Status CompleteReferral(const v1::Referral& referral) = 0;
+
+  // --- segments ---
+  virtual absl::Status InsertSegment(const v1::Segment& segment) = 0;
+  virtual absl::Status UpdateSegment(const v1::Segment& segment) = 0;
+  virtual absl::StatusOr<std::optional<v1::Segment>> GetSegment(const std::string& segment_id, bool for_update) = 0;
+  // By segment_id, after `after_segment_id`.
+  virtual absl::StatusOr<std::vector<v1::Segment>> ListSegments(const std::string& after_segment_id, int limit) = 0;
+  // The next `limit` members by member_id after `after_member_id` (a bounded
+  // primary-key range scan).
+  virtual absl::StatusOr<std::vector<SegmentCandidate>> ScanMembers(const std::string& after_member_id,
+                                                                    int limit) = 0;
+  // Granted channel consents of members in (after_member_id, last_member_id].
+  virtual absl::StatusOr<std::vector<GrantedChannel>> GrantedChannelsInRange(const std::string& after_member_id,
+                                                                             const std::string& last_member_id) = 0;
 
   // --- feed and audit ---
   // Snapshots with version > after_version, ascending, at most `limit`.

@@ -163,6 +163,26 @@ constexpr absl::string_view kCompleteReferral =
     "UPDATE referrals SET state = ?, rewarded_at = ?, reward_points = ?, reward_transfer_id = ?, reward_due = 0 "
     "WHERE referral_id = ?";
 
+constexpr absl::string_view kInsertSegment =
+    "INSERT INTO segments (segment_id, name, description, filter, created_at, updated_at, version, member_count, "
+    "refreshed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+constexpr absl::string_view kUpdateSegment =
+    "UPDATE segments SET name = ?, description = ?, filter = ?, updated_at = ?, version = ?, member_count = ?, "
+    "refreshed_at = ? WHERE segment_id = ?";
+#define LOYALTY_SEGMENT_COLUMNS \
+  "segment_id, name, description, filter, created_at, updated_at, version, member_count, refreshed_at"
+constexpr absl::string_view kSelectSegment = "SELECT " LOYALTY_SEGMENT_COLUMNS " FROM segments WHERE segment_id = ?";
+constexpr absl::string_view kSelectSegmentForUpdate =
+    "SELECT " LOYALTY_SEGMENT_COLUMNS " FROM segments WHERE segment_id = ? FOR UPDATE";
+constexpr absl::string_view kSelectSegments =
+    "SELECT " LOYALTY_SEGMENT_COLUMNS " FROM segments WHERE segment_id > ? ORDER BY segment_id LIMIT ?";
+constexpr absl::string_view kScanMembers =
+    "SELECT member_id, tier_id, enrolling_partner_id, preferred_language, status, birth_month, last_activity_at "
+    "FROM members WHERE member_id > ? ORDER BY member_id LIMIT ?";
+constexpr absl::string_view kGrantedChannelsInRange =
+    "SELECT member_id, channel, partner_id FROM consents "
+    "WHERE member_id > ? AND member_id <= ? AND kind = 1 AND granted = 1";
+
 constexpr absl::string_view kInsertAudit =
     "INSERT INTO audit_events (audit_event_id, occurred_at, actor_key_id, actor_role, actor_partner_id, "
     "action, entity_type, entity_id, member_id, before_json, after_json, idempotency_key, reason) "
@@ -303,6 +323,22 @@ std::string ReadBlob(const sql::ResultSet& rs, int col) {
   std::ostringstream out;
   out << in->rdbuf();
   return out.str();
+}
+
+absl::StatusOr<v1::Segment> ReadSegment(const sql::ResultSet& rs) {
+  v1::Segment seg;
+  seg.set_segment_id(Str(rs, 1));
+  seg.set_name(Str(rs, 2));
+  seg.set_description(Str(rs, 3));
+  if (!seg.mutable_filter()->ParseFromString(ReadBlob(rs, 4))) {
+    return absl::InternalError(absl::StrCat("segment ", seg.segment_id(), ": unreadable filter"));
+  }
+  ReadTime(rs, 5, seg.mutable_created_at());
+  ReadTime(rs, 6, seg.mutable_updated_at());
+  seg.set_version(rs.getInt64(7));
+  seg.set_member_count(rs.getInt64(8));
+  if (!ReadTime(rs, 9, seg.mutable_refreshed_at())) seg.clear_refreshed_at();
+  return seg;
 }
 
 // ---- the transaction ------------------------------------------------------------
@@ -811,6 +847,90 @@ class MysqlTx final : public MembershipTx {
     s.setString(5, r.referral_id());
     s.executeUpdate();
     return absl::OkStatus();
+  }
+
+  absl::Status InsertSegment(const v1::Segment& seg) override {
+    auto& s = tx_.Prepare(kInsertSegment);
+    std::istringstream filter;
+    s.setString(1, seg.segment_id());
+    s.setString(2, seg.name());
+    s.setString(3, seg.description());
+    SetBlob(s, 4, seg.filter().SerializeAsString(), filter);
+    SetTime(s, 5, seg.created_at());
+    SetTime(s, 6, seg.updated_at());
+    s.setInt64(7, seg.version());
+    s.setInt64(8, seg.member_count());
+    SetOptionalTime(s, 9, seg.has_refreshed_at() ? &seg.refreshed_at() : nullptr);
+    s.executeUpdate();
+    return absl::OkStatus();
+  }
+
+  absl::Status UpdateSegment(const v1::Segment& seg) override {
+    auto& s = tx_.Prepare(kUpdateSegment);
+    std::istringstream filter;
+    s.setString(1, seg.name());
+    s.setString(2, seg.description());
+    SetBlob(s, 3, seg.filter().SerializeAsString(), filter);
+    SetTime(s, 4, seg.updated_at());
+    s.setInt64(5, seg.version());
+    s.setInt64(6, seg.member_count());
+    SetOptionalTime(s, 7, seg.has_refreshed_at() ? &seg.refreshed_at() : nullptr);
+    s.setString(8, seg.segment_id());
+    s.executeUpdate();
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::optional<v1::Segment>> GetSegment(const std::string& id, bool for_update) override {
+    auto& s = tx_.Prepare(for_update ? kSelectSegmentForUpdate : kSelectSegment);
+    s.setString(1, id);
+    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
+    if (!rs->next()) return std::nullopt;
+    return ReadSegment(*rs);
+  }
+
+  absl::StatusOr<std::vector<v1::Segment>> ListSegments(const std::string& after, int limit) override {
+    auto& s = tx_.Prepare(kSelectSegments);
+    s.setString(1, after);
+    s.setInt(2, limit);
+    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
+    std::vector<v1::Segment> out;
+    while (rs->next()) {
+      ASSIGN_OR_RETURN(v1::Segment seg, ReadSegment(*rs));
+      out.push_back(std::move(seg));
+    }
+    return out;
+  }
+
+  absl::StatusOr<std::vector<SegmentCandidate>> ScanMembers(const std::string& after, int limit) override {
+    auto& s = tx_.Prepare(kScanMembers);
+    s.setString(1, after);
+    s.setInt(2, limit);
+    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
+    std::vector<SegmentCandidate> out;
+    while (rs->next()) {
+      SegmentCandidate& c = out.emplace_back();
+      c.member_id = Str(*rs, 1);
+      c.tier_id = Str(*rs, 2);
+      c.enrolling_partner_id = Str(*rs, 3);
+      c.preferred_language = Str(*rs, 4);
+      c.status = static_cast<v1::MemberStatus>(rs->getInt(5));
+      c.birth_month = rs->getInt(6);
+      if (!rs->isNull(7)) c.last_activity_at = ParseSqlTime(Str(*rs, 7));
+    }
+    return out;
+  }
+
+  absl::StatusOr<std::vector<GrantedChannel>> GrantedChannelsInRange(const std::string& after,
+                                                                     const std::string& last) override {
+    auto& s = tx_.Prepare(kGrantedChannelsInRange);
+    s.setString(1, after);
+    s.setString(2, last);
+    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
+    std::vector<GrantedChannel> out;
+    while (rs->next()) {
+      out.push_back({Str(*rs, 1), static_cast<v1::ContactChannel>(rs->getInt(2)), Str(*rs, 3)});
+    }
+    return out;
   }
 
   absl::Status InsertAudit(const std::string& member_id, const common::v1::AuditEvent& e) override {
