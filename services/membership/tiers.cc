@@ -174,6 +174,12 @@ Evaluation EvaluateTier(const v1::TierLadder& ladder, const v1::MemberTier& curr
     if (qualified.rank() > held->rank()) {
       set_qualified(qualified);
       reason = v1::TIER_CHANGE_REASON_QUALIFIED;
+      // The member paid for a tier until paid_until: the higher tier is kept
+      // at least that long, so no later review drops them below what they
+      // paid for before it ends.
+      if (next.has_retained_until() && FromProto(next.retained_until()) < FromProto(current.paid_until())) {
+        *next.mutable_retained_until() = current.paid_until();
+      }
     }
   } else if (paid) {
     set_qualified(qualified);

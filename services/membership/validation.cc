@@ -78,6 +78,7 @@ constexpr Region kRegions[] = {
 absl::StatusOr<std::string> NormaliseEmail(absl::string_view field, absl::string_view email) {
   std::string e = absl::AsciiStrToLower(absl::StripAsciiWhitespace(email));
   if (e.empty()) return Invalid(field, "empty");
+  if (CountCodePoints(e) < 0) return Invalid(field, "not valid UTF-8, or contains control characters");
   if (e.size() > kMaxEmailLength) return Invalid(field, "longer than 254 characters");
   const size_t at = e.find('@');
   if (at == std::string::npos || e.find('@', at + 1) != std::string::npos) {
@@ -135,7 +136,7 @@ absl::StatusOr<std::string> NormalisePhone(absl::string_view field, absl::string
     if (region.empty()) {
       return Invalid(field, "not in E.164 (+<country code><number>); give phone_region for a national number");
     }
-    const std::string r = absl::AsciiStrToUpper(region);
+    const std::string r = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(region));
     const Region* found = nullptr;
     for (const Region& candidate : kRegions) {
       if (r == candidate.code) found = &candidate;
@@ -148,6 +149,9 @@ absl::StatusOr<std::string> NormalisePhone(absl::string_view field, absl::string
       digits.erase(0, 1);
     } else if (std::string(found->calling_code) == "1" && digits.size() == 11 && digits[0] == '1') {
       digits.erase(0, 1);
+    }
+    if (std::string(found->calling_code) == "1" && digits.size() != 10) {
+      return Invalid(field, "a US or Canadian number has 10 digits");
     }
     digits = absl::StrCat(found->calling_code, digits);
   }
