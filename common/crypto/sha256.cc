@@ -1,5 +1,6 @@
 #include "common/crypto/sha256.h"
 
+#include <openssl/crypto.h>
 #include <openssl/sha.h>
 
 #include "absl/strings/escaping.h"
@@ -28,6 +29,10 @@ bool FromHex(absl::string_view hex, Sha256Digest* digest) {
   const std::string bytes = absl::HexStringToBytes(hex);
   std::copy(bytes.begin(), bytes.end(), digest->begin());
   return true;
+}
+
+bool DigestEquals(const Sha256Digest& a, const Sha256Digest& b) {
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 }  // namespace loyalty::crypto

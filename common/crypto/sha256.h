@@ -17,5 +17,8 @@ std::string Sha256Hex(absl::string_view data);
 std::string ToHex(const Sha256Digest& digest);
 // Parses 64 hex characters; false when malformed.
 bool FromHex(absl::string_view hex, Sha256Digest* digest);
+// Compares two digests in time independent of where they differ (for
+// credential checks, so response timing reveals nothing about a stored hash).
+bool DigestEquals(const Sha256Digest& a, const Sha256Digest& b);
 
 }  // namespace loyalty::crypto

@@ -17,11 +17,46 @@
 #include "absl/strings/str_cat.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/security/credentials.h"
 
 extern char** environ;
 
 namespace loyalty::testing {
+
+absl::Status CallRaw(const std::string& address, const std::string& method,
+                     const std::string& request, const std::string& api_key,
+                     absl::Duration deadline) {
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(deadline));
+  if (!api_key.empty()) context.AddMetadata("authorization", "Bearer " + api_key);
+  grpc::CompletionQueue cq;
+  void* tag = nullptr;
+  bool ok = false;
+  auto step_ok = [&] { return cq.Next(&tag, &ok) && ok; };
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call = stub.PrepareCall(&context, method, &cq);
+  call->StartCall(nullptr);
+  if (step_ok()) {
+    grpc::Slice slice(request);
+    grpc::ByteBuffer buffer(&slice, 1);
+    call->WriteLast(buffer, grpc::WriteOptions(), nullptr);
+    if (step_ok()) {
+      grpc::ByteBuffer response;
+      do {
+        call->Read(&response, nullptr);
+      } while (step_ok());
+    }
+  }
+  grpc::Status status;
+  call->Finish(&status, nullptr);
+  cq.Next(&tag, &ok);
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+}
 
 int PickFreePort() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);

@@ -21,6 +21,15 @@ int PickFreePort();
 absl::Status CheckServing(const std::string& address, const std::string& service,
                           absl::Duration timeout);
 
+// Calls `method` ("/loyalty.ledger.v1.LedgerService/Earn") with the
+// serialized `request`, whatever the RPC's shape: responses are read and
+// dropped until the call ends or `deadline` passes. Sends
+// `authorization: Bearer <api_key>` unless `api_key` is empty. Returns the
+// call's final status (the gRPC code as an absl code, message as is).
+absl::Status CallRaw(const std::string& address, const std::string& method,
+                     const std::string& request, const std::string& api_key,
+                     absl::Duration deadline);
+
 class ServiceProcess {
  public:
   using EnvVars = std::vector<std::pair<std::string, std::string>>;
