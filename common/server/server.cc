@@ -3,10 +3,12 @@
 #include <signal.h>
 
 #include <chrono>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "common/auth/api_key.h"
+#include "common/auth/grpc_auth.h"
 #include "common/log/log.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -100,6 +102,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  // The gate first, so that the log line shows the status it settled on.
+  if (options.authenticator != nullptr && !options.authenticated_services.empty()) {
+    interceptors.push_back(auth::NewUnimplementedAuthGate(
+        *options.authenticator, std::set<std::string>(options.authenticated_services.begin(),
+                                                      options.authenticated_services.end())));
+  }
   interceptors.push_back(std::make_unique<RpcLogInterceptorFactory>());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   for (grpc::Service* service : services) builder.RegisterService(service);

@@ -8,7 +8,7 @@
 //
 // Every server has: the standard gRPC health service (grpc.health.v1.Health),
 // server reflection, a maximum message size, one structured log line per RPC
-// (method, status, latency, caller key id), and graceful shutdown: health
+// (method, status, latency, caller key id, never the secret), and graceful shutdown: health
 // turns NOT_SERVING, new calls are refused, in-flight calls get up to
 // `shutdown_grace` to finish.
 
@@ -18,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/auth/authenticator.h"
 #include "grpcpp/server.h"
 
 namespace loyalty::server {
@@ -33,6 +34,12 @@ struct ServerOptions {
   // Full gRPC service names ("loyalty.ledger.v1.LedgerService") the health
   // service reports on, besides the whole server ("").
   std::vector<std::string> health_service_names;
+  // When set, calls to these services (full names) that end UNIMPLEMENTED
+  // answer UNAUTHENTICATED or PERMISSION_DENIED first, for a caller without a
+  // valid key or role (see auth::NewUnimplementedAuthGate). Implemented
+  // handlers guard themselves with auth::RpcGuard. Must outlive the server.
+  auth::Authenticator* authenticator = nullptr;
+  std::vector<std::string> authenticated_services;
 };
 
 class Server {

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/auth/file_key_store.h"
 #include "common/log/log.h"
 #include "common/server/server.h"
 #include "common/status/status_macros.h"
@@ -26,6 +27,9 @@ absl::Status WaitForDatabase(const db::DbOptions& options, absl::Duration wait) 
 }
 
 absl::Status Run(const ServiceDefinition& def, const config::Config& config) {
+  // Keys first: without them the service would refuse every call, so it
+  // refuses to start instead, before waiting for the database.
+  ASSIGN_OR_RETURN(AuthSetup auth, AuthFromConfig(config));
   ASSIGN_OR_RETURN(db::DbOptions db_options, DbOptionsFromConfig(config));
   ASSIGN_OR_RETURN(int64_t wait_ms, config.GetInt("db_startup_wait_ms", 0, 3'600'000));
   RETURN_IF_ERROR(WaitForDatabase(db_options, absl::Milliseconds(wait_ms)));
@@ -34,7 +38,7 @@ absl::Status Run(const ServiceDefinition& def, const config::Config& config) {
   log::Info("migrations_done", {{"applied", report.applied.size()},
                                 {"already_applied", report.already_applied}});
 
-  ASSIGN_OR_RETURN(ServiceInstancePtr instance, def.build(ServiceContext{config, *pool}));
+  ASSIGN_OR_RETURN(ServiceInstancePtr instance, def.build(ServiceContext{config, *pool, *auth.authenticator}));
 
   ServerOptions server_options;
   server_options.listen = config.GetString("listen");
@@ -45,6 +49,8 @@ absl::Status Run(const ServiceDefinition& def, const config::Config& config) {
   server_options.max_message_bytes = static_cast<int>(max_message);
   server_options.shutdown_grace = absl::Milliseconds(grace_ms);
   server_options.health_service_names = {def.grpc_service_name};
+  server_options.authenticator = auth.authenticator.get();
+  server_options.authenticated_services = {def.grpc_service_name};
   ASSIGN_OR_RETURN(std::unique_ptr<Server> server,
                    Server::Start(server_options, instance->services()));
   log::Info("serving", {{"service", def.name}, {"listen", config.GetString("listen")},
@@ -78,7 +84,37 @@ std::vector<config::FlagSpec> CommonFlagSpecs(const std::string& service_name, i
       {"max_message_bytes", "4194304", "maximum gRPC message size in bytes"},
       {"shutdown_grace_ms", "10000", "time in-flight calls get to finish on SIGTERM"},
       {"log_level", "info", "debug, info, warn or error"},
+      {"api_keys_file", "",
+       "JSON file of hashed API keys (written by loyalty-keygen); required"},
+      {"api_keys_refresh_ms", "2000", "how often the API keys file is checked for changes"},
+      {"api_key_cache_ms", "10000", "how long a looked-up API key is reused; 0 = no cache"},
   };
+}
+
+absl::StatusOr<AuthSetup> AuthFromConfig(const config::Config& config) {
+  const std::string& path = config.GetString("api_keys_file");
+  if (path.empty()) {
+    return absl::InvalidArgumentError(
+        "--api_keys_file (or LOYALTY_API_KEYS_FILE) is required: every RPC needs an API key, "
+        "and the service has nowhere to look keys up. Create a keys file with loyalty-keygen "
+        "(see README, Authentication)");
+  }
+  ASSIGN_OR_RETURN(int64_t refresh_ms, config.GetInt("api_keys_refresh_ms", 0, 3'600'000));
+  ASSIGN_OR_RETURN(int64_t cache_ms, config.GetInt("api_key_cache_ms", 0, 3'600'000));
+  auth::FileKeyStoreOptions store_options;
+  store_options.refresh_interval = absl::Milliseconds(refresh_ms);
+  ASSIGN_OR_RETURN(std::unique_ptr<auth::FileKeyStore> store,
+                   auth::FileKeyStore::Open(path, store_options));
+  log::Info("api_keys_loaded", {{"path", path}, {"keys", store->size()}});
+  if (store->size() == 0) {
+    log::Warn("no_api_keys", {{"detail", "the API keys file is empty: every call will be refused"}});
+  }
+  auth::AuthenticatorOptions auth_options;
+  auth_options.cache_ttl = absl::Milliseconds(cache_ms);
+  AuthSetup setup;
+  setup.authenticator = std::make_unique<auth::Authenticator>(*store, auth_options);
+  setup.store = std::move(store);
+  return setup;
 }
 
 absl::StatusOr<db::DbOptions> DbOptionsFromConfig(const config::Config& config) {

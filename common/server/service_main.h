@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/auth/authenticator.h"
 #include "common/config/config.h"
 #include "common/db/migrations.h"
 #include "common/db/pool.h"
@@ -31,6 +32,10 @@ using ServiceInstancePtr = std::unique_ptr<ServiceInstance>;
 struct ServiceContext {
   const config::Config& config;
   db::ConnectionPool& pool;
+  // Built from --api_keys_file; lives as long as the process. A gRPC adapter
+  // guards each handler with auth::RpcGuard(authenticator, <service name>)
+  // (common/auth/grpc_auth.h).
+  auth::Authenticator& authenticator;
 };
 
 struct ServiceDefinition {
@@ -42,11 +47,20 @@ struct ServiceDefinition {
   std::function<absl::StatusOr<ServiceInstancePtr>(const ServiceContext&)> build;
 };
 
-// The flags every service has (listen, db_*, threads, logging...).
+// The flags every service has (listen, db_*, threads, logging, api_keys_*).
 std::vector<config::FlagSpec> CommonFlagSpecs(const std::string& service_name, int default_port);
 
 // Database options from the common flags.
 absl::StatusOr<db::DbOptions> DbOptionsFromConfig(const config::Config& config);
+
+// The key store and Authenticator from the common flags (api_keys_file,
+// api_keys_refresh_ms, api_key_cache_ms). INVALID_ARGUMENT when no key source
+// is configured: a service never runs without authentication.
+struct AuthSetup {
+  auth::KeyStorePtr store;
+  std::unique_ptr<auth::Authenticator> authenticator;
+};
+absl::StatusOr<AuthSetup> AuthFromConfig(const config::Config& config);
 
 // Returns the process exit code: 0 after a clean shutdown, 2 for bad flags,
 // 1 for any other failure to start.

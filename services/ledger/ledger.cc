@@ -94,11 +94,14 @@ absl::StatusOr<Response> Ledger::Submit(const Caller& caller, const std::string&
 
 absl::StatusOr<v1::EarnResponse> Ledger::Earn(const Caller& caller, const v1::EarnRequest& request) {
   RETURN_IF_ERROR(ValidateEarnShape(request));
+  RETURN_IF_ERROR(CheckOwnPartner(caller, "partner_id", request.partner_id()));
   return Submit<v1::EarnResponse>(caller, "Earn", request);
 }
 
-absl::StatusOr<v1::QuoteEarnResponse> Ledger::QuoteEarn(const v1::QuoteEarnRequest& request) {
+absl::StatusOr<v1::QuoteEarnResponse> Ledger::QuoteEarn(const Caller& caller,
+                                                        const v1::QuoteEarnRequest& request) {
   RETURN_IF_ERROR(ValidateId("partner_id", request.partner_id()));
+  RETURN_IF_ERROR(CheckOwnPartner(caller, "partner_id", request.partner_id()));
   RETURN_IF_ERROR(ValidateId("member_id", request.member_id()));
   ASSIGN_OR_RETURN(absl::Time at, OccurredAt(&request.occurred_at(), request.has_occurred_at()));
   RulesSnapshotPtr rules = rules_.Current();
@@ -114,6 +117,7 @@ absl::StatusOr<v1::AuthorizeResponse> Ledger::Authorize(const Caller& caller,
                                                         const v1::AuthorizeRequest& request) {
   RETURN_IF_ERROR(ValidateId("member_id", request.member_id()));
   RETURN_IF_ERROR(ValidateId("partner_id", request.partner_id()));
+  RETURN_IF_ERROR(CheckOwnPartner(caller, "partner_id", request.partner_id()));
   if (request.reference().size() > kMaxReferenceLength) {
     return absl::InvalidArgumentError("reference: too long");
   }
@@ -202,21 +206,33 @@ absl::StatusOr<v1::GetBalanceResponse> Ledger::GetBalance(const v1::GetBalanceRe
   return response;
 }
 
-absl::StatusOr<v1::GetTransferResponse> Ledger::GetTransfer(const v1::GetTransferRequest& request) {
+absl::StatusOr<v1::GetTransferResponse> Ledger::GetTransfer(const Caller& caller,
+                                                            const v1::GetTransferRequest& request) {
   RETURN_IF_ERROR(ValidateId("transfer_id", request.transfer_id()));
   ASSIGN_OR_RETURN(std::optional<TransferRow> row, store_.GetTransfer(request.transfer_id()));
   if (!row.has_value()) {
     return absl::NotFoundError(absl::StrCat("transfer_id: no transfer '", request.transfer_id(), "'"));
   }
+  RETURN_IF_ERROR(CheckOwnedByCaller(caller, "transfer_id",
+                                     absl::StrCat("transfer '", request.transfer_id(), "'"),
+                                     row->transfer.partner_id()));
   v1::GetTransferResponse response;
   *response.mutable_transfer() = std::move(row->transfer);
   response.set_reversed_points(row->reversed_points);
   return response;
 }
 
-absl::StatusOr<v1::ListTransfersResponse> Ledger::ListTransfers(const v1::ListTransfersRequest& request) {
+absl::StatusOr<v1::ListTransfersResponse> Ledger::ListTransfers(const Caller& caller,
+                                                                const v1::ListTransfersRequest& request) {
   if (request.member_id().empty() && request.account().empty() && request.partner_id().empty()) {
     return absl::InvalidArgumentError("member_id, account or partner_id: one is required");
+  }
+  if (!caller.partner_id.empty() && request.partner_id() != caller.partner_id) {
+    // The partner filter is what keeps the answer to this partner's own
+    // transfers, whatever the member or account filter.
+    return absl::PermissionDeniedError(absl::StrCat(
+        "partner_id: a partner lists only its own transfers; set partner_id to '",
+        caller.partner_id, "'"));
   }
   if (request.has_start_time() && request.has_end_time() &&
       FromProto(request.end_time()) < FromProto(request.start_time())) {
@@ -265,10 +281,12 @@ absl::StatusOr<v1::ListTransfersResponse> Ledger::ListTransfers(const v1::ListTr
   return response;
 }
 
-absl::StatusOr<v1::GetHoldResponse> Ledger::GetHold(const v1::GetHoldRequest& request) {
+absl::StatusOr<v1::GetHoldResponse> Ledger::GetHold(const Caller& caller, const v1::GetHoldRequest& request) {
   RETURN_IF_ERROR(ValidateId("hold_id", request.hold_id()));
   ASSIGN_OR_RETURN(std::optional<HoldRow> hold, store_.GetHold(request.hold_id()));
   if (!hold.has_value()) return absl::NotFoundError(absl::StrCat("hold_id: no hold '", request.hold_id(), "'"));
+  RETURN_IF_ERROR(CheckOwnedByCaller(caller, "hold_id", absl::StrCat("hold '", request.hold_id(), "'"),
+                                     hold->partner_id));
   v1::GetHoldResponse response;
   HoldToProto(*hold, response.mutable_hold());
   if (hold->state == v1::HOLD_STATE_PENDING && absl::Now() >= hold->expires_at) {
@@ -344,7 +362,8 @@ absl::StatusOr<v1::GetPointsLiabilityResponse> Ledger::GetPointsLiability() {
   return response;
 }
 
-absl::StatusOr<v1::GetAccountResponse> Ledger::GetAccount(const v1::GetAccountRequest& request) {
+absl::StatusOr<v1::GetAccountResponse> Ledger::GetAccount(const Caller& caller,
+                                                          const v1::GetAccountRequest& request) {
   const std::string& name = request.account();
   const size_t colon = name.find(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 >= name.size() || name.size() > 80) {
@@ -359,6 +378,13 @@ absl::StatusOr<v1::GetAccountResponse> Ledger::GetAccount(const v1::GetAccountRe
   else if (kind == "breakage") account_kind = v1::ACCOUNT_KIND_BREAKAGE;
   else if (kind == "operator") account_kind = v1::ACCOUNT_KIND_OPERATOR;
   else return absl::InvalidArgumentError(absl::StrCat("account: unknown kind '", kind, "'"));
+  if (!caller.partner_id.empty() &&
+      (account_kind == v1::ACCOUNT_KIND_MEMBER || account_kind == v1::ACCOUNT_KIND_OPERATOR ||
+       id != caller.partner_id)) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "account: a partner reads only its own issuance, redemption and breakage accounts (",
+        caller.partner_id, ")"));
+  }
   ASSIGN_OR_RETURN(std::optional<AccountRow> row, store_.GetAccount(name));
   if (!row.has_value()) return absl::NotFoundError(absl::StrCat("account: no account '", name, "'"));
   ASSIGN_OR_RETURN(int64_t head, store_.HeadSequence());

@@ -4,6 +4,16 @@
 //
 // Mutating calls validate what needs no state, then go through the batch
 // writer (group commit). Queries read the store directly.
+//
+// Authorisation: the adapter has already checked the caller's role against
+// the RPC's allowed_roles. Here a partner caller (Caller::partner_id set) is
+// scoped to its own partner ("partner (own)" in ledger.proto): it may earn,
+// quote and authorize only as itself, capture, void and reverse only its own
+// holds and transfers, and read only its own transfers, holds and accounts.
+// Anything else is PERMISSION_DENIED. A refusal found before the batch (the
+// request names another partner) does not use up the idempotency key; one
+// found on a stored hold or transfer is recorded under it like any other
+// business refusal.
 
 #include <string>
 
@@ -27,7 +37,7 @@ class Ledger {
       : store_(store), rules_(rules), writer_(writer) {}
 
   absl::StatusOr<v1::EarnResponse> Earn(const Caller& caller, const v1::EarnRequest& request);
-  absl::StatusOr<v1::QuoteEarnResponse> QuoteEarn(const v1::QuoteEarnRequest& request);
+  absl::StatusOr<v1::QuoteEarnResponse> QuoteEarn(const Caller& caller, const v1::QuoteEarnRequest& request);
   absl::StatusOr<v1::AuthorizeResponse> Authorize(const Caller& caller, const v1::AuthorizeRequest& request);
   absl::StatusOr<v1::CaptureResponse> Capture(const Caller& caller, const v1::CaptureRequest& request);
   absl::StatusOr<v1::VoidResponse> Void(const Caller& caller, const v1::VoidRequest& request);
@@ -43,14 +53,15 @@ class Ledger {
   absl::StatusOr<v1::RunExpiryResponse> ExpireLots(int max_lots);
 
   absl::StatusOr<v1::GetBalanceResponse> GetBalance(const v1::GetBalanceRequest& request);
-  absl::StatusOr<v1::GetTransferResponse> GetTransfer(const v1::GetTransferRequest& request);
-  absl::StatusOr<v1::ListTransfersResponse> ListTransfers(const v1::ListTransfersRequest& request);
-  absl::StatusOr<v1::GetHoldResponse> GetHold(const v1::GetHoldRequest& request);
+  absl::StatusOr<v1::GetTransferResponse> GetTransfer(const Caller& caller, const v1::GetTransferRequest& request);
+  absl::StatusOr<v1::ListTransfersResponse> ListTransfers(const Caller& caller,
+                                                      const v1::ListTransfersRequest& request);
+  absl::StatusOr<v1::GetHoldResponse> GetHold(const Caller& caller, const v1::GetHoldRequest& request);
   absl::StatusOr<v1::ListLotsResponse> ListLots(const v1::ListLotsRequest& request);
   absl::StatusOr<v1::GetQualifyingPointsResponse> GetQualifyingPoints(
       const v1::GetQualifyingPointsRequest& request);
   absl::StatusOr<v1::GetPointsLiabilityResponse> GetPointsLiability();
-  absl::StatusOr<v1::GetAccountResponse> GetAccount(const v1::GetAccountRequest& request);
+  absl::StatusOr<v1::GetAccountResponse> GetAccount(const Caller& caller, const v1::GetAccountRequest& request);
   absl::StatusOr<v1::ReadJournalResponse> ReadJournal(const v1::ReadJournalRequest& request);
   absl::StatusOr<v1::VerifyChainResponse> VerifyChain(const v1::VerifyChainRequest& request);
 

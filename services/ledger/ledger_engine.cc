@@ -234,12 +234,15 @@ void ReleasePending(AccountRow& member, AccountRow& redemption, const HoldRow& h
   member.dirty = redemption.dirty = true;
 }
 
-Outcome DoCapture(BatchState& state, const RulesSnapshot& rules, const v1::CaptureRequest& req) {
+Outcome DoCapture(BatchState& state, const RulesSnapshot& rules, const Caller& caller,
+                  const v1::CaptureRequest& req) {
   RETURN_IF_ERROR(ValidateId("hold_id", req.hold_id()));
   RETURN_IF_ERROR(ValidateText("reference", req.reference(), kMaxReferenceLength, false));
   if (req.points() < 0) return absl::InvalidArgumentError("points: must not be negative");
   ASSIGN_OR_RETURN(HoldRow * hold, state.Hold(req.hold_id()));
   if (hold == nullptr) return absl::NotFoundError(absl::StrCat("hold_id: no hold '", req.hold_id(), "'"));
+  RETURN_IF_ERROR(CheckOwnedByCaller(caller, "hold_id", absl::StrCat("hold '", hold->hold_id, "'"),
+                                     hold->partner_id));
   RETURN_IF_ERROR(CheckHoldOpen(*hold, state.now()));
   const int64_t points = req.points() == 0 ? hold->points : req.points();
   if (points > hold->points) {
@@ -309,11 +312,13 @@ const v1::Transfer& ReleaseHold(BatchState& state, HoldRow& hold, AccountRow& me
   return stored;
 }
 
-Outcome DoVoid(BatchState& state, const v1::VoidRequest& req) {
+Outcome DoVoid(BatchState& state, const Caller& caller, const v1::VoidRequest& req) {
   RETURN_IF_ERROR(ValidateId("hold_id", req.hold_id()));
   RETURN_IF_ERROR(ValidateText("reason", req.reason(), kMaxReasonLength, false));
   ASSIGN_OR_RETURN(HoldRow * hold, state.Hold(req.hold_id()));
   if (hold == nullptr) return absl::NotFoundError(absl::StrCat("hold_id: no hold '", req.hold_id(), "'"));
+  RETURN_IF_ERROR(CheckOwnedByCaller(caller, "hold_id", absl::StrCat("hold '", hold->hold_id, "'"),
+                                     hold->partner_id));
   RETURN_IF_ERROR(CheckHoldOpen(*hold, state.now()));
   ASSIGN_OR_RETURN(AccountRow * member, state.Account(MemberAccount(hold->member_id)));
   ASSIGN_OR_RETURN(AccountRow * redemption, state.Account(RedemptionAccount(hold->partner_id)));
@@ -329,7 +334,7 @@ Outcome DoVoid(BatchState& state, const v1::VoidRequest& req) {
 
 // ---- Reverse ------------------------------------------------------------
 
-Outcome DoReverse(BatchState& state, const v1::ReverseRequest& req) {
+Outcome DoReverse(BatchState& state, const Caller& caller, const v1::ReverseRequest& req) {
   RETURN_IF_ERROR(ValidateId("transfer_id", req.transfer_id()));
   RETURN_IF_ERROR(ValidateText("reference", req.reference(), kMaxReferenceLength, false));
   RETURN_IF_ERROR(ValidateText("reason", req.reason(), kMaxReasonLength, false));
@@ -338,6 +343,8 @@ Outcome DoReverse(BatchState& state, const v1::ReverseRequest& req) {
     return absl::NotFoundError(absl::StrCat("transfer_id: no transfer '", req.transfer_id(), "'"));
   }
   const v1::Transfer& o = original->transfer;
+  RETURN_IF_ERROR(CheckOwnedByCaller(caller, "transfer_id",
+                                     absl::StrCat("transfer '", o.transfer_id(), "'"), o.partner_id()));
   if (o.code() != v1::TRANSFER_CODE_EARN && o.code() != v1::TRANSFER_CODE_REDEEM) {
     return absl::FailedPreconditionError(absl::StrCat(
         "transfer ", o.transfer_id(), " is ", v1::TransferCode_Name(o.code()),
@@ -659,9 +666,9 @@ Outcome Dispatch(BatchState& state, const RulesSnapshot& rules, const Command& c
     return DoEarn(state, static_cast<const v1::EarnRequest&>(r), *c.earn);
   }
   if (c.method == "Authorize") return DoAuthorize(state, rules, c.caller, static_cast<const v1::AuthorizeRequest&>(r));
-  if (c.method == "Capture") return DoCapture(state, rules, static_cast<const v1::CaptureRequest&>(r));
-  if (c.method == "Void") return DoVoid(state, static_cast<const v1::VoidRequest&>(r));
-  if (c.method == "Reverse") return DoReverse(state, static_cast<const v1::ReverseRequest&>(r));
+  if (c.method == "Capture") return DoCapture(state, rules, c.caller, static_cast<const v1::CaptureRequest&>(r));
+  if (c.method == "Void") return DoVoid(state, c.caller, static_cast<const v1::VoidRequest&>(r));
+  if (c.method == "Reverse") return DoReverse(state, c.caller, static_cast<const v1::ReverseRequest&>(r));
   if (c.method == "Adjust") return DoAdjust(state, rules, static_cast<const v1::AdjustRequest&>(r));
   if (c.method == "GrantBonus") return DoGrantBonus(state, rules, static_cast<const v1::GrantBonusRequest&>(r));
   if (c.method == "RunExpiry") return DoRunExpiry(state, static_cast<const v1::RunExpiryRequest&>(r));
@@ -759,6 +766,30 @@ absl::Status ApplyCommand(BatchState& state, const RulesSnapshot& rules, Command
   }
   state.PutIdempotency(command.caller.principal, command.idempotency_key, std::move(record));
   return absl::OkStatus();
+}
+
+Caller Caller::Of(const auth::Principal& principal) {
+  Caller caller;
+  caller.principal = principal.idempotency_scope();
+  caller.is_service = principal.is_service();
+  if (principal.is_partner()) caller.partner_id = principal.partner_id;
+  return caller;
+}
+
+absl::Status CheckOwnPartner(const Caller& caller, absl::string_view field,
+                             const std::string& partner_id) {
+  if (caller.partner_id.empty() || partner_id == caller.partner_id) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrCat(field, ": '", partner_id,
+                                                  "' is not the calling partner; this API key acts for '",
+                                                  caller.partner_id, "' only"));
+}
+
+absl::Status CheckOwnedByCaller(const Caller& caller, absl::string_view field,
+                                absl::string_view what, const std::string& owner) {
+  if (caller.partner_id.empty() || owner == caller.partner_id) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrCat(field, ": ", what,
+                                                  " belongs to another partner; this API key acts for '",
+                                                  caller.partner_id, "' only"));
 }
 
 std::string MemberAccount(const std::string& member_id) { return absl::StrCat("member:", member_id); }

@@ -13,18 +13,38 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/auth/principal.h"
 #include "google/protobuf/message.h"
 #include "services/ledger/earn_rules.h"
 #include "services/ledger/ledger_state.h"
 
 namespace loyalty::ledger {
 
-// Who is calling. Until the auth issue lands, principal is the API key id
-// (or "anonymous") and role is unset, which gets a partner's limits.
+// Who is calling, as the rules need it. The gRPC adapter makes it from the
+// authenticated auth::Principal (Caller::Of); the role was already checked
+// against the RPC's allowed_roles there.
 struct Caller {
+  // The idempotency scope: "key:<key_id>" for API callers
+  // (auth::Principal::idempotency_scope), "system:<job>" for the ledger's own
+  // jobs.
   std::string principal = "anonymous";
   bool is_service = false;  // services may place long holds (vouchers)
+  // Set for a partner key: the caller may act only as this partner and read
+  // only this partner's transfers, holds and accounts (PERMISSION_DENIED).
+  // Empty for backoffice, finance and service callers.
+  std::string partner_id = {};
+
+  static Caller Of(const auth::Principal& principal);
 };
+
+// PERMISSION_DENIED when `caller` is a partner and `partner_id` (the value of
+// request field `field`) is not its own.
+absl::Status CheckOwnPartner(const Caller& caller, absl::string_view field,
+                             const std::string& partner_id);
+// PERMISSION_DENIED when `caller` is a partner and the `what` ("hold 'h1'")
+// belongs to another partner (`owner`, possibly empty for operator records).
+absl::Status CheckOwnedByCaller(const Caller& caller, absl::string_view field,
+                                absl::string_view what, const std::string& owner);
 
 inline constexpr int64_t kDefaultHoldTtlSeconds = 900;
 inline constexpr int64_t kMaxHoldTtlSeconds = 3600;

@@ -3,25 +3,10 @@
 #include <chrono>
 #include <thread>
 
-#include "common/auth/api_key.h"
 #include "common/status/grpc_status.h"
 
 namespace loyalty::ledger {
 namespace {
-
-// The caller's identity from its API key id. Roles and key verification
-// arrive with the auth issue; until then the key id only scopes
-// idempotency keys (see docs/adr/0005-api-key-format.md).
-Caller CallerOf(const grpc::ServerContext& context) {
-  Caller caller;
-  const auto& md = context.client_metadata();
-  auto it = md.find("authorization");
-  if (it != md.end()) {
-    auto parsed = auth::ParseBearer(absl::string_view(it->second.data(), it->second.size()));
-    if (parsed.has_value()) caller.principal = "key:" + parsed->key_id;
-  }
-  return caller;
-}
 
 template <typename Response>
 grpc::Status Reply(absl::StatusOr<Response> result, Response* response) {
@@ -32,107 +17,133 @@ grpc::Status Reply(absl::StatusOr<Response> result, Response* response) {
 
 }  // namespace
 
-grpc::Status LedgerService::Earn(grpc::ServerContext* context, const v1::EarnRequest* request,
-                                 v1::EarnResponse* response) {
-  return Reply(ledger_.Earn(CallerOf(*context), *request), response);
+absl::StatusOr<Caller> LedgerService::CallerOf(const grpc::ServerContext& context,
+                                               absl::string_view method) const {
+  ASSIGN_OR_RETURN(auth::Principal principal, guard_.Check(context, method));
+  return Caller::Of(principal);
 }
 
-grpc::Status LedgerService::QuoteEarn(grpc::ServerContext*, const v1::QuoteEarnRequest* request,
+grpc::Status LedgerService::Earn(grpc::ServerContext* context, const v1::EarnRequest* request,
+                                 v1::EarnResponse* response) {
+  ASSIGN_OR_RETURN_GRPC(const Caller caller, CallerOf(*context, "Earn"));
+  return Reply(ledger_.Earn(caller, *request), response);
+}
+
+grpc::Status LedgerService::QuoteEarn(grpc::ServerContext* context, const v1::QuoteEarnRequest* request,
                                       v1::QuoteEarnResponse* response) {
-  return Reply(ledger_.QuoteEarn(*request), response);
+  ASSIGN_OR_RETURN_GRPC(const Caller caller, CallerOf(*context, "QuoteEarn"));
+  return Reply(ledger_.QuoteEarn(caller, *request), response);
 }
 
 grpc::Status LedgerService::Authorize(grpc::ServerContext* context, const v1::AuthorizeRequest* request,
                                       v1::AuthorizeResponse* response) {
-  return Reply(ledger_.Authorize(CallerOf(*context), *request), response);
+  ASSIGN_OR_RETURN_GRPC(const Caller caller, CallerOf(*context, "Authorize"));
+  return Reply(ledger_.Authorize(caller, *request), response);
 }
 
 grpc::Status LedgerService::Capture(grpc::ServerContext* context, const v1::CaptureRequest* request,
                                     v1::CaptureResponse* response) {
-  return Reply(ledger_.Capture(CallerOf(*context), *request), response);
+  ASSIGN_OR_RETURN_GRPC(const Caller caller, CallerOf(*context, "Capture"));
+  return Reply(ledger_.Capture(caller, *request), response);
 }
 
 grpc::Status LedgerService::Void(grpc::ServerContext* context, const v1::VoidRequest* request,
                                  v1::VoidResponse* response) {
-  return Reply(ledger_.Void(CallerOf(*context), *request), response);
+  ASSIGN_OR_RETURN_GRPC(const Caller caller, CallerOf(*context, "Void"));
+  return Reply(ledger_.Void(caller, *request), response);
 }
 
 grpc::Status LedgerService::Reverse(grpc::ServerContext* context, const v1::ReverseRequest* request,
                                     v1::ReverseResponse* response) {
-  return Reply(ledger_.Reverse(CallerOf(*context), *request), response);
+  ASSIGN_OR_RETURN_GRPC(const Caller caller, CallerOf(*context, "Reverse"));
+  return Reply(ledger_.Reverse(caller, *request), response);
 }
 
 grpc::Status LedgerService::Adjust(grpc::ServerContext* context, const v1::AdjustRequest* request,
                                    v1::AdjustResponse* response) {
-  return Reply(ledger_.Adjust(CallerOf(*context), *request), response);
+  ASSIGN_OR_RETURN_GRPC(const Caller caller, CallerOf(*context, "Adjust"));
+  return Reply(ledger_.Adjust(caller, *request), response);
 }
 
 grpc::Status LedgerService::GrantBonus(grpc::ServerContext* context, const v1::GrantBonusRequest* request,
                                        v1::GrantBonusResponse* response) {
-  return Reply(ledger_.GrantBonus(CallerOf(*context), *request), response);
+  ASSIGN_OR_RETURN_GRPC(const Caller caller, CallerOf(*context, "GrantBonus"));
+  return Reply(ledger_.GrantBonus(caller, *request), response);
 }
 
 grpc::Status LedgerService::RunExpiry(grpc::ServerContext* context, const v1::RunExpiryRequest* request,
                                       v1::RunExpiryResponse* response) {
-  return Reply(ledger_.RunExpiry(CallerOf(*context), *request), response);
+  ASSIGN_OR_RETURN_GRPC(const Caller caller, CallerOf(*context, "RunExpiry"));
+  return Reply(ledger_.RunExpiry(caller, *request), response);
 }
 
 grpc::Status LedgerService::RunHoldExpiry(grpc::ServerContext* context,
                                           const v1::RunHoldExpiryRequest* request,
                                           v1::RunHoldExpiryResponse* response) {
-  return Reply(ledger_.RunHoldExpiry(CallerOf(*context), *request), response);
+  ASSIGN_OR_RETURN_GRPC(const Caller caller, CallerOf(*context, "RunHoldExpiry"));
+  return Reply(ledger_.RunHoldExpiry(caller, *request), response);
 }
 
-grpc::Status LedgerService::GetBalance(grpc::ServerContext*, const v1::GetBalanceRequest* request,
+grpc::Status LedgerService::GetBalance(grpc::ServerContext* context, const v1::GetBalanceRequest* request,
                                        v1::GetBalanceResponse* response) {
+  RETURN_IF_ERROR_GRPC(CallerOf(*context, "GetBalance").status());
   return Reply(ledger_.GetBalance(*request), response);
 }
 
-grpc::Status LedgerService::GetTransfer(grpc::ServerContext*, const v1::GetTransferRequest* request,
+grpc::Status LedgerService::GetTransfer(grpc::ServerContext* context, const v1::GetTransferRequest* request,
                                         v1::GetTransferResponse* response) {
-  return Reply(ledger_.GetTransfer(*request), response);
+  ASSIGN_OR_RETURN_GRPC(const Caller caller, CallerOf(*context, "GetTransfer"));
+  return Reply(ledger_.GetTransfer(caller, *request), response);
 }
 
-grpc::Status LedgerService::ListTransfers(grpc::ServerContext*, const v1::ListTransfersRequest* request,
+grpc::Status LedgerService::ListTransfers(grpc::ServerContext* context, const v1::ListTransfersRequest* request,
                                           v1::ListTransfersResponse* response) {
-  return Reply(ledger_.ListTransfers(*request), response);
+  ASSIGN_OR_RETURN_GRPC(const Caller caller, CallerOf(*context, "ListTransfers"));
+  return Reply(ledger_.ListTransfers(caller, *request), response);
 }
 
-grpc::Status LedgerService::GetHold(grpc::ServerContext*, const v1::GetHoldRequest* request,
+grpc::Status LedgerService::GetHold(grpc::ServerContext* context, const v1::GetHoldRequest* request,
                                     v1::GetHoldResponse* response) {
-  return Reply(ledger_.GetHold(*request), response);
+  ASSIGN_OR_RETURN_GRPC(const Caller caller, CallerOf(*context, "GetHold"));
+  return Reply(ledger_.GetHold(caller, *request), response);
 }
 
-grpc::Status LedgerService::ListLots(grpc::ServerContext*, const v1::ListLotsRequest* request,
+grpc::Status LedgerService::ListLots(grpc::ServerContext* context, const v1::ListLotsRequest* request,
                                      v1::ListLotsResponse* response) {
+  RETURN_IF_ERROR_GRPC(CallerOf(*context, "ListLots").status());
   return Reply(ledger_.ListLots(*request), response);
 }
 
-grpc::Status LedgerService::GetQualifyingPoints(grpc::ServerContext*,
+grpc::Status LedgerService::GetQualifyingPoints(grpc::ServerContext* context,
                                                 const v1::GetQualifyingPointsRequest* request,
                                                 v1::GetQualifyingPointsResponse* response) {
+  RETURN_IF_ERROR_GRPC(CallerOf(*context, "GetQualifyingPoints").status());
   return Reply(ledger_.GetQualifyingPoints(*request), response);
 }
 
-grpc::Status LedgerService::GetPointsLiability(grpc::ServerContext*,
+grpc::Status LedgerService::GetPointsLiability(grpc::ServerContext* context,
                                                const v1::GetPointsLiabilityRequest*,
                                                v1::GetPointsLiabilityResponse* response) {
+  RETURN_IF_ERROR_GRPC(CallerOf(*context, "GetPointsLiability").status());
   return Reply(ledger_.GetPointsLiability(), response);
 }
 
-grpc::Status LedgerService::GetAccount(grpc::ServerContext*, const v1::GetAccountRequest* request,
+grpc::Status LedgerService::GetAccount(grpc::ServerContext* context, const v1::GetAccountRequest* request,
                                        v1::GetAccountResponse* response) {
-  return Reply(ledger_.GetAccount(*request), response);
+  ASSIGN_OR_RETURN_GRPC(const Caller caller, CallerOf(*context, "GetAccount"));
+  return Reply(ledger_.GetAccount(caller, *request), response);
 }
 
-grpc::Status LedgerService::ReadJournal(grpc::ServerContext*, const v1::ReadJournalRequest* request,
+grpc::Status LedgerService::ReadJournal(grpc::ServerContext* context, const v1::ReadJournalRequest* request,
                                         v1::ReadJournalResponse* response) {
+  RETURN_IF_ERROR_GRPC(CallerOf(*context, "ReadJournal").status());
   return Reply(ledger_.ReadJournal(*request), response);
 }
 
 grpc::Status LedgerService::StreamJournal(grpc::ServerContext* context,
                                           const v1::StreamJournalRequest* request,
                                           grpc::ServerWriter<v1::StreamJournalResponse>* writer) {
+  RETURN_IF_ERROR_GRPC(CallerOf(*context, "StreamJournal").status());
   // Pages from the journal as they commit; a heartbeat when idle. Ends at
   // up_to_sequence, on cancel or deadline. One handler thread per stream.
   constexpr auto kPoll = std::chrono::milliseconds(200);
@@ -164,8 +175,15 @@ grpc::Status LedgerService::StreamJournal(grpc::ServerContext* context,
   return grpc::Status::CANCELLED;
 }
 
-grpc::Status LedgerService::VerifyChain(grpc::ServerContext*, const v1::VerifyChainRequest* request,
+grpc::Status LedgerService::ListAccounts(grpc::ServerContext* context, const v1::ListAccountsRequest*,
+                                         v1::ListAccountsResponse*) {
+  RETURN_IF_ERROR_GRPC(CallerOf(*context, "ListAccounts").status());
+  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "ListAccounts is not implemented yet");
+}
+
+grpc::Status LedgerService::VerifyChain(grpc::ServerContext* context, const v1::VerifyChainRequest* request,
                                         v1::VerifyChainResponse* response) {
+  RETURN_IF_ERROR_GRPC(CallerOf(*context, "VerifyChain").status());
   return Reply(ledger_.VerifyChain(*request), response);
 }
 

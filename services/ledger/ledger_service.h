@@ -1,6 +1,13 @@
 #pragma once
 // The ledger's gRPC adapter: proto in, domain call, proto out. No rules here.
+//
+// Every handler first authenticates the caller and checks its role against
+// the RPC's allowed_roles (auth::RpcGuard: UNAUTHENTICATED, PERMISSION_DENIED),
+// then passes the caller on as a Caller, which scopes partner keys to their own
+// partner_id inside the Ledger.
 
+#include "absl/status/statusor.h"
+#include "common/auth/grpc_auth.h"
 #include "loyalty/ledger/v1/ledger.grpc.pb.h"
 #include "services/ledger/ledger.h"
 
@@ -8,7 +15,9 @@ namespace loyalty::ledger {
 
 class LedgerService final : public v1::LedgerService::Service {
  public:
-  explicit LedgerService(Ledger& ledger) : ledger_(ledger) {}
+  // `ledger` and `authenticator` must outlive the service.
+  LedgerService(Ledger& ledger, auth::Authenticator& authenticator)
+      : ledger_(ledger), guard_(authenticator, v1::LedgerService::service_full_name()) {}
 
   // v1::LedgerService::Service:
   grpc::Status Earn(grpc::ServerContext* context, const v1::EarnRequest* request,
@@ -49,6 +58,9 @@ class LedgerService final : public v1::LedgerService::Service {
                                   v1::GetPointsLiabilityResponse* response) override;
   grpc::Status GetAccount(grpc::ServerContext* context, const v1::GetAccountRequest* request,
                           v1::GetAccountResponse* response) override;
+  // Not built yet: UNIMPLEMENTED, after the caller's key and role are checked.
+  grpc::Status ListAccounts(grpc::ServerContext* context, const v1::ListAccountsRequest* request,
+                            v1::ListAccountsResponse* response) override;
   grpc::Status ReadJournal(grpc::ServerContext* context, const v1::ReadJournalRequest* request,
                            v1::ReadJournalResponse* response) override;
   grpc::Status StreamJournal(grpc::ServerContext* context, const v1::StreamJournalRequest* request,
@@ -57,7 +69,11 @@ class LedgerService final : public v1::LedgerService::Service {
                            v1::VerifyChainResponse* response) override;
 
  private:
+  // Authenticates and authorises the caller of `method` ("Earn").
+  absl::StatusOr<Caller> CallerOf(const grpc::ServerContext& context, absl::string_view method) const;
+
   Ledger& ledger_;
+  const auth::RpcGuard guard_;
 };
 
 }  // namespace loyalty::ledger

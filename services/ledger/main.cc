@@ -62,13 +62,14 @@ absl::StatusOr<RulesSnapshotPtr> LoadRules(const Settings& s, int64_t version) {
 
 class Instance final : public server::ServiceInstance {
  public:
-  Instance(db::ConnectionPool& pool, Settings settings, RulesSnapshotPtr rules)
+  Instance(db::ConnectionPool& pool, auth::Authenticator& authenticator, Settings settings,
+           RulesSnapshotPtr rules)
       : settings_(std::move(settings)),
         store_(NewMysqlLedgerStore(pool)),
         rules_(std::move(rules)),
         writer_(*store_, rules_, settings_.writer),
         ledger_(*store_, rules_, writer_),
-        service_(ledger_) {
+        service_(ledger_, authenticator) {
     background_ = std::thread([this] { Background(); });
   }
   ~Instance() override {
@@ -153,7 +154,7 @@ absl::StatusOr<server::ServiceInstancePtr> Build(const server::ServiceContext& c
                                   {"members", rules->members.size()},
                                   {"campaigns", rules->campaigns.size()},
                                   {"batching", settings.writer.batching ? "on" : "off"}});
-  return std::make_unique<Instance>(ctx.pool, std::move(settings), std::move(rules));
+  return std::make_unique<Instance>(ctx.pool, ctx.authenticator, std::move(settings), std::move(rules));
 }
 
 }  // namespace

@@ -1,10 +1,18 @@
 // Each service binary starts on a free port, applies its migrations, answers
-// the health check with SERVING, and stops cleanly on SIGTERM.
+// the health check with SERVING (without an API key), refuses business calls
+// without a valid key, never logs a key's secret, and stops cleanly on
+// SIGTERM. Without a key source it refuses to start.
 #include <string>
 
 #include "common/testing/service_process.h"
 #include "common/testing/test_db.h"
+#include "common/testing/test_keys.h"
+#include "google/protobuf/descriptor.h"
 #include "gtest/gtest.h"
+#include "loyalty/catalog/v1/catalog.grpc.pb.h"
+#include "loyalty/ledger/v1/ledger.grpc.pb.h"
+#include "loyalty/membership/v1/membership.grpc.pb.h"
+#include "loyalty/settlement/v1/settlement.grpc.pb.h"
 
 namespace loyalty {
 namespace {
@@ -21,14 +29,36 @@ TEST_P(ServiceHealthTest, StartsServesHealthAndStopsCleanly) {
   auto db = testing::TestDatabase::Create(name);
   ASSERT_TRUE(db.ok()) << db.status();
   const db::DbOptions& o = (*db)->options();
+  testing::TestKeyring keys;
+  absl::StatusOr<std::string> keys_file = keys.WriteKeysFile();
+  ASSERT_TRUE(keys_file.ok()) << keys_file.status();
   testing::ServiceProcess::EnvVars env = {
       {"LOYALTY_DB_HOST", o.host},         {"LOYALTY_DB_PORT", std::to_string(o.port)},
       {"LOYALTY_DB_SOCKET", o.socket},     {"LOYALTY_DB_USER", o.user},
-      {"LOYALTY_DB_PASSWORD", o.password}, {"LOYALTY_DB_NAME", (*db)->name()}};
+      {"LOYALTY_DB_PASSWORD", o.password}, {"LOYALTY_DB_NAME", (*db)->name()},
+      {"LOYALTY_API_KEYS_FILE", *keys_file}};
   auto process = testing::ServiceProcess::Start(
       std::string(LOYALTY_BIN_DIR) + "/" + name + "/loyalty-" + name, {}, env);
   ASSERT_TRUE(process.ok()) << process.status();
   EXPECT_TRUE(testing::CheckServing((*process)->address(), "", absl::Seconds(5)).ok());
+
+  // A business RPC: UNAUTHENTICATED without a key; with a valid key the call
+  // gets past authentication (what the role may do is permission_walk_test's).
+  const google::protobuf::ServiceDescriptor* service =
+      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(GetParam().full_name);
+  ASSERT_NE(service, nullptr);
+  const google::protobuf::MethodDescriptor* method = service->method(0);
+  const std::string path = "/" + GetParam().full_name + "/" + method->name();
+  absl::Status anonymous = testing::CallRaw((*process)->address(), path, "", "", absl::Seconds(5));
+  EXPECT_EQ(anonymous.code(), absl::StatusCode::kUnauthenticated) << path << ": " << anonymous;
+  absl::Status keyed =
+      testing::CallRaw((*process)->address(), path, "", keys.backoffice(), absl::Seconds(5));
+  EXPECT_NE(keyed.code(), absl::StatusCode::kUnauthenticated) << path << ": " << keyed;
+  // The log names the key by its id only.
+  const std::string key_id = keys.backoffice().substr(3, 16);
+  const std::string secret = keys.backoffice().substr(20);
+  EXPECT_NE((*process)->LogTail().find("caller=key:" + key_id), std::string::npos) << (*process)->LogTail();
+  EXPECT_EQ((*process)->LogTail(100'000).find(secret), std::string::npos);
   // The service is also known to health by its full name.
   EXPECT_TRUE(
       testing::CheckServing((*process)->address(), GetParam().full_name, absl::Seconds(5)).ok())
@@ -44,6 +74,20 @@ TEST_P(ServiceHealthTest, StartsServesHealthAndStopsCleanly) {
   EXPECT_TRUE(stopped.ok()) << stopped;
   EXPECT_NE((*process)->LogTail().find("event=stopped"), std::string::npos)
       << (*process)->LogTail();
+}
+
+TEST_P(ServiceHealthTest, RefusesToStartWithoutAKeySource) {
+  const std::string name = GetParam().name;
+  auto process = testing::ServiceProcess::Start(
+      std::string(LOYALTY_BIN_DIR) + "/" + name + "/loyalty-" + name, {},
+      {{"LOYALTY_API_KEYS_FILE", ""}, {"LOYALTY_DB_STARTUP_WAIT_MS", "0"}}, absl::Seconds(20));
+  ASSERT_FALSE(process.ok());
+  EXPECT_NE(process.status().message().find("exited during start (status 512)"),  // exit code 2
+            absl::string_view::npos)
+      << process.status();
+  EXPECT_NE(process.status().message().find("--api_keys_file (or LOYALTY_API_KEYS_FILE) is required"),
+            absl::string_view::npos)
+      << process.status();
 }
 
 INSTANTIATE_TEST_SUITE_P(AllServices, ServiceHealthTest,

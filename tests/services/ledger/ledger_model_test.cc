@@ -170,7 +170,7 @@ class ModelRun {
     for (const ModelHold& h : holds_) {
       v1::GetHoldRequest req;
       req.set_hold_id(h.hold_id);
-      auto got = ledger_.GetHold(req);
+      auto got = ledger_.GetHold(caller_, req);
       ASSERT_TRUE(got.ok()) << h.hold_id << ": " << got.status();
       EXPECT_EQ(got->hold().state(), ToProto(h.state)) << prefix_ << " hold " << h.hold_id;
       EXPECT_EQ(got->hold().captured_points(), h.captured) << prefix_ << " hold " << h.hold_id;
@@ -179,7 +179,7 @@ class ModelRun {
     for (const ModelRedeem& d : redeems_) {
       v1::GetTransferRequest req;
       req.set_transfer_id(d.transfer_id);
-      auto got = ledger_.GetTransfer(req);
+      auto got = ledger_.GetTransfer(caller_, req);
       ASSERT_TRUE(got.ok()) << d.transfer_id << ": " << got.status();
       EXPECT_EQ(got->transfer().points(), d.points) << prefix_ << " redeem " << d.transfer_id;
       EXPECT_EQ(got->reversed_points(), d.reversed) << prefix_ << " redeem " << d.transfer_id;

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/testing/service_process.h"
 #include "common/testing/test_db.h"
+#include "common/testing/test_keys.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
 #include "grpcpp/create_channel.h"
@@ -53,15 +54,18 @@ v1::EarnRequest Earn(const std::string& key, int64_t amount_minor) {
 }
 
 grpc::Status Call(v1::LedgerService::Stub& stub, const v1::EarnRequest& request,
-                  v1::EarnResponse* response) {
+                  v1::EarnResponse* response, const std::string& api_key) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  context.AddMetadata("authorization", "Bearer " + api_key);
   return stub.Earn(&context, request, response);
 }
 
-int Ledgerctl(const std::string& address, const std::string& args) {
-  const std::string cmd = absl::StrCat(LOYALTY_BIN_DIR, "/ledger/loyalty-ledgerctl ", args,
-                                       " --target=", address, " >/dev/null 2>&1");
+// The key goes through the environment (LOYALTY_API_KEY), not the command line.
+int Ledgerctl(const std::string& address, const std::string& api_key, const std::string& args) {
+  const std::string cmd = absl::StrCat("LOYALTY_API_KEY=", api_key, " ", LOYALTY_BIN_DIR,
+                                       "/ledger/loyalty-ledgerctl ", args, " --target=", address,
+                                       " >/dev/null 2>&1");
   const int rc = std::system(cmd.c_str());
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
@@ -71,6 +75,10 @@ TEST(LedgerProcess, UnavailableWhileTheDatabaseIsDownThenRecovers) {
   ASSERT_TRUE(db.ok()) << db.status();
   const db::DbOptions& o = (*db)->options();
   const std::string rules = WriteRulesFile();
+  testing::TestKeyring keys({"vet"});
+  absl::StatusOr<std::string> keys_file = keys.WriteKeysFile();
+  ASSERT_TRUE(keys_file.ok()) << keys_file.status();
+  const std::string& vet = keys.partner("vet");
   auto process = testing::ServiceProcess::Start(
       absl::StrCat(LOYALTY_BIN_DIR, "/ledger/loyalty-ledger"),
       {absl::StrCat("--earn_rules_file=", rules), "--hold_sweep_interval_ms=0",
@@ -80,25 +88,26 @@ TEST(LedgerProcess, UnavailableWhileTheDatabaseIsDownThenRecovers) {
        {"LOYALTY_DB_SOCKET", ""},
        {"LOYALTY_DB_USER", o.user},
        {"LOYALTY_DB_PASSWORD", o.password},
-       {"LOYALTY_DB_NAME", (*db)->name()}});
+       {"LOYALTY_DB_NAME", (*db)->name()},
+       {"LOYALTY_API_KEYS_FILE", *keys_file}});
   ASSERT_TRUE(process.ok()) << process.status();
   auto stub = v1::LedgerService::NewStub(
       grpc::CreateChannel((*process)->address(), grpc::InsecureChannelCredentials()));
 
   v1::EarnResponse first;
-  ASSERT_TRUE(Call(*stub, Earn("before", 1000), &first).ok());
+  ASSERT_TRUE(Call(*stub, Earn("before", 1000), &first, vet).ok());
   EXPECT_EQ(first.points(), 10);
 
   ASSERT_TRUE(testing::RunTestDbScript("stop").ok());
   v1::EarnResponse during;
-  grpc::Status down = Call(*stub, Earn("during", 2000), &during);
+  grpc::Status down = Call(*stub, Earn("during", 2000), &during, vet);
   EXPECT_EQ(down.error_code(), grpc::StatusCode::UNAVAILABLE) << down.error_message();
   ASSERT_TRUE(testing::RunTestDbScript("start").ok());
 
   // The client retries with the same key; the ledger recovers by itself.
   grpc::Status after;
   for (int attempt = 0; attempt < 20; ++attempt) {
-    after = Call(*stub, Earn("during", 2000), &during);
+    after = Call(*stub, Earn("during", 2000), &during, vet);
     if (after.ok()) break;
     EXPECT_EQ(after.error_code(), grpc::StatusCode::UNAVAILABLE) << after.error_message();
     absl::SleepFor(absl::Milliseconds(250));
@@ -106,12 +115,15 @@ TEST(LedgerProcess, UnavailableWhileTheDatabaseIsDownThenRecovers) {
   ASSERT_TRUE(after.ok()) << after.error_message();
   EXPECT_EQ(during.balance().posted_points(), 30);  // posted exactly once
 
-  EXPECT_EQ(Ledgerctl((*process)->address(), "verify-chain"), 0);
-  EXPECT_EQ(Ledgerctl((*process)->address(), "run-expiry --max_lots=10"), 0);
-  EXPECT_EQ(Ledgerctl((*process)->address(), "no-such-command"), 2);
+  // Keys: a partner may verify the chain but not run expiry; backoffice may.
+  EXPECT_EQ(Ledgerctl((*process)->address(), vet, "verify-chain"), 0);
+  EXPECT_EQ(Ledgerctl((*process)->address(), vet, "run-expiry --max_lots=10"), 3);
+  EXPECT_EQ(Ledgerctl((*process)->address(), "", "verify-chain"), 3);
+  EXPECT_EQ(Ledgerctl((*process)->address(), keys.backoffice(), "run-expiry --max_lots=10"), 0);
+  EXPECT_EQ(Ledgerctl((*process)->address(), keys.backoffice(), "no-such-command"), 2);
   ASSERT_TRUE(testing::ExecForTest((*db)->pool(),
                                    "UPDATE transfers SET points = 99 WHERE sequence = 1").ok());
-  EXPECT_EQ(Ledgerctl((*process)->address(), "verify-chain"), 1);
+  EXPECT_EQ(Ledgerctl((*process)->address(), keys.finance(), "verify-chain"), 1);
 
   EXPECT_TRUE((*process)->Stop().ok()) << (*process)->LogTail();
   std::remove(rules.c_str());

@@ -1,17 +1,19 @@
 // The ledger's gRPC adapter over an in-process channel, against a real
-// MariaDB: codes and messages as a client sees them, idempotency scoped by
-// the caller's API key id, the queries, the journal stream, and INTERNAL
-// errors that never show SQL.
+// MariaDB: codes and messages as a client sees them, authentication, roles
+// and partner scoping, idempotency scoped by the caller's API key id, the
+// queries, the journal stream, and INTERNAL errors that never show SQL.
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/testing/test_db.h"
+#include "common/testing/test_keys.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "loyalty/ledger/v1/ledger.grpc.pb.h"
@@ -27,19 +29,12 @@ using Stub = v1::LedgerService::Stub;
 
 constexpr auto kDeadline = std::chrono::seconds(10);
 
-// API keys: lk_<16 hex key id>_<43 base64url secret>.
-const std::string kSecretA(43, 'A');
-const std::string kSecretB = std::string(40, 'z') + "-_9";
-const std::string kKeyOne = "lk_0123456789abcdef_" + kSecretA;
-const std::string kKeyOneOtherSecret = "lk_0123456789abcdef_" + kSecretB;
-const std::string kKeyTwo = "lk_fedcba9876543210_" + kSecretA;
-
 class LedgerServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     t_ = testing::MakeLedger();
     ASSERT_NE(t_, nullptr);
-    service_ = std::make_unique<LedgerService>(*t_->ledger);
+    service_ = std::make_unique<LedgerService>(*t_->ledger, keys_.authenticator());
     grpc::ServerBuilder builder;
     builder.RegisterService(service_.get());
     server_ = builder.BuildAndStart();
@@ -55,13 +50,16 @@ class LedgerServiceTest : public ::testing::Test {
     }
   }
 
-  // One unary call with a deadline and, when given, the caller's API key.
+  // One unary call with a deadline and the caller's API key: the backoffice
+  // key unless `api_key` is given; none at all when it is "".
   template <typename Request, typename Response>
   grpc::Status Call(grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
-                    const Request& request, Response* response, const std::string& api_key = "") {
+                    const Request& request, Response* response,
+                    const std::optional<std::string>& api_key = std::nullopt) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + kDeadline);
-    if (!api_key.empty()) context.AddMetadata("authorization", "Bearer " + api_key);
+    const std::string key = api_key.value_or(keys_.backoffice());
+    if (!key.empty()) context.AddMetadata("authorization", "Bearer " + key);
     return (stub_.get()->*method)(&context, request, response);
   }
 
@@ -78,6 +76,7 @@ class LedgerServiceTest : public ::testing::Test {
   std::vector<v1::Transfer> Stream(const v1::StreamJournalRequest& request) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + kDeadline);
+    context.AddMetadata("authorization", "Bearer " + keys_.finance());
     std::unique_ptr<grpc::ClientReader<v1::StreamJournalResponse>> reader =
         stub_->StreamJournal(&context, request);
     std::vector<v1::Transfer> out;
@@ -98,8 +97,9 @@ class LedgerServiceTest : public ::testing::Test {
     return s.ok() ? response.balance().available_points() : -1;
   }
 
-  // Declared in destruction order: stub, server, service, ledger.
+  // Declared in destruction order: stub, server, service, keys, ledger.
   std::unique_ptr<testing::LedgerUnderTest> t_;
+  loyalty::testing::TestKeyring keys_{{"vet", "food", "groomer"}};
   std::unique_ptr<LedgerService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<Stub> stub_;
@@ -207,34 +207,215 @@ TEST_F(LedgerServiceTest, IdempotencyKeysAreScopedByTheApiKeyId) {
   req.set_receipt_reference("r-one");
   v1::EarnRequest req_two = req;
   req_two.set_receipt_reference("r-two");
-  v1::EarnRequest req_anonymous = req;
-  req_anonymous.set_receipt_reference("r-anonymous");
-  v1::EarnResponse one, two, one_again, anonymous;
-  grpc::Status s = Call(&Stub::Earn, req, &one, kKeyOne);
+  v1::EarnResponse one, two, one_again;
+  grpc::Status s = Call(&Stub::Earn, req, &one, keys_.partner("vet"));
   ASSERT_TRUE(s.ok()) << s.error_message();
-  s = Call(&Stub::Earn, req_two, &two, kKeyTwo);
+  s = Call(&Stub::Earn, req_two, &two, keys_.service());
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_NE(two.transfer().transfer_id(), one.transfer().transfer_id()) << "key two posts again";
-  // Same key id, another secret: the scope is the key id, so this replays.
-  s = Call(&Stub::Earn, req, &one_again, kKeyOneOtherSecret);
+  s = Call(&Stub::Earn, req, &one_again, keys_.partner("vet"));
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(one_again.transfer().transfer_id(), one.transfer().transfer_id());
   EXPECT_TRUE(MessageDifferencer::Equals(one_again, one));
-  // No API key: the anonymous scope, a third posting.
-  s = Call(&Stub::Earn, req_anonymous, &anonymous);
-  ASSERT_TRUE(s.ok()) << s.error_message();
-  EXPECT_NE(anonymous.transfer().transfer_id(), one.transfer().transfer_id());
-  EXPECT_NE(anonymous.transfer().transfer_id(), two.transfer().transfer_id());
-  EXPECT_EQ(Available("m1"), 150);
+  EXPECT_EQ(Available("m1"), 100);
 
   // Within one key id, a changed request under the key is refused.
   v1::EarnRequest changed = req;
   changed.set_member_id("m2");
   v1::EarnResponse refused;
-  s = Call(&Stub::Earn, changed, &refused, kKeyOne);
+  s = Call(&Stub::Earn, changed, &refused, keys_.partner("vet"));
   EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS) << s.error_message();
   EXPECT_TRUE(absl::StrContains(s.error_message(), "member_id")) << s.error_message();
-  EXPECT_EQ(*loyalty::testing::QueryIntForTest(t_->db->pool(), "SELECT COUNT(*) FROM transfers"), 3);
+  EXPECT_EQ(*loyalty::testing::QueryIntForTest(t_->db->pool(), "SELECT COUNT(*) FROM transfers"), 2);
+}
+
+TEST_F(LedgerServiceTest, CallsWithoutAValidKeyAreUnauthenticated) {
+  v1::EarnRequest req = EarnOf("u-1", "vet", "m1", 5000);
+  const std::string& good = keys_.partner("vet");
+  const std::string key_id = good.substr(3, 16);
+  const std::string secret = good.substr(20);
+  const std::string other_secret = std::string(secret.rbegin(), secret.rend());
+  struct Case {
+    std::string what;
+    std::string key;  // sent as "Bearer <key>"; "" sends nothing
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"no key", "", "authorization: missing"},
+      {"malformed", "lk_not-a-key", "authorization: malformed"},
+      {"unknown key id", "lk_00000000000000ff_" + secret, "unknown API key 00000000000000ff"},
+      {"wrong secret", "lk_" + key_id + "_" + other_secret, "wrong secret for API key " + key_id},
+  };
+  for (const Case& c : cases) {
+    v1::EarnResponse out;
+    grpc::Status s = Call(&Stub::Earn, req, &out, c.key);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << c.what << ": " << s.error_message();
+    EXPECT_TRUE(absl::StrContains(s.error_message(), c.message)) << c.what << ": " << s.error_message();
+    EXPECT_FALSE(absl::StrContains(s.error_message(), secret)) << c.what;
+    EXPECT_FALSE(absl::StrContains(s.error_message(), other_secret)) << c.what;
+  }
+  // Reads are guarded too, streams included.
+  v1::GetBalanceRequest balance_req;
+  balance_req.set_member_id("m1");
+  v1::GetBalanceResponse balance;
+  EXPECT_EQ(Call(&Stub::GetBalance, balance_req, &balance, "").error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + kDeadline);
+  auto reader = stub_->StreamJournal(&context, v1::StreamJournalRequest());
+  v1::StreamJournalResponse message;
+  EXPECT_FALSE(reader->Read(&message));
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+
+  // A revoked key stops working (this keyring's authenticator has no cache).
+  v1::EarnResponse out;
+  ASSERT_TRUE(Call(&Stub::Earn, req, &out, good).ok());
+  ASSERT_TRUE(keys_.store().Revoke(key_id).ok());
+  grpc::Status revoked = Call(&Stub::Earn, req, &out, good);
+  EXPECT_EQ(revoked.error_code(), grpc::StatusCode::UNAUTHENTICATED) << revoked.error_message();
+  EXPECT_TRUE(absl::StrContains(revoked.error_message(), "has been revoked")) << revoked.error_message();
+  EXPECT_EQ(*loyalty::testing::QueryIntForTest(t_->db->pool(), "SELECT COUNT(*) FROM transfers"), 1);
+}
+
+TEST_F(LedgerServiceTest, RolesOutsideTheMethodsAllowedRolesAreDenied) {
+  Earn("e1", "m1", 5000);  // 50
+  v1::AdjustRequest adjust;
+  adjust.set_idempotency_key("adj-1");
+  adjust.set_member_id("m1");
+  adjust.set_direction(v1::ADJUST_DIRECTION_CREDIT);
+  adjust.set_points(10);
+  adjust.set_reason("goodwill");
+  v1::AdjustResponse adjusted;
+  // Adjust is backoffice only.
+  for (const std::string& key : {keys_.partner("vet"), keys_.finance(), keys_.service()}) {
+    grpc::Status s = Call(&Stub::Adjust, adjust, &adjusted, key);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+    EXPECT_TRUE(absl::StrContains(s.error_message(), "may not call loyalty.ledger.v1.LedgerService/Adjust"))
+        << s.error_message();
+  }
+  grpc::Status partner = Call(&Stub::Adjust, adjust, &adjusted, keys_.partner("vet"));
+  EXPECT_TRUE(absl::StrContains(partner.error_message(), "role ROLE_PARTNER")) << partner.error_message();
+  EXPECT_TRUE(absl::StrContains(partner.error_message(), "allowed: ROLE_BACKOFFICE")) << partner.error_message();
+  // The refusals did not use up the key: backoffice adjusts with it.
+  ASSERT_TRUE(Call(&Stub::Adjust, adjust, &adjusted, keys_.backoffice()).ok());
+  EXPECT_EQ(Available("m1"), 60);
+
+  // Finance reads but does not earn; partners do not read lots or the journal.
+  v1::EarnResponse earned;
+  EXPECT_EQ(Call(&Stub::Earn, EarnOf("e2", "vet", "m1", 100), &earned, keys_.finance()).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  v1::ListLotsRequest lots_req;
+  lots_req.set_member_id("m1");
+  v1::ListLotsResponse lots;
+  EXPECT_TRUE(Call(&Stub::ListLots, lots_req, &lots, keys_.finance()).ok());
+  EXPECT_EQ(Call(&Stub::ListLots, lots_req, &lots, keys_.partner("vet")).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  v1::ReadJournalResponse page;
+  EXPECT_EQ(Call(&Stub::ReadJournal, v1::ReadJournalRequest(), &page, keys_.partner("vet")).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(Call(&Stub::ReadJournal, v1::ReadJournalRequest(), &page, keys_.finance()).ok());
+}
+
+TEST_F(LedgerServiceTest, APartnerActsAndReadsOnlyAsItself) {
+  const std::string& vet = keys_.partner("vet");
+  const std::string& food = keys_.partner("food");
+  v1::EarnResponse at_vet, at_food;
+  ASSERT_TRUE(Call(&Stub::Earn, EarnOf("e1", "vet", "m1", 5000), &at_vet, vet).ok());     // 50
+  ASSERT_TRUE(Call(&Stub::Earn, EarnOf("e2", "food", "m1", 1000), &at_food, food).ok());  // 20
+
+  auto expect_denied = [](const grpc::Status& s, const std::string& what, const std::string& text) {
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << what << ": " << s.error_message();
+    EXPECT_TRUE(absl::StrContains(s.error_message(), text)) << what << ": " << s.error_message();
+    EXPECT_TRUE(absl::StrContains(s.error_message(), "acts for 'vet'") ||
+                absl::StrContains(s.error_message(), "(vet)") ||
+                absl::StrContains(s.error_message(), "'vet'"))
+        << what << ": " << s.error_message();
+  };
+
+  // Acting as another partner.
+  v1::EarnResponse earned;
+  expect_denied(Call(&Stub::Earn, EarnOf("x1", "food", "m1", 1000), &earned, vet), "Earn", "partner_id");
+  v1::QuoteEarnRequest quote;
+  quote.set_partner_id("food");
+  quote.set_member_id("m1");
+  *quote.mutable_amount() = EarnOf("q", "food", "m1", 1000).amount();
+  v1::QuoteEarnResponse quoted;
+  expect_denied(Call(&Stub::QuoteEarn, quote, &quoted, vet), "QuoteEarn", "partner_id");
+  quote.set_partner_id("vet");
+  EXPECT_TRUE(Call(&Stub::QuoteEarn, quote, &quoted, vet).ok());
+  v1::AuthorizeRequest auth;
+  auth.set_idempotency_key("a1");
+  auth.set_member_id("m1");
+  auth.set_partner_id("food");
+  auth.set_points(5);
+  v1::AuthorizeResponse held;
+  expect_denied(Call(&Stub::Authorize, auth, &held, vet), "Authorize", "partner_id");
+  // The refusal did not use up the key: food authorizes with it.
+  ASSERT_TRUE(Call(&Stub::Authorize, auth, &held, food).ok());
+
+  // Another partner's hold and transfers.
+  v1::GetHoldRequest get_hold;
+  get_hold.set_hold_id(held.hold().hold_id());
+  v1::GetHoldResponse got_hold;
+  expect_denied(Call(&Stub::GetHold, get_hold, &got_hold, vet), "GetHold", "belongs to another partner");
+  EXPECT_TRUE(Call(&Stub::GetHold, get_hold, &got_hold, food).ok());
+  v1::CaptureRequest capture;
+  capture.set_idempotency_key("c1");
+  capture.set_hold_id(held.hold().hold_id());
+  v1::CaptureResponse captured;
+  expect_denied(Call(&Stub::Capture, capture, &captured, vet), "Capture", "belongs to another partner");
+  v1::VoidRequest void_req;
+  void_req.set_idempotency_key("v1");
+  void_req.set_hold_id(held.hold().hold_id());
+  v1::VoidResponse voided;
+  expect_denied(Call(&Stub::Void, void_req, &voided, vet), "Void", "belongs to another partner");
+  v1::ReverseRequest reverse;
+  reverse.set_idempotency_key("r1");
+  reverse.set_transfer_id(at_food.transfer().transfer_id());
+  reverse.set_points(1);
+  v1::ReverseResponse reversed;
+  expect_denied(Call(&Stub::Reverse, reverse, &reversed, vet), "Reverse", "belongs to another partner");
+  v1::GetTransferRequest get_transfer;
+  get_transfer.set_transfer_id(at_food.transfer().transfer_id());
+  v1::GetTransferResponse got_transfer;
+  expect_denied(Call(&Stub::GetTransfer, get_transfer, &got_transfer, vet), "GetTransfer",
+                "belongs to another partner");
+  get_transfer.set_transfer_id(at_vet.transfer().transfer_id());
+  EXPECT_TRUE(Call(&Stub::GetTransfer, get_transfer, &got_transfer, vet).ok());
+  // Nothing moved: the hold is still pending and the earn unreversed.
+  EXPECT_EQ(got_hold.hold().state(), v1::HOLD_STATE_PENDING);
+  ASSERT_TRUE(Call(&Stub::GetHold, get_hold, &got_hold, food).ok());
+  EXPECT_EQ(got_hold.hold().state(), v1::HOLD_STATE_PENDING);
+  EXPECT_EQ(Available("m1"), 65);
+  // Its owner captures it.
+  ASSERT_TRUE(Call(&Stub::Capture, capture, &captured, food).ok());
+
+  // Listing: only with its own partner_id, and then only its own transfers.
+  v1::ListTransfersRequest list;
+  list.set_member_id("m1");
+  v1::ListTransfersResponse listed;
+  expect_denied(Call(&Stub::ListTransfers, list, &listed, vet), "ListTransfers", "partner_id");
+  list.set_partner_id("food");
+  expect_denied(Call(&Stub::ListTransfers, list, &listed, vet), "ListTransfers", "partner_id");
+  list.set_partner_id("vet");
+  ASSERT_TRUE(Call(&Stub::ListTransfers, list, &listed, vet).ok());
+  ASSERT_EQ(listed.transfers_size(), 1);
+  EXPECT_EQ(listed.transfers(0).transfer_id(), at_vet.transfer().transfer_id());
+
+  // Accounts: its own partner accounts only.
+  v1::GetAccountRequest account;
+  v1::GetAccountResponse got_account;
+  account.set_account("issuance:vet");
+  EXPECT_TRUE(Call(&Stub::GetAccount, account, &got_account, vet).ok());
+  for (const char* other : {"issuance:food", "redemption:food", "member:m1", "operator:adjustments"}) {
+    account.set_account(other);
+    expect_denied(Call(&Stub::GetAccount, account, &got_account, vet), other, "account");
+  }
+  // Any member's balance (member ids come from a consent-scoped lookup).
+  v1::GetBalanceRequest balance_req;
+  balance_req.set_member_id("m1");
+  v1::GetBalanceResponse balance;
+  EXPECT_TRUE(Call(&Stub::GetBalance, balance_req, &balance, vet).ok());
 }
 
 TEST_F(LedgerServiceTest, TillFlowOverTheWire) {
@@ -393,6 +574,7 @@ TEST_F(LedgerServiceTest, StreamJournalDeliversInOrderAndEndsAtUpToSequence) {
   // Following the head: the stream waits for the 7th transfer, then ends.
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + kDeadline);
+  context.AddMetadata("authorization", "Bearer " + keys_.service());
   v1::StreamJournalRequest follow;
   follow.set_after_sequence(6);
   follow.set_up_to_sequence(7);

@@ -288,7 +288,7 @@ TEST_F(LedgerTest, ExpiredHoldIsRefusedBeforeTheSweeperAndReleasedByIt) {
   EXPECT_TRUE(absl::StrContains(late.message(), "expired")) << late;
   v1::GetHoldRequest get;
   get.set_hold_id(hold->hold().hold_id());
-  EXPECT_EQ(ledger().GetHold(get)->hold().state(), v1::HOLD_STATE_EXPIRED);
+  EXPECT_EQ(ledger().GetHold(caller_, get)->hold().state(), v1::HOLD_STATE_EXPIRED);
   EXPECT_EQ(Available("m1"), 6);  // still held until the sweeper runs
   auto swept = ledger().SweepExpiredHolds(100);
   ASSERT_TRUE(swept.ok()) << swept.status();
@@ -434,7 +434,7 @@ TEST_F(LedgerTest, ExpiryMovesExpiredLotsToBreakageOnceAndSparesHeldPoints) {
   EXPECT_EQ(Available("m1"), 0);
   v1::GetAccountRequest acct;
   acct.set_account("breakage:vet");
-  EXPECT_EQ(ledger().GetAccount(acct)->account().balance().posted_points(), 18);
+  EXPECT_EQ(ledger().GetAccount(caller_, acct)->account().balance().posted_points(), 18);
   // The held points can still be captured.
   ASSERT_TRUE(Capture(hold->hold().hold_id(), 0).ok());
   *req.mutable_as_of() = TimeUtil::SecondsToTimestamp(4102444800);
@@ -451,31 +451,31 @@ TEST_F(LedgerTest, StatementPagingLotsAndQualifyingPoints) {
   v1::ListTransfersRequest list;
   list.set_member_id("m1");
   list.set_page_size(4);
-  auto page1 = ledger().ListTransfers(list);
+  auto page1 = ledger().ListTransfers(caller_, list);
   ASSERT_TRUE(page1.ok()) << page1.status();
   ASSERT_EQ(page1->transfers_size(), 4);
   EXPECT_GT(page1->transfers(0).sequence(), page1->transfers(1).sequence());  // newest first
   list.set_page_token(page1->next_page_token());
-  auto page2 = ledger().ListTransfers(list);
+  auto page2 = ledger().ListTransfers(caller_, list);
   ASSERT_TRUE(page2.ok());
   EXPECT_EQ(page2->transfers_size(), 3);  // 5 earns + hold + redeem = 7
   EXPECT_TRUE(page2->next_page_token().empty());
   list.clear_page_token();
   list.add_codes(v1::TRANSFER_CODE_REDEEM);
-  EXPECT_EQ(ledger().ListTransfers(list)->transfers_size(), 1);
+  EXPECT_EQ(ledger().ListTransfers(caller_, list)->transfers_size(), 1);
   list.set_page_token("garbage");
-  EXPECT_EQ(ledger().ListTransfers(list).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ledger().ListTransfers(caller_, list).status().code(), absl::StatusCode::kInvalidArgument);
 
   // An account's history: every transfer that debits or credits it.
   v1::ListTransfersRequest by_account;
   by_account.set_account("issuance:vet");
-  EXPECT_EQ(ledger().ListTransfers(by_account)->transfers_size(), 5);
+  EXPECT_EQ(ledger().ListTransfers(caller_, by_account)->transfers_size(), 5);
   by_account.set_account("redemption:food");
-  EXPECT_EQ(ledger().ListTransfers(by_account)->transfers_size(), 2);  // hold + redeem
+  EXPECT_EQ(ledger().ListTransfers(caller_, by_account)->transfers_size(), 2);  // hold + redeem
   by_account.set_account("member:m1");
-  EXPECT_EQ(ledger().ListTransfers(by_account)->transfers_size(), 7);
+  EXPECT_EQ(ledger().ListTransfers(caller_, by_account)->transfers_size(), 7);
   by_account.set_account("nonsense");
-  EXPECT_EQ(ledger().ListTransfers(by_account).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ledger().ListTransfers(caller_, by_account).status().code(), absl::StatusCode::kInvalidArgument);
 
   // Text with quotes, backslashes, control characters and non-ASCII survives
   // the write path byte for byte.
@@ -487,14 +487,14 @@ TEST_F(LedgerTest, StatementPagingLotsAndQualifyingPoints) {
   ASSERT_TRUE(stored.ok()) << stored.status();
   v1::GetTransferRequest get;
   get.set_transfer_id(stored->transfer().transfer_id());
-  auto fetched = ledger().GetTransfer(get);
+  auto fetched = ledger().GetTransfer(caller_, get);
   ASSERT_TRUE(fetched.ok());
   EXPECT_EQ(fetched->transfer().reference(), odd);
   EXPECT_EQ(fetched->transfer().metadata().at("note"), odd);
   v1::ListTransfersRequest by_reference;
   by_reference.set_member_id("m1");
   by_reference.set_reference(odd);
-  EXPECT_EQ(ledger().ListTransfers(by_reference)->transfers_size(), 1);
+  EXPECT_EQ(ledger().ListTransfers(caller_, by_reference)->transfers_size(), 1);
 
   v1::ListLotsRequest lots;
   lots.set_member_id("m1");
