@@ -2,21 +2,66 @@
 #include <memory>
 #include <vector>
 
+#include "absl/strings/str_split.h"
+#include "common/auth/grpc_auth.h"
 #include "common/server/service_main.h"
+#include "common/status/status_macros.h"
+#include "grpcpp/create_channel.h"
+#include "services/membership/grpc_ledger_client.h"
+#include "services/membership/membership.h"
 #include "services/membership/membership_service.h"
+#include "services/membership/mysql_membership_store.h"
 
 namespace loyalty::membership {
 const std::vector<db::MigrationFile>& Migrations();
 
 namespace {
 
+std::vector<std::string> List(const std::string& text) {
+  return absl::StrSplit(text, ',', absl::SkipWhitespace());
+}
+
 class Instance final : public server::ServiceInstance {
  public:
+  Instance(db::ConnectionPool& pool, auth::Authenticator& authenticator, std::unique_ptr<LedgerClient> ledger,
+           MembershipOptions options)
+      : store_(NewMysqlMembershipStore(pool)),
+        ledger_(std::move(ledger)),
+        membership_(*store_, *ledger_, std::move(options)),
+        guard_(authenticator, v1::MembershipService::service_full_name()),
+        service_(membership_, [this](const grpc::ServerContext& ctx, absl::string_view method) {
+          return guard_.Check(ctx, method);
+        }) {}
+
   std::vector<grpc::Service*> services() override { return {&service_}; }
 
  private:
+  std::unique_ptr<MembershipStore> store_;
+  std::unique_ptr<LedgerClient> ledger_;
+  Membership membership_;
+  auth::RpcGuard guard_;
   MembershipService service_;
 };
+
+absl::StatusOr<server::ServiceInstancePtr> Build(const server::ServiceContext& ctx) {
+  MembershipOptions options;
+  options.supported_languages = List(ctx.config.GetString("languages"));
+  options.terms_versions = List(ctx.config.GetString("terms_versions"));
+  options.privacy_versions = List(ctx.config.GetString("privacy_versions"));
+  if (options.supported_languages.empty()) return absl::InvalidArgumentError("--languages: at least one");
+  if (options.terms_versions.empty()) return absl::InvalidArgumentError("--terms_versions: at least one");
+  if (options.privacy_versions.empty()) return absl::InvalidArgumentError("--privacy_versions: at least one");
+  ASSIGN_OR_RETURN(int64_t deadline_ms, ctx.config.GetInt("ledger_deadline_ms", 100, 60'000));
+  GrpcLedgerClientOptions ledger_options;
+  ledger_options.api_key = ctx.config.GetString("ledger_api_key");
+  ledger_options.deadline = absl::Milliseconds(deadline_ms);
+  // The channel connects lazily and reconnects by itself: the ledger may
+  // start after membership.
+  auto channel = grpc::CreateChannel(ctx.config.GetString("ledger_address"), grpc::InsecureChannelCredentials());
+  return std::make_unique<Instance>(ctx.pool, ctx.authenticator,
+                                    NewGrpcLedgerClient(std::move(channel), std::move(ledger_options)),
+                                    std::move(options));
+}
 
 }  // namespace
 }  // namespace loyalty::membership
@@ -28,9 +73,14 @@ int main(int argc, char** argv) {
       .grpc_service_name = membership::v1::MembershipService::service_full_name(),
       .default_port = 7101,
       .migrations = &membership::Migrations(),
-      .extra_flags = {},
-      .build = [](const server::ServiceContext&) -> absl::StatusOr<server::ServiceInstancePtr> {
-        return std::make_unique<membership::Instance>();
+      .extra_flags = {
+          {"ledger_address", "127.0.0.1:7102", "host:port of the ledger service"},
+          {"ledger_api_key", "", "service API key membership presents to the ledger", true},
+          {"ledger_deadline_ms", "5000", "deadline of each call to the ledger"},
+          {"languages", "en,de,fr,it,nl,es,de-AT,de-CH,fr-CH,en-GB", "supported preferred languages (BCP 47)"},
+          {"terms_versions", "2025-01", "terms versions members may accept (comma-separated)"},
+          {"privacy_versions", "2025-01", "privacy notice versions members may accept (comma-separated)"},
       },
+      .build = membership::Build,
   });
 }
