@@ -5,6 +5,7 @@
 //
 // Common flags: --target=HOST:PORT (default 127.0.0.1:7102), --api_key=KEY
 // (or env LOYALTY_API_KEY; sent as "authorization: Bearer"), --deadline_ms.
+// Keys: verify-chain takes any role; run-expiry needs backoffice or service.
 // Exit codes: 0 ok; 1 the chain does not verify; 2 bad usage; 3 the call failed.
 #include <chrono>
 #include <cstdio>

@@ -8,7 +8,9 @@
 #
 # Needs the project built in build/ (deploy/test.sh, or
 # `cmake --build build`): build/services/ledger/loyalty-ledger,
-# build/tests/load/loyalty-ledger-load, build/tests/tools/loyalty-healthcheck.
+# build/tests/load/loyalty-ledger-load, build/tests/tools/loyalty-healthcheck,
+# build/tools/loyalty-keygen (the load runs with a service-role API key, which
+# may earn and redeem for every partner).
 #
 # Steps: a fresh MariaDB in build/bench-db (wiped first) -> an earn-rules file
 # (partners PREFIX1..N, active, EUR, 1 point per EUR, postpaid) -> for each
@@ -45,6 +47,7 @@ BUILD_DIR="$(abs_path "${BENCH_BUILD_DIR:-$REPO_ROOT/build}")"
 LEDGER_BIN="$BUILD_DIR/services/ledger/loyalty-ledger"
 LOAD_BIN="$BUILD_DIR/tests/load/loyalty-ledger-load"
 HEALTH_BIN="$BUILD_DIR/tests/tools/loyalty-healthcheck"
+KEYGEN_BIN="$BUILD_DIR/tools/loyalty-keygen"
 DEV_DB="$REPO_ROOT/deploy/dev-db.sh"
 DB_DIR="$BUILD_DIR/bench-db"
 
@@ -82,7 +85,7 @@ for mode in $MODES; do
 done
 
 missing=()
-for bin in "$LEDGER_BIN" "$LOAD_BIN" "$HEALTH_BIN"; do
+for bin in "$LEDGER_BIN" "$LOAD_BIN" "$HEALTH_BIN" "$KEYGEN_BIN"; do
   [[ -x "$bin" ]] || missing+=("$bin")
 done
 if ((${#missing[@]} > 0)); then
@@ -96,6 +99,10 @@ mkdir -p "$OUT"
 RESULTS="$OUT/results.jsonl"
 : >"$RESULTS"
 RULES="$OUT/earn-rules.json"
+KEYS_FILE="$OUT/api-keys.json"
+rm -f "$KEYS_FILE"
+API_KEY="$("$KEYGEN_BIN" --role=service --description="ledger benchmark" --keys_file="$KEYS_FILE" 2>/dev/null)" ||
+  die "loyalty-keygen failed"
 
 # ---------------------------------------------------------------------------
 # Clean-up: the ledger (if running) and the database, whatever happens.
@@ -208,6 +215,7 @@ start_ledger() {
   fi
   LOYALTY_DB_HOST=127.0.0.1 LOYALTY_DB_PORT="$DB_PORT" LOYALTY_DB_USER=loyalty \
     LOYALTY_DB_PASSWORD="$DB_PASSWORD" LOYALTY_DB_NAME="loyalty_bench_$mode" \
+    LOYALTY_API_KEYS_FILE="$KEYS_FILE" \
     "$LEDGER_BIN" --listen="127.0.0.1:$PORT" --earn_rules_file="$RULES" \
     --batching="$batching" --max_threads=128 --db_pool_size=16 --log_level=warn \
     </dev/null >"$OUT/ledger-$mode.log" 2>&1 &
@@ -265,6 +273,7 @@ run_scenario() {
       --duration_s="$DURATION" --warmup_s="$WARMUP" --members="$MEMBERS" \
       --partners="$PARTNERS" --partner_prefix="$PARTNER_PREFIX" \
       --member_prefix="$MEMBER_PREFIX" --threads="$THREADS" --setup="$setup" \
+      --api_key="$API_KEY" \
       --json >"$out" 2>&1 || rc=$?
     hwm="" rss=""
     if pid_alive "$LEDGER_PID"; then
