@@ -1,6 +1,10 @@
 // loyalty-membership: wiring only. See common/server/service_main.h.
 #include <memory>
+#include <thread>
 #include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "common/log/log.h"
 
 #include "absl/strings/str_split.h"
 #include "common/auth/grpc_auth.h"
@@ -24,23 +28,56 @@ std::vector<std::string> List(const std::string& text) {
 class Instance final : public server::ServiceInstance {
  public:
   Instance(db::ConnectionPool& pool, auth::Authenticator& authenticator, std::unique_ptr<LedgerClient> ledger,
-           MembershipOptions options)
+           MembershipOptions options, absl::Duration journal_poll)
       : store_(NewMysqlMembershipStore(pool)),
         ledger_(std::move(ledger)),
         membership_(*store_, *ledger_, std::move(options)),
         guard_(authenticator, v1::MembershipService::service_full_name()),
         service_(membership_, [this](const grpc::ServerContext& ctx, absl::string_view method) {
           return guard_.Check(ctx, method);
-        }) {}
+        }),
+        journal_poll_(journal_poll) {
+    if (journal_poll_ > absl::ZeroDuration()) background_ = std::thread([this] { FollowJournal(); });
+  }
+  ~Instance() override {
+    BeginShutdown();
+    if (background_.joinable()) background_.join();
+  }
 
   std::vector<grpc::Service*> services() override { return {&service_}; }
+  void BeginShutdown() override {
+    if (!stop_.HasBeenNotified()) stop_.Notify();
+  }
 
  private:
+  // Follows the ledger journal (activity, referral rewards). Errors are
+  // logged and retried on the next tick; a full page is followed at once.
+  void FollowJournal() {
+    constexpr int kPage = 1000;
+    while (!stop_.HasBeenNotified()) {
+      absl::StatusOr<int> consumed = membership_.ConsumeLedgerJournal(kPage);
+      if (!consumed.ok()) {
+        log::Warn("journal_follow_failed", {{"code", absl::StatusCodeToString(consumed.status().code())}});
+      }
+      absl::StatusOr<int> granted = membership_.GrantReferralRewards(100);
+      if (!granted.ok()) {
+        log::Warn("referral_rewards_failed", {{"code", absl::StatusCodeToString(granted.status().code())}});
+      } else if (*granted > 0) {
+        log::Info("referral_rewards_granted", {{"count", *granted}});
+      }
+      if (consumed.ok() && *consumed == kPage) continue;
+      stop_.WaitForNotificationWithTimeout(journal_poll_);
+    }
+  }
+
   std::unique_ptr<MembershipStore> store_;
   std::unique_ptr<LedgerClient> ledger_;
   Membership membership_;
   auth::RpcGuard guard_;
   MembershipService service_;
+  absl::Duration journal_poll_;
+  absl::Notification stop_;
+  std::thread background_;
 };
 
 absl::StatusOr<server::ServiceInstancePtr> Build(const server::ServiceContext& ctx) {
@@ -52,15 +89,23 @@ absl::StatusOr<server::ServiceInstancePtr> Build(const server::ServiceContext& c
   if (options.terms_versions.empty()) return absl::InvalidArgumentError("--terms_versions: at least one");
   if (options.privacy_versions.empty()) return absl::InvalidArgumentError("--privacy_versions: at least one");
   ASSIGN_OR_RETURN(int64_t deadline_ms, ctx.config.GetInt("ledger_deadline_ms", 100, 60'000));
+  ASSIGN_OR_RETURN(int64_t poll_ms, ctx.config.GetInt("journal_poll_ms", 0, 3'600'000));
+  ASSIGN_OR_RETURN(options.referral_reward_points, ctx.config.GetInt("referral_reward_points", 1, 1'000'000));
   GrpcLedgerClientOptions ledger_options;
   ledger_options.api_key = ctx.config.GetString("ledger_api_key");
+  if (ledger_options.api_key.empty()) {
+    // Without a service credential every ledger call is refused: tier
+    // evaluation and export answer an error, and the journal is not followed.
+    log::Warn("ledger_api_key_missing", {{"effect", "tiers, export, activity and referral rewards unavailable"}});
+    poll_ms = 0;
+  }
   ledger_options.deadline = absl::Milliseconds(deadline_ms);
   // The channel connects lazily and reconnects by itself: the ledger may
   // start after membership.
   auto channel = grpc::CreateChannel(ctx.config.GetString("ledger_address"), grpc::InsecureChannelCredentials());
   return std::make_unique<Instance>(ctx.pool, ctx.authenticator,
                                     NewGrpcLedgerClient(std::move(channel), std::move(ledger_options)),
-                                    std::move(options));
+                                    std::move(options), absl::Milliseconds(poll_ms));
 }
 
 }  // namespace
@@ -77,6 +122,8 @@ int main(int argc, char** argv) {
           {"ledger_address", "127.0.0.1:7102", "host:port of the ledger service"},
           {"ledger_api_key", "", "service API key membership presents to the ledger", true},
           {"ledger_deadline_ms", "5000", "deadline of each call to the ledger"},
+          {"journal_poll_ms", "2000", "how often the ledger journal is followed (activity, referral rewards); 0 = off"},
+          {"referral_reward_points", "500", "points a referrer gets when the referred member first earns"},
           {"languages", "en,de,fr,it,nl,es,de-AT,de-CH,fr-CH,en-GB", "supported preferred languages (BCP 47)"},
           {"terms_versions", "2025-01", "terms versions members may accept (comma-separated)"},
           {"privacy_versions", "2025-01", "privacy notice versions members may accept (comma-separated)"},
