@@ -11,6 +11,12 @@
 # State lives in <repo>/.data (git-ignored) and is reused by the next run:
 #   .data/mariadb/        the private database (deploy/dev-db.sh)
 #   .data/logs/NAME.log   each service's stderr (one line per RPC)
+#   .data/keys/api-keys.json   the hashed API keys every service reads
+#                         (--api_keys_file); made on the first run
+#   .data/keys/dev-keys.txt    the same development keys in plaintext, one
+#                         "<label> <key>" per line (mode 0600): backoffice,
+#                         finance, service, partner:vet-clinic,
+#                         partner:pet-food, partner:groomer
 #   .data/run/NAME.pid    each service's pid; run/quickstart.pid: the
 #                         foreground run, if any
 #
@@ -48,6 +54,12 @@ declare -A DEFAULT_PORT=([membership]=7101 [ledger]=7102 [settlement]=7103 [cata
 LISTEN_HOST="${QUICKSTART_HOST:-127.0.0.1}"
 DB_DIR="$DATA_DIR/mariadb"
 LOG_DIR="$DATA_DIR/logs"
+KEYS_DIR="$DATA_DIR/keys"
+KEYS_FILE="$KEYS_DIR/api-keys.json"
+DEV_KEYS="$KEYS_DIR/dev-keys.txt"
+KEYGEN_BIN="$BUILD_DIR/tools/loyalty-keygen"
+# The development partners of deploy/config/earn-rules.dev.json.
+DEV_PARTNERS=(vet-clinic pet-food groomer)
 RUN_DIR="$DATA_DIR/run"
 FOREGROUND_PIDFILE="$RUN_DIR/quickstart.pid"
 DB_USER=loyalty
@@ -101,13 +113,52 @@ build() {
   done
   # The health-check tool is optional: without it the python fallback is used.
   # The ledger's operations CLI (verify-chain, run-expiry), used in the README.
-  targets+=(loyalty-ledgerctl)
+  # loyalty-keygen makes the development API keys.
+  targets+=(loyalty-ledgerctl loyalty-keygen)
   if ninja -C "$BUILD_DIR" -t query loyalty-healthcheck >/dev/null 2>&1; then
     targets+=(loyalty-healthcheck)
   fi
   log "building ${targets[*]} (-j$LOYALTY_JOBS)"
   cmake --build "$BUILD_DIR" -j"$LOYALTY_JOBS" --target "${targets[@]}"
   log "build took $(($(now) - t0))s"
+}
+
+# ---------------------------------------------------------------- keys
+
+# ensure_dev_keys: on the first run, one API key per role and one per
+# development partner. The services read only the hashed entries
+# ($KEYS_FILE); the plaintext keys go to $DEV_KEYS (0600) for the examples
+# and the demo. Later runs reuse both.
+ensure_dev_keys() {
+  local label role partner key tmp
+  if [[ -s "$DEV_KEYS" && -s "$KEYS_FILE" ]]; then
+    return 0
+  fi
+  [[ -x "$KEYGEN_BIN" ]] || die "$KEYGEN_BIN is missing: build first (deploy/quickstart.sh builds it)"
+  log "making development API keys in ${KEYS_DIR#"$REPO_ROOT"/}"
+  (umask 077 && mkdir -p "$KEYS_DIR")
+  tmp="$DEV_KEYS.tmp"
+  (
+    umask 077
+    {
+      printf '# Development API keys made by deploy/quickstart.sh (plaintext: keep private).
+'
+      printf '# The services know them by their hashes in %s.
+' "${KEYS_FILE#"$REPO_ROOT"/}"
+      printf '# <label> <key>; send as metadata "authorization: Bearer <key>".
+'
+    } >"$tmp"
+  )
+  for label in backoffice finance service "${DEV_PARTNERS[@]/#/partner:}"; do
+    role="${label%%:*}"
+    partner=""
+    [[ "$label" == partner:* ]] && partner="${label#partner:}"
+    key="$("$KEYGEN_BIN" --role="$role" --partner_id="$partner"       --description="quickstart development key ($label)" --keys_file="$KEYS_FILE" 2>/dev/null)" ||
+      die "loyalty-keygen failed for $label"
+    printf '%-20s %s
+' "$label" "$key" >>"$tmp"
+  done
+  mv -f "$tmp" "$DEV_KEYS"
 }
 
 # ---------------------------------------------------------------- services
@@ -151,6 +202,7 @@ start_service() {
     export LOYALTY_DB_PASSWORD="$DEV_DB_PASSWORD"
     exec setsid "$bin" \
       --listen="$LISTEN_HOST:$port" \
+      --api_keys_file="$KEYS_FILE" \
       --db_host=127.0.0.1 \
       --db_port="$DB_PORT" \
       --db_socket= \
@@ -249,13 +301,15 @@ print_endpoints() {
       "${pid:-?}" "${LOG_DIR#"$REPO_ROOT"/}/$name.log"
   done
   printf '    %-11s 127.0.0.1:%-5s  socket %s  user %s\n' "mariadb" "$DB_PORT" "$DB_DIR/mysqld.sock" "$DB_USER"
+  printf '    %-11s %s (plaintext, one per role and dev partner)\n' "api keys" "${DEV_KEYS#"$REPO_ROOT"/}"
 }
 
 # run_demo: the hook for the end-to-end demo, run once all four services are
 # SERVING. A later issue adds the demo program; until it exists this does
 # nothing. It gets the endpoints in the environment:
 #   LOYALTY_MEMBERSHIP_ADDR, LOYALTY_LEDGER_ADDR, LOYALTY_SETTLEMENT_ADDR,
-#   LOYALTY_CATALOG_ADDR (HOST:PORT each).
+#   LOYALTY_CATALOG_ADDR (HOST:PORT each), and LOYALTY_DEV_KEYS_FILE (the
+#   plaintext development keys, see ensure_dev_keys).
 # Set QUICKSTART_DEMO_BIN to run another program, QUICKSTART_SKIP_DEMO=1 to
 # skip it. A failing demo is reported but leaves the platform running.
 run_demo() {
@@ -269,6 +323,7 @@ run_demo() {
       var="LOYALTY_${name^^}_ADDR"
       export "$var=$LISTEN_HOST:$(service_port "$name")"
     done
+    export LOYALTY_DEV_KEYS_FILE="$DEV_KEYS"
     "$demo"
   ); then
     warn "the demo failed (the services keep running)"
@@ -296,6 +351,7 @@ start_all() {
   install_deps
   build
   check_health_checker
+  ensure_dev_keys
   t0="$(now)"
   "$DEV_DB" start "$DB_DIR"
   DB_PORT="$(dev_db_port_of "$DB_DIR")" || die "cannot read the database port from $DB_DIR/my.cnf"

@@ -8,17 +8,36 @@ Generate the stubs first (see README "From Python"), then:
 
 The idempotency key is derived from the receipt number, so running the
 script twice with the same --receipt earns once and prints the same answer.
+
+Every call carries the partner's API key as metadata
+"authorization: Bearer lk_<key_id>_<secret>". The key comes from --api-key,
+else from the environment variable LOYALTY_API_KEY, else from the development
+keys that deploy/quickstart.sh made (.data/keys/dev-keys.txt, the line
+labelled "partner:<partner>", or --key-label).
 """
 import argparse
+import os
+import pathlib
 import sys
 
 import grpc
 from loyalty.common.v1 import common_pb2
 from loyalty.ledger.v1 import ledger_pb2, ledger_pb2_grpc
 
-# Until keys are issued (the auth issue), any well-formed key is accepted; its
-# key id scopes the idempotency keys.
-API_KEY = "lk_0123456789abcdef_" + "x" * 43
+DEV_KEYS = pathlib.Path(__file__).resolve().parents[2] / ".data" / "keys" / "dev-keys.txt"
+
+
+def dev_key(label: str) -> str:
+    """The key labelled `label` in quickstart's development keys file."""
+    try:
+        lines = DEV_KEYS.read_text().splitlines()
+    except OSError:
+        return ""
+    for line in lines:
+        fields = line.split()
+        if len(fields) == 2 and fields[0] == label:
+            return fields[1]
+    return ""
 
 
 def main() -> int:
@@ -28,9 +47,19 @@ def main() -> int:
     parser.add_argument("--partner", default="vet-clinic")
     parser.add_argument("--receipt", default="INV-2026-0001")
     parser.add_argument("--amount-minor", type=int, default=4250, help="EUR cents")
+    parser.add_argument("--api-key", default=os.environ.get("LOYALTY_API_KEY", ""),
+                        help="lk_... (default: $LOYALTY_API_KEY, else the development key)")
+    parser.add_argument("--key-label", default="",
+                        help="label of the development key to use (default partner:<partner>)")
     args = parser.parse_args()
 
-    metadata = [("authorization", "Bearer " + API_KEY)]
+    api_key = args.api_key or dev_key(args.key_label or f"partner:{args.partner}")
+    if not api_key:
+        print(f"no API key: pass --api-key, set LOYALTY_API_KEY, or run deploy/quickstart.sh "
+              f"to make development keys in {DEV_KEYS} (label "
+              f"{args.key_label or 'partner:' + args.partner!r})", file=sys.stderr)
+        return 2
+    metadata = [("authorization", "Bearer " + api_key)]
     with grpc.insecure_channel(args.target) as channel:
         ledger = ledger_pb2_grpc.LedgerServiceStub(channel)
         amount = common_pb2.Money(amount_minor=args.amount_minor, currency="EUR")
