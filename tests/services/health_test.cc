@@ -20,6 +20,9 @@ namespace {
 struct ServiceUnderTest {
   std::string name;       // "ledger"
   std::string full_name;  // "loyalty.ledger.v1.LedgerService"
+  // The service's proto file. Naming a message links its generated code, so
+  // that the descriptor pool knows the service.
+  const google::protobuf::FileDescriptor* (*file)();
 };
 
 class ServiceHealthTest : public ::testing::TestWithParam<ServiceUnderTest> {};
@@ -51,7 +54,7 @@ TEST_P(ServiceHealthTest, StartsServesHealthAndStopsCleanly) {
   (void)settlement::v1::BillingContact::descriptor();
   (void)catalog::v1::LocalizedText::descriptor();
   const google::protobuf::ServiceDescriptor* service =
-      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(GetParam().full_name);
+      GetParam().file()->FindServiceByName(GetParam().full_name.substr(GetParam().full_name.rfind('.') + 1));
   ASSERT_NE(service, nullptr);
   const google::protobuf::MethodDescriptor* method = service->method(0);
   const std::string path = "/" + GetParam().full_name + "/" + method->name();
@@ -98,10 +101,14 @@ TEST_P(ServiceHealthTest, RefusesToStartWithoutAKeySource) {
 
 INSTANTIATE_TEST_SUITE_P(AllServices, ServiceHealthTest,
                          ::testing::Values(
-                             ServiceUnderTest{"membership", "loyalty.membership.v1.MembershipService"},
-                             ServiceUnderTest{"ledger", "loyalty.ledger.v1.LedgerService"},
-                             ServiceUnderTest{"settlement", "loyalty.settlement.v1.SettlementService"},
-                             ServiceUnderTest{"catalog", "loyalty.catalog.v1.CatalogService"}),
+                             ServiceUnderTest{"membership", "loyalty.membership.v1.MembershipService",
+                                              [] { return membership::v1::EnrolRequest::descriptor()->file(); }},
+                             ServiceUnderTest{"ledger", "loyalty.ledger.v1.LedgerService",
+                                              [] { return ledger::v1::EarnRequest::descriptor()->file(); }},
+                             ServiceUnderTest{"settlement", "loyalty.settlement.v1.SettlementService",
+                                              [] { return settlement::v1::CreatePartnerRequest::descriptor()->file(); }},
+                             ServiceUnderTest{"catalog", "loyalty.catalog.v1.CatalogService",
+                                              [] { return catalog::v1::CreateRewardRequest::descriptor()->file(); }}),
                          [](const ::testing::TestParamInfo<ServiceUnderTest>& p) { return p.param.name; });
 
 }  // namespace
