@@ -47,12 +47,6 @@ TEST_P(ServiceHealthTest, StartsServesHealthAndStopsCleanly) {
 
   // A business RPC: UNAUTHENTICATED without a key; with a valid key the call
   // gets past authentication (what the role may do is permission_walk_test's).
-  // Touch one message of each API so that its generated file (and with it
-  // the service descriptor) is linked from the static library and registered.
-  (void)membership::v1::Member::descriptor();
-  (void)ledger::v1::Transfer::descriptor();
-  (void)settlement::v1::BillingContact::descriptor();
-  (void)catalog::v1::LocalizedText::descriptor();
   const google::protobuf::ServiceDescriptor* service =
       GetParam().file()->FindServiceByName(GetParam().full_name.substr(GetParam().full_name.rfind('.') + 1));
   ASSERT_NE(service, nullptr);
