@@ -171,6 +171,10 @@ service_args() {
       # settlement, membership and catalog publish them (docs/adr/0006).
       printf '%s\n' "--earn_rules_file=${QUICKSTART_EARN_RULES:-$DEPLOY_DIR/config/earn-rules.dev.json}"
       ;;
+    membership)
+      # Tiers, export, activity and referral rewards call the ledger.
+      printf '%s\n' "--ledger_address=$LISTEN_HOST:$(service_port ledger)"
+      ;;
   esac
 }
 
@@ -200,6 +204,12 @@ start_service() {
   # stops the services in order.
   (
     export LOYALTY_DB_PASSWORD="$DEV_DB_PASSWORD"
+    # Membership calls the ledger with the development service key (through
+    # the environment: secrets never go on a command line).
+    if [[ "$name" == membership ]]; then
+      LOYALTY_LEDGER_API_KEY="$(awk '$1 == "service" { print $2 }' "$DEV_KEYS")"
+      export LOYALTY_LEDGER_API_KEY
+    fi
     exec setsid "$bin" \
       --listen="$LISTEN_HOST:$port" \
       --api_keys_file="$KEYS_FILE" \
