@@ -4,23 +4,17 @@
 #include "absl/strings/str_cat.h"
 #include "common/money/currency.h"
 #include "common/status/status_macros.h"
-#include "google/protobuf/util/time_util.h"
+#include "common/time/proto_time.h"
 
 namespace loyalty::ledger {
 namespace {
-
-using google::protobuf::util::TimeUtil;
-
-absl::Time ToTime(const google::protobuf::Timestamp& ts) {
-  return absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(ts));
-}
 
 const settlement::v1::Contract* ContractAt(const settlement::v1::PartnerSnapshot& partner,
                                            absl::Time at) {
   const settlement::v1::Contract* best = nullptr;
   for (const auto& c : partner.contracts()) {
-    if (ToTime(c.effective_from()) > at) continue;
-    if (c.has_effective_until() && ToTime(c.effective_until()) <= at) continue;
+    if (FromProtoTime(c.effective_from()) > at) continue;
+    if (c.has_effective_until() && FromProtoTime(c.effective_until()) <= at) continue;
     if (best == nullptr || c.version() > best->version()) best = &c;
   }
   return best;
@@ -48,8 +42,8 @@ bool CampaignApplies(const catalog::v1::Campaign& c, const std::string& partner_
   if (c.state() != catalog::v1::CAMPAIGN_STATE_ACTIVE) return false;
   if (c.partner_ids_size() > 0 && !Contains(c.partner_ids(), partner_id)) return false;
   if (c.tier_ids_size() > 0 && !Contains(c.tier_ids(), tier_id)) return false;
-  if (c.has_start_time() && at < ToTime(c.start_time())) return false;
-  if (c.has_end_time() && at >= ToTime(c.end_time())) return false;
+  if (c.has_start_time() && at < FromProtoTime(c.start_time())) return false;
+  if (c.has_end_time() && at >= FromProtoTime(c.end_time())) return false;
   if (c.days_of_week_size() > 0) {
     const int dow = DayOfWeekIso(at);
     bool ok = false;

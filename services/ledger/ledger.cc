@@ -6,19 +6,11 @@
 #include "absl/strings/str_split.h"
 #include "common/idempotency/idempotency.h"
 #include "common/status/status_macros.h"
-#include "google/protobuf/util/time_util.h"
+#include "common/time/proto_time.h"
 
 namespace loyalty::ledger {
 namespace {
 
-using google::protobuf::util::TimeUtil;
-
-absl::Time FromProto(const google::protobuf::Timestamp& ts) {
-  return absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(ts));
-}
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
-}
 
 int PageSize(int requested, int default_size, int max_size) {
   if (requested <= 0) return default_size;
@@ -54,7 +46,7 @@ absl::Status ValidateEarnShape(const v1::EarnRequest& r) {
 absl::StatusOr<absl::Time> OccurredAt(const google::protobuf::Timestamp* ts, bool has) {
   const absl::Time now = absl::Now();
   if (!has) return now;
-  const absl::Time t = FromProto(*ts);
+  const absl::Time t = FromProtoTime(*ts);
   if (t > now + absl::Minutes(5)) return absl::InvalidArgumentError("occurred_at: in the future");
   if (t < now - absl::Hours(24 * 7)) {
     return absl::InvalidArgumentError("occurred_at: more than 7 days ago");
@@ -200,7 +192,7 @@ absl::StatusOr<v1::GetBalanceResponse> Ledger::GetBalance(const v1::GetBalanceRe
   next.limit = 1;
   ASSIGN_OR_RETURN(std::vector<LotRow> lots, store_.ListLots(next));
   if (!lots.empty()) {
-    *response.mutable_next_expiry_at() = ToProto(lots[0].expires_at);
+    *response.mutable_next_expiry_at() = ToProtoTime(lots[0].expires_at);
     response.set_next_expiry_points(lots[0].remaining_points);
   }
   return response;
@@ -235,7 +227,7 @@ absl::StatusOr<v1::ListTransfersResponse> Ledger::ListTransfers(const Caller& ca
         caller.partner_id, "'"));
   }
   if (request.has_start_time() && request.has_end_time() &&
-      FromProto(request.end_time()) < FromProto(request.start_time())) {
+      FromProtoTime(request.end_time()) < FromProtoTime(request.start_time())) {
     return absl::InvalidArgumentError("end_time: before start_time");
   }
   TransferQuery q;
@@ -266,8 +258,8 @@ absl::StatusOr<v1::ListTransfersResponse> Ledger::ListTransfers(const Caller& ca
     }
   }
   for (int code : request.codes()) q.codes.push_back(code);
-  if (request.has_start_time()) q.start_time = FromProto(request.start_time());
-  if (request.has_end_time()) q.end_time = FromProto(request.end_time());
+  if (request.has_start_time()) q.start_time = FromProtoTime(request.start_time());
+  if (request.has_end_time()) q.end_time = FromProtoTime(request.end_time());
   q.reference = request.reference();
   q.oldest_first = request.oldest_first();
   ASSIGN_OR_RETURN(q.after_sequence, ParseSequenceToken(request.page_token()));
@@ -330,8 +322,8 @@ absl::StatusOr<v1::GetQualifyingPointsResponse> Ledger::GetQualifyingPoints(
   if (!request.has_start_time() || !request.has_end_time()) {
     return absl::InvalidArgumentError("start_time and end_time: required");
   }
-  const absl::Time start = FromProto(request.start_time());
-  const absl::Time end = FromProto(request.end_time());
+  const absl::Time start = FromProtoTime(request.start_time());
+  const absl::Time end = FromProtoTime(request.end_time());
   if (end <= start) return absl::InvalidArgumentError("end_time: must be after start_time");
   std::vector<std::string> members(request.member_ids().begin(), request.member_ids().end());
   for (const std::string& m : members) RETURN_IF_ERROR(ValidateId("member_ids", m));

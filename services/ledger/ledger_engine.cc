@@ -6,19 +6,10 @@
 #include "absl/strings/str_cat.h"
 #include "common/idempotency/idempotency.h"
 #include "common/status/status_macros.h"
-#include "google/protobuf/util/time_util.h"
+#include "common/time/proto_time.h"
 
 namespace loyalty::ledger {
 namespace {
-
-using google::protobuf::util::TimeUtil;
-
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
-}
-absl::Time FromProto(const google::protobuf::Timestamp& ts) {
-  return absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(ts));
-}
 
 absl::Status ValidatePoints(absl::string_view field, int64_t points) {
   if (points <= 0) return absl::InvalidArgumentError(absl::StrCat(field, ": must be positive"));
@@ -115,7 +106,7 @@ Outcome DoEarn(BatchState& state, const v1::EarnRequest& req,
     BalanceToProto(*member, 0, response.mutable_balance());
     return Wrap(std::move(response));
   }
-  const absl::Time occurred_at = req.has_occurred_at() ? FromProto(req.occurred_at()) : state.now();
+  const absl::Time occurred_at = req.has_occurred_at() ? FromProtoTime(req.occurred_at()) : state.now();
   LotRow lot;
   lot.lot_id = NewId("lot");
   lot.member_id = req.member_id();
@@ -135,7 +126,7 @@ Outcome DoEarn(BatchState& state, const v1::EarnRequest& req,
   t.set_member_id(req.member_id());
   t.set_reference(req.receipt_reference());
   *t.mutable_metadata() = req.metadata();
-  *t.mutable_occurred_at() = ToProto(occurred_at);
+  *t.mutable_occurred_at() = ToProtoTime(occurred_at);
   *t.mutable_earn_breakdown() = comp.breakdown;
   *t.mutable_amount() = req.amount();
   v1::Allocation* a = t.add_allocations();
@@ -598,7 +589,7 @@ Outcome DoRunExpiry(BatchState& state, const v1::RunExpiryRequest& req) {
   const int limit = std::min(req.max_lots() == 0 ? 1000 : req.max_lots(), kMaxExpiryBatch);
   absl::Time as_of = state.now();
   if (req.has_as_of()) {
-    as_of = FromProto(req.as_of());
+    as_of = FromProtoTime(req.as_of());
     if (as_of > state.now()) return absl::InvalidArgumentError("as_of: must not be in the future");
   }
   ASSIGN_OR_RETURN(std::vector<LotRow*> lots, state.ExpiredLots(as_of, limit));
@@ -832,8 +823,8 @@ void LotToProto(const LotRow& lot, v1::Lot* out) {
   out->set_source_transfer_id(lot.source_transfer_id);
   out->set_original_points(lot.original_points);
   out->set_remaining_points(lot.remaining_points);
-  *out->mutable_earned_at() = ToProto(lot.earned_at);
-  *out->mutable_expires_at() = ToProto(lot.expires_at);
+  *out->mutable_earned_at() = ToProtoTime(lot.earned_at);
+  *out->mutable_expires_at() = ToProtoTime(lot.expires_at);
 }
 
 void HoldToProto(const HoldRow& hold, v1::Hold* out) {
@@ -843,27 +834,13 @@ void HoldToProto(const HoldRow& hold, v1::Hold* out) {
   out->set_points(hold.points);
   out->set_captured_points(hold.captured_points);
   out->set_state(hold.state);
-  *out->mutable_created_at() = ToProto(hold.created_at);
-  *out->mutable_expires_at() = ToProto(hold.expires_at);
-  if (hold.closed_at.has_value()) *out->mutable_closed_at() = ToProto(*hold.closed_at);
+  *out->mutable_created_at() = ToProtoTime(hold.created_at);
+  *out->mutable_expires_at() = ToProtoTime(hold.expires_at);
+  if (hold.closed_at.has_value()) *out->mutable_closed_at() = ToProtoTime(*hold.closed_at);
   out->set_reference(hold.reference);
   out->set_hold_transfer_id(hold.hold_transfer_id);
   out->set_closing_transfer_id(hold.closing_transfer_id);
   out->mutable_metadata()->insert(hold.metadata.begin(), hold.metadata.end());
-}
-
-absl::Status ValidateId(absl::string_view field, const std::string& value) {
-  if (value.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": required"));
-  if (value.size() > kMaxIdLength) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ": longer than ", kMaxIdLength, " characters"));
-  }
-  for (char c : value) {
-    if (!absl::ascii_isalnum(c) && c != '-' && c != '_' && c != '.') {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, ": only letters, digits and - _ . are allowed"));
-    }
-  }
-  return absl::OkStatus();
 }
 
 absl::Status ValidateMetadata(const google::protobuf::Map<std::string, std::string>& metadata) {

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "common/auth/principal.h"
 #include "google/protobuf/message.h"
+#include "common/validation/ids.h"
 #include "services/ledger/earn_rules.h"
 #include "services/ledger/ledger_state.h"
 
@@ -95,7 +96,7 @@ void LotToProto(const LotRow& lot, v1::Lot* out);
 void HoldToProto(const HoldRow& hold, v1::Hold* out);
 
 // Validation shared with the adapter: INVALID_ARGUMENT naming `field`.
-absl::Status ValidateId(absl::string_view field, const std::string& value);
+// (Ids: loyalty::ValidateId, common/validation/ids.h.)
 absl::Status ValidateMetadata(const google::protobuf::Map<std::string, std::string>& metadata);
 
 }  // namespace loyalty::ledger

@@ -23,7 +23,6 @@ namespace loyalty::ledger {
 
 // Limits (TigerBeetle style: everything bounded, named).
 inline constexpr int64_t kMaxPointsPerTransfer = 1'000'000'000'000;  // 10^12
-inline constexpr size_t kMaxIdLength = 64;
 inline constexpr size_t kMaxReferenceLength = 64;
 inline constexpr size_t kMaxReasonLength = 512;
 inline constexpr int kMaxMetadataEntries = 16;

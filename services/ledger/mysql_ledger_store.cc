@@ -8,16 +8,21 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
-#include "google/protobuf/util/time_util.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/db/sql_values.h"
 #include "common/db/transaction.h"
+#include "common/time/proto_time.h"
 #include "common/log/log.h"
 #include "common/status/status_macros.h"
 #include "services/ledger/ledger_engine.h"
 
 namespace loyalty::ledger {
 namespace {
+
+using db::ParseSqlTime;
+using db::SqlTime;
+using db::Str;
 
 // ---- SQL ------------------------------------------------------------------
 
@@ -273,23 +278,6 @@ void ExecuteJson(db::Transaction& tx, const std::string& sql, JsonRows& rows) {
 }
 
 // ---- Helpers ----------------------------------------------------------------
-
-std::string SqlTime(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%d %H:%M:%E6S", t, absl::UTCTimeZone());
-}
-
-absl::Time ParseSqlTime(const std::string& text) {
-  absl::Time t;
-  std::string err;
-  if (!absl::ParseTime("%Y-%m-%d %H:%M:%E*S", text, absl::UTCTimeZone(), &t, &err)) {
-    return absl::InfinitePast();
-  }
-  return t;
-}
-
-std::string Str(const sql::ResultSet& rs, int column) {
-  return std::string(rs.getString(column));
-}
 
 // Serialises a string map as a small protobuf (a Hold's metadata).
 std::string EncodeMetadata(const std::map<std::string, std::string>& m) {
@@ -597,8 +585,8 @@ class MysqlBatch final : public BatchState {
 
   const v1::Transfer& Append(v1::Transfer transfer) override {
     transfer.set_sequence(++head_sequence_);
-    *transfer.mutable_created_at() =
-        google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(now_));
+    *transfer.mutable_created_at() = ToProtoTime(now_);
+
     Appended a;
     a.body = TransferBody(transfer);
     transfer.set_prev_hash(head_hash_);

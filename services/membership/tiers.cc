@@ -11,9 +11,6 @@
 namespace loyalty::membership {
 namespace {
 
-google::protobuf::Timestamp ToProto(absl::Time t) { return ToProtoTime(t); }
-absl::Time FromProto(const google::protobuf::Timestamp& ts) { return FromProtoTime(ts); }
-
 absl::Status Invalid(const std::string& field, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
 }
@@ -115,7 +112,7 @@ v1::MemberTier InitialTier(const v1::TierLadder& ladder, absl::Time now) {
   v1::MemberTier tier;
   tier.set_tier_id(BaseTier(ladder).tier_id());
   tier.set_basis(v1::TIER_BASIS_BASE);
-  *tier.mutable_since() = ToProto(now);
+  *tier.mutable_since() = ToProtoTime(now);
   DecorateTier(ladder, &tier);
   return tier;
 }
@@ -144,7 +141,7 @@ Evaluation EvaluateTier(const v1::TierLadder& ladder, const v1::MemberTier& curr
 
   v1::MemberTier next = current;
   next.set_qualifying_points(qualifying_points);
-  *next.mutable_evaluated_at() = ToProto(as_of);
+  *next.mutable_evaluated_at() = ToProtoTime(as_of);
   v1::TierChangeReason reason = v1::TIER_CHANGE_REASON_UNSPECIFIED;
 
   auto set_qualified = [&](const v1::TierDefinition& t) {
@@ -158,18 +155,18 @@ Evaluation EvaluateTier(const v1::TierLadder& ladder, const v1::MemberTier& curr
       absl::Time until = AddMonths(as_of, t.retention_months());
       // Re-qualifying never shortens a retention already earned.
       if (t.tier_id() == current.tier_id() && current.has_retained_until()) {
-        until = std::max(until, FromProto(current.retained_until()));
+        until = std::max(until, FromProtoTime(current.retained_until()));
       }
-      *next.mutable_retained_until() = ToProto(until);
+      *next.mutable_retained_until() = ToProtoTime(until);
     }
   };
   // A review at or before the last one may upgrade but never downgrade, so
   // repeating an evaluation cannot drop a member twice.
   const bool reviewed_already =
-      current.has_evaluated_at() && FromProto(current.evaluated_at()) >= as_of;
+      current.has_evaluated_at() && FromProtoTime(current.evaluated_at()) >= as_of;
 
   const bool paid = current.basis() == v1::TIER_BASIS_PAID;
-  const bool paid_active = paid && current.has_paid_until() && FromProto(current.paid_until()) > as_of;
+  const bool paid_active = paid && current.has_paid_until() && FromProtoTime(current.paid_until()) > as_of;
   if (paid_active) {
     if (qualified.rank() > held->rank()) {
       set_qualified(qualified);
@@ -177,7 +174,7 @@ Evaluation EvaluateTier(const v1::TierLadder& ladder, const v1::MemberTier& curr
       // The member paid for a tier until paid_until: the higher tier is kept
       // at least that long, so no later review drops them below what they
       // paid for before it ends.
-      if (next.has_retained_until() && FromProto(next.retained_until()) < FromProto(current.paid_until())) {
+      if (next.has_retained_until() && FromProtoTime(next.retained_until()) < FromProtoTime(current.paid_until())) {
         *next.mutable_retained_until() = current.paid_until();
       }
     }
@@ -188,7 +185,7 @@ Evaluation EvaluateTier(const v1::TierLadder& ladder, const v1::MemberTier& curr
     if (qualified.rank() > held->rank()) reason = v1::TIER_CHANGE_REASON_QUALIFIED;
     set_qualified(qualified);
   } else {
-    const bool retained = current.has_retained_until() && FromProto(current.retained_until()) > as_of;
+    const bool retained = current.has_retained_until() && FromProtoTime(current.retained_until()) > as_of;
     if (retained || reviewed_already) {
       if (retained) next.set_basis(v1::TIER_BASIS_RETAINED);
       if (reviewed_already) *next.mutable_evaluated_at() = current.evaluated_at();
@@ -205,7 +202,7 @@ Evaluation EvaluateTier(const v1::TierLadder& ladder, const v1::MemberTier& curr
         // the next review drops one more rank.
         next.set_tier_id(lower->tier_id());
         next.set_basis(v1::TIER_BASIS_RETAINED);
-        *next.mutable_retained_until() = ToProto(as_of);
+        *next.mutable_retained_until() = ToProtoTime(as_of);
       }
       reason = v1::TIER_CHANGE_REASON_DOWNGRADED;
     }
@@ -213,15 +210,15 @@ Evaluation EvaluateTier(const v1::TierLadder& ladder, const v1::MemberTier& curr
 
   Evaluation out;
   if (next.tier_id() != current.tier_id()) {
-    *next.mutable_since() = ToProto(as_of);
+    *next.mutable_since() = ToProtoTime(as_of);
     v1::TierChange change;
     change.set_from_tier_id(current.tier_id());
     change.set_to_tier_id(next.tier_id());
     change.set_reason(reason == v1::TIER_CHANGE_REASON_UNSPECIFIED ? v1::TIER_CHANGE_REASON_QUALIFIED : reason);
     change.set_qualifying_points(qualifying_points);
-    *change.mutable_window_start_time() = ToProto(window_start);
-    *change.mutable_window_end_time() = ToProto(as_of);
-    *change.mutable_changed_at() = ToProto(as_of);
+    *change.mutable_window_start_time() = ToProtoTime(window_start);
+    *change.mutable_window_end_time() = ToProtoTime(as_of);
+    *change.mutable_changed_at() = ToProtoTime(as_of);
     if (next.has_retained_until() && next.basis() != v1::TIER_BASIS_BASE) {
       *change.mutable_valid_until() = next.retained_until();
     }
