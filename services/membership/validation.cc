@@ -194,17 +194,6 @@ absl::Status ValidateBirthDate(absl::string_view field, const common::v1::Date& 
   return absl::OkStatus();
 }
 
-absl::Status ValidateId(absl::string_view field, absl::string_view id) {
-  if (id.empty()) return Invalid(field, "required");
-  if (id.size() > kMaxIdLength) return Invalid(field, "longer than 64 characters");
-  for (char c : id) {
-    if (!absl::ascii_isalnum(c) && c != '-' && c != '_' && c != '.') {
-      return Invalid(field, "only letters, digits and - _ . are allowed");
-    }
-  }
-  return absl::OkStatus();
-}
-
 absl::Status ValidateDocumentVersion(absl::string_view field, absl::string_view version) {
   if (version.empty()) return Invalid(field, "required");
   if (version.size() > kMaxDocumentVersionLength) return Invalid(field, "longer than 32 characters");

@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/validation/ids.h"  // ValidateId
 #include "loyalty/common/v1/common.pb.h"
 
 namespace loyalty::membership {
@@ -16,7 +17,6 @@ namespace loyalty::membership {
 inline constexpr size_t kMaxNameChars = 100;
 inline constexpr size_t kMaxEmailLength = 254;
 inline constexpr size_t kMaxReasonChars = 500;
-inline constexpr size_t kMaxIdLength = 64;
 inline constexpr size_t kMaxDocumentVersionLength = 32;
 
 // Trimmed and lower-cased; "field: ..." errors for anything that is not a
@@ -45,8 +45,6 @@ absl::StatusOr<std::string> NormaliseLanguage(absl::string_view field, absl::str
 // zone, UTC+14, so nobody born today somewhere is refused).
 absl::Status ValidateBirthDate(absl::string_view field, const common::v1::Date& date, absl::Time now);
 
-// 1..64 characters of [A-Za-z0-9._-] (partner ids, tier ids, member ids).
-absl::Status ValidateId(absl::string_view field, absl::string_view id);
 
 // Terms/privacy document versions: 1..32 printable ASCII characters.
 absl::Status ValidateDocumentVersion(absl::string_view field, absl::string_view version);
