@@ -1254,9 +1254,10 @@ absl::StatusOr<v1::QuerySegmentResponse> Membership::QuerySegment(const Principa
       m->set_preferred_language(c.preferred_language);
       if (out.members_size() == size) break;
     }
-    const bool more = out.members_size() == size ? last_examined != rows.back().member_id ||
-                                                       static_cast<int>(rows.size()) == kSegmentScanRows
-                                                 : static_cast<int>(rows.size()) == kSegmentScanRows;
+    // More to read if the page filled before the range ended, or the range
+    // was full (the table may go on).
+    const bool more =
+        last_examined != rows.back().member_id || static_cast<int>(rows.size()) == kSegmentScanRows;
     if (more) out.set_next_page_token(paging::EncodeKeyPageToken(scope, last_examined));
     return absl::OkStatus();
   }));
