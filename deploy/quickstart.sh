@@ -167,9 +167,11 @@ ensure_dev_keys() {
 service_args() {
   case "$1" in
     ledger)
-      # Partners, tiers and campaigns for the ledger's earn computation, until
-      # settlement, membership and catalog publish them (docs/adr/0006).
+      # Members, their status and tier, and the ladder come from membership's
+      # feed; partners and campaigns from the rules file until settlement and
+      # catalog publish theirs (docs/adr/0006).
       printf '%s\n' "--earn_rules_file=${QUICKSTART_EARN_RULES:-$DEPLOY_DIR/config/earn-rules.dev.json}"
+      printf '%s\n' "--membership_address=$LISTEN_HOST:$(service_port membership)"
       ;;
     membership)
       # Tiers, export, activity and referral rewards call the ledger.
@@ -209,6 +211,11 @@ start_service() {
     if [[ "$name" == membership ]]; then
       LOYALTY_LEDGER_API_KEY="$(awk '$1 == "service" { print $2 }' "$DEV_KEYS")"
       export LOYALTY_LEDGER_API_KEY
+    fi
+    # The ledger reads the rules feeds with the same service key.
+    if [[ "$name" == ledger ]]; then
+      LOYALTY_SERVICE_API_KEY="$(awk '$1 == "service" { print $2 }' "$DEV_KEYS")"
+      export LOYALTY_SERVICE_API_KEY
     fi
     exec setsid "$bin" \
       --listen="$LISTEN_HOST:$port" \

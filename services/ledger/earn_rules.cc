@@ -104,6 +104,12 @@ absl::Status CheckPartnerActive(const RulesSnapshot& rules, const std::string& p
   return absl::OkStatus();
 }
 
+absl::Status CheckRulesReady(const RulesSnapshot& rules) {
+  if (rules.not_ready.empty()) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat("earn rules not loaded yet from ", rules.not_ready,
+                                             "; retry later"));
+}
+
 absl::Status CheckMemberActive(const RulesSnapshot& rules, const std::string& member_id) {
   auto it = rules.members.find(member_id);
   if (it == rules.members.end()) return absl::OkStatus();

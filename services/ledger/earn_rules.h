@@ -40,6 +40,9 @@ inline constexpr int64_t kMaxEarnRateMilli = 1'000'000'000;
 // An immutable view of everything earn needs, swapped whole on refresh.
 struct RulesSnapshot {
   int64_t version = 0;
+  // Non-empty while a configured rules feed has not been read to its end:
+  // earn and burn are then UNAVAILABLE (see rules_feed.h). Names the feeds.
+  std::string not_ready;
   int lot_expiry_days = kDefaultLotExpiryDays;
   absl::flat_hash_map<std::string, settlement::v1::PartnerSnapshot> partners;
   // Only members that are not "active at the base tier" need to be here.
@@ -70,6 +73,10 @@ absl::StatusOr<EarnComputation> ComputeEarn(const RulesSnapshot& rules,
 // floor(a * b / c) computed in 128 bits, so it cannot overflow for int64
 // inputs. REQUIRES: c != 0 and the result fits in int64.
 int64_t MulDivFloor(int64_t a, int64_t b, int64_t c);
+
+// UNAVAILABLE while the snapshot is not ready (a feed not loaded yet); the
+// caller retries. Checked before anything is recorded under a key.
+absl::Status CheckRulesReady(const RulesSnapshot& rules);
 
 // FAILED_PRECONDITION when the member may not earn or spend (suspended or
 // closed). Unknown members are active.

@@ -87,6 +87,7 @@ absl::StatusOr<Response> Ledger::Submit(const Caller& caller, const std::string&
 absl::StatusOr<v1::EarnResponse> Ledger::Earn(const Caller& caller, const v1::EarnRequest& request) {
   RETURN_IF_ERROR(ValidateEarnShape(request));
   RETURN_IF_ERROR(CheckOwnPartner(caller, "partner_id", request.partner_id()));
+  RETURN_IF_ERROR(CheckRulesReady(*rules_.Current()));
   return Submit<v1::EarnResponse>(caller, "Earn", request);
 }
 
@@ -97,6 +98,7 @@ absl::StatusOr<v1::QuoteEarnResponse> Ledger::QuoteEarn(const Caller& caller,
   RETURN_IF_ERROR(ValidateId("member_id", request.member_id()));
   ASSIGN_OR_RETURN(absl::Time at, OccurredAt(&request.occurred_at(), request.has_occurred_at()));
   RulesSnapshotPtr rules = rules_.Current();
+  RETURN_IF_ERROR(CheckRulesReady(*rules));
   ASSIGN_OR_RETURN(EarnComputation comp, ComputeEarn(*rules, request.partner_id(), request.member_id(),
                                                      request.amount(), request.lines(), at));
   v1::QuoteEarnResponse response;
@@ -114,10 +116,13 @@ absl::StatusOr<v1::AuthorizeResponse> Ledger::Authorize(const Caller& caller,
     return absl::InvalidArgumentError("reference: too long");
   }
   RETURN_IF_ERROR(ValidateMetadata(request.metadata()));
+  RETURN_IF_ERROR(CheckRulesReady(*rules_.Current()));
   return Submit<v1::AuthorizeResponse>(caller, "Authorize", request);
 }
 
 absl::StatusOr<v1::CaptureResponse> Ledger::Capture(const Caller& caller, const v1::CaptureRequest& request) {
+  // Capture checks the partner is still active, so it needs the rules too.
+  RETURN_IF_ERROR(CheckRulesReady(*rules_.Current()));
   return Submit<v1::CaptureResponse>(caller, "Capture", request);
 }
 

@@ -10,10 +10,12 @@
 #include "common/server/service_main.h"
 #include "common/status/status_macros.h"
 #include "services/ledger/batch_writer.h"
+#include "services/ledger/grpc_rules_feeds.h"
 #include "services/ledger/ledger.h"
 #include "services/ledger/ledger_service.h"
 #include "services/ledger/mysql_ledger_store.h"
 #include "services/ledger/rules_cache.h"
+#include "services/ledger/rules_feed.h"
 
 namespace loyalty::ledger {
 const std::vector<db::MigrationFile>& Migrations();
@@ -23,6 +25,8 @@ namespace {
 struct Settings {
   std::string rules_file;
   absl::Duration rules_refresh;
+  RulesFeedAddresses feeds;
+  rpc::CallOptions feed_call;
   int lot_expiry_days;
   BatchWriterOptions writer;
   absl::Duration sweep_interval;
@@ -34,6 +38,12 @@ absl::StatusOr<Settings> ReadSettings(const config::Config& config) {
   s.rules_file = config.GetString("earn_rules_file");
   ASSIGN_OR_RETURN(int64_t refresh_ms, config.GetInt("earn_rules_refresh_ms", 100, 3'600'000));
   s.rules_refresh = absl::Milliseconds(refresh_ms);
+  s.feeds.settlement = config.GetString("settlement_address");
+  s.feeds.membership = config.GetString("membership_address");
+  s.feeds.catalog = config.GetString("catalog_address");
+  s.feed_call.api_key = config.GetString("service_api_key");
+  ASSIGN_OR_RETURN(int64_t feed_deadline_ms, config.GetInt("feed_deadline_ms", 100, 60'000));
+  s.feed_call.deadline = absl::Milliseconds(feed_deadline_ms);
   ASSIGN_OR_RETURN(int64_t expiry_days, config.GetInt("lot_expiry_days", 1, 36'500));
   s.lot_expiry_days = static_cast<int>(expiry_days);
   ASSIGN_OR_RETURN(s.writer.batching, config.GetBool("batching"));
@@ -52,23 +62,21 @@ int64_t FileVersion(const std::string& path) {
   return static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
 }
 
-absl::StatusOr<RulesSnapshotPtr> LoadRules(const Settings& s, int64_t version) {
-  if (s.rules_file.empty()) {
-    return SnapshotFromFile(internal::v1::EarnRulesFile(), 0, s.lot_expiry_days);
-  }
-  ASSIGN_OR_RETURN(internal::v1::EarnRulesFile file, ReadRulesFile(s.rules_file));
-  return SnapshotFromFile(file, version, s.lot_expiry_days);
+absl::StatusOr<internal::v1::EarnRulesFile> LoadFile(const Settings& s) {
+  if (s.rules_file.empty()) return internal::v1::EarnRulesFile();
+  return ReadRulesFile(s.rules_file);
 }
 
 class Instance final : public server::ServiceInstance {
  public:
   Instance(db::ConnectionPool& pool, auth::Authenticator& authenticator, Settings settings,
-           RulesSnapshotPtr rules)
+           std::unique_ptr<RulesCache> rules, std::unique_ptr<RulesRefresher> refresher)
       : settings_(std::move(settings)),
         store_(NewMysqlLedgerStore(pool)),
         rules_(std::move(rules)),
-        writer_(*store_, rules_, settings_.writer),
-        ledger_(*store_, rules_, writer_),
+        refresher_(std::move(refresher)),
+        writer_(*store_, *rules_, settings_.writer),
+        ledger_(*store_, *rules_, writer_),
         service_(ledger_, authenticator) {
     background_ = std::thread([this] { Background(); });
   }
@@ -117,26 +125,39 @@ class Instance final : public server::ServiceInstance {
           if (!expired->has_more()) break;
         }
       }
-      if (!settings_.rules_file.empty() && now >= next_refresh) {
+      if (now >= next_refresh) {
         next_refresh = now + settings_.rules_refresh;
-        const int64_t version = FileVersion(settings_.rules_file);
-        if (version != rules_version) {
-          auto fresh = LoadRules(settings_, version);
-          if (fresh.ok()) {
-            rules_.Replace(*std::move(fresh));
-            rules_version = version;
-            log::Info("earn_rules_reloaded", {{"version", version}});
-          } else {
-            log::Warn("earn_rules_reload_failed", {{"error", fresh.status().ToString()}});
-          }
-        }
+        RefreshRules(rules_version);
       }
     }
   }
 
+  // The rules file when its mtime changed, then every feed.
+  void RefreshRules(int64_t& file_version) {
+    if (!settings_.rules_file.empty()) {
+      const int64_t version = FileVersion(settings_.rules_file);
+      if (version != file_version) {
+        file_version = version;
+        auto file = LoadFile(settings_);
+        absl::Status set = file.ok() ? refresher_->SetFile(*file, version) : file.status();
+        if (set.ok()) {
+          log::Info("earn_rules_file_reloaded", {{"version", version}});
+        } else {
+          log::Warn("earn_rules_file_reload_failed", {{"error", set.ToString()}});
+        }
+      }
+    }
+    const bool was_ready = refresher_->ready();
+    if (absl::Status refreshed = refresher_->Refresh(); !refreshed.ok()) {
+      log::Warn("earn_rules_feed_failed", {{"error", refreshed.ToString()}});
+    }
+    if (!was_ready && refresher_->ready()) log::Info("earn_rules_feeds_loaded");
+  }
+
   Settings settings_;
   std::unique_ptr<LedgerStore> store_;
-  RulesCache rules_;
+  std::unique_ptr<RulesCache> rules_;  // fed by refresher_
+  std::unique_ptr<RulesRefresher> refresher_;
   BatchWriter writer_;
   Ledger ledger_;
   LedgerService service_;
@@ -146,15 +167,37 @@ class Instance final : public server::ServiceInstance {
 
 absl::StatusOr<server::ServiceInstancePtr> Build(const server::ServiceContext& ctx) {
   ASSIGN_OR_RETURN(Settings settings, ReadSettings(ctx.config));
-  ASSIGN_OR_RETURN(RulesSnapshotPtr rules, LoadRules(settings, FileVersion(settings.rules_file)));
-  if (settings.rules_file.empty()) {
-    log::Warn("no_earn_rules", {{"detail", "no --earn_rules_file: every partner is unknown"}});
+  const bool any_feed = !settings.feeds.settlement.empty() || !settings.feeds.membership.empty() ||
+                        !settings.feeds.catalog.empty();
+  if (any_feed && settings.feed_call.api_key.empty()) {
+    return absl::InvalidArgumentError(
+        "service_api_key: required to read the rules feeds (set LOYALTY_SERVICE_API_KEY)");
   }
+  if (settings.rules_file.empty() && settings.feeds.settlement.empty()) {
+    log::Warn("no_partner_rules", {{"detail", "no --earn_rules_file and no --settlement_address: "
+                                              "every partner is unknown"}});
+  }
+  // The first snapshot: the file (a bad file stops the start), then one
+  // pass over the feeds. A feed that is down now is retried in the
+  // background; until it answers, earn and burn are UNAVAILABLE.
+  ASSIGN_OR_RETURN(internal::v1::EarnRulesFile file, LoadFile(settings));
+  ASSIGN_OR_RETURN(RulesSnapshotPtr empty, SnapshotFromFile(internal::v1::EarnRulesFile(), 0,
+                                                            settings.lot_expiry_days));
+  auto cache = std::make_unique<RulesCache>(empty);
+  auto refresher = std::make_unique<RulesRefresher>(*cache, NewGrpcRulesFeeds(settings.feeds, settings.feed_call),
+                                                    settings.lot_expiry_days);
+  RETURN_IF_ERROR(refresher->SetFile(file, FileVersion(settings.rules_file)));
+  if (absl::Status first = refresher->Refresh(); !first.ok()) {
+    log::Warn("earn_rules_feed_failed", {{"error", first.ToString()}});
+  }
+  RulesSnapshotPtr rules = cache->Current();
   log::Info("earn_rules_loaded", {{"partners", rules->partners.size()},
                                   {"members", rules->members.size()},
                                   {"campaigns", rules->campaigns.size()},
+                                  {"waiting_for", rules->not_ready},
                                   {"batching", settings.writer.batching ? "on" : "off"}});
-  return std::make_unique<Instance>(ctx.pool, ctx.authenticator, std::move(settings), std::move(rules));
+  return std::make_unique<Instance>(ctx.pool, ctx.authenticator, std::move(settings), std::move(cache),
+                                    std::move(refresher));
 }
 
 }  // namespace
@@ -169,8 +212,13 @@ int main(int argc, char** argv) {
       .migrations = &ledger::Migrations(),
       .extra_flags =
           {
-              {"earn_rules_file", "", "JSON EarnRulesFile seeding partners, members, tiers, campaigns"},
-              {"earn_rules_refresh_ms", "2000", "how often to check the rules file for changes"},
+              {"earn_rules_file", "", "JSON EarnRulesFile: the rules parts that have no feed"},
+              {"earn_rules_refresh_ms", "2000", "how often to poll the rules feeds and the rules file"},
+              {"settlement_address", "", "host:port of settlement; partners come from its feed"},
+              {"membership_address", "", "host:port of membership; members and tiers come from its feed"},
+              {"catalog_address", "", "host:port of catalog; campaigns come from its feed"},
+              {"service_api_key", "", "service API key the ledger presents to the feeds", true},
+              {"feed_deadline_ms", "5000", "deadline of one feed call"},
               {"lot_expiry_days", "365", "days until earned points expire, unless the rules say"},
               {"batching", "true", "group commit; false runs one transaction per request"},
               {"max_batch", "512", "most requests committed in one transaction"},

@@ -4,24 +4,30 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/status/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace loyalty::ledger {
 
-absl::StatusOr<RulesSnapshotPtr> SnapshotFromFile(const internal::v1::EarnRulesFile& file,
-                                                  int64_t version, int default_lot_expiry_days) {
+absl::Status ValidatePartnerSnapshot(const settlement::v1::PartnerSnapshot& partner) {
+  if (partner.partner_id().empty()) return absl::InvalidArgumentError("partners: empty partner_id");
+  for (const auto& contract : partner.contracts()) {
+    if (contract.earn_rate_milli_points_per_unit() < 0 ||
+        contract.earn_rate_milli_points_per_unit() > kMaxEarnRateMilli) {
+      return absl::InvalidArgumentError(absl::StrCat("partner ", partner.partner_id(),
+                                                     ": earn rate out of range"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<RulesSnapshot>> BuildSnapshot(const internal::v1::EarnRulesFile& file,
+                                                            int64_t version, int default_lot_expiry_days) {
   auto snapshot = std::make_shared<RulesSnapshot>();
   snapshot->version = version;
   snapshot->lot_expiry_days = file.lot_expiry_days() > 0 ? file.lot_expiry_days() : default_lot_expiry_days;
   for (const auto& partner : file.partners()) {
-    if (partner.partner_id().empty()) return absl::InvalidArgumentError("partners: empty partner_id");
-    for (const auto& contract : partner.contracts()) {
-      if (contract.earn_rate_milli_points_per_unit() < 0 ||
-          contract.earn_rate_milli_points_per_unit() > kMaxEarnRateMilli) {
-        return absl::InvalidArgumentError(absl::StrCat("partner ", partner.partner_id(),
-                                                       ": earn rate out of range"));
-      }
-    }
+    RETURN_IF_ERROR(ValidatePartnerSnapshot(partner));
     if (!snapshot->partners.emplace(partner.partner_id(), partner).second) {
       return absl::InvalidArgumentError(absl::StrCat("partners: duplicate ", partner.partner_id()));
     }
@@ -35,6 +41,13 @@ absl::StatusOr<RulesSnapshotPtr> SnapshotFromFile(const internal::v1::EarnRulesF
   for (const auto& campaign : file.campaigns()) {
     if (campaign.state() == catalog::v1::CAMPAIGN_STATE_ACTIVE) snapshot->campaigns.push_back(campaign);
   }
+  return snapshot;
+}
+
+absl::StatusOr<RulesSnapshotPtr> SnapshotFromFile(const internal::v1::EarnRulesFile& file,
+                                                  int64_t version, int default_lot_expiry_days) {
+  ASSIGN_OR_RETURN(std::shared_ptr<RulesSnapshot> snapshot,
+                   BuildSnapshot(file, version, default_lot_expiry_days));
   return RulesSnapshotPtr(std::move(snapshot));
 }
 

@@ -3,9 +3,9 @@
 //
 // Readers (every Earn/Authorize) take the current snapshot without blocking
 // the refresher; the refresher builds a new snapshot and swaps it in. Until
-// the settlement, membership and catalog services publish their snapshot
-// RPCs, the snapshot is seeded from a JSON file (--earn_rules_file) that
-// holds the same messages, re-read when it changes.
+// settlement, membership and catalog publish the parts they own through
+// their snapshot RPCs (rules_feed.h); a JSON file (--earn_rules_file) holding
+// the same messages supplies any part that has no feed.
 // See docs/adr/0006-ledger-earn-rules-cache.md.
 
 #include <memory>
@@ -37,7 +37,14 @@ class RulesCache {
   RulesSnapshotPtr current_ ABSL_GUARDED_BY(mu_);
 };
 
+// INVALID_ARGUMENT when a partner's snapshot cannot be used (no id, a
+// contract rate out of range).
+absl::Status ValidatePartnerSnapshot(const settlement::v1::PartnerSnapshot& partner);
+
 // Builds a snapshot; INVALID_ARGUMENT for duplicate ids or bad values.
+// BuildSnapshot leaves it mutable for the caller to finish (rules_feed.cc).
+absl::StatusOr<std::shared_ptr<RulesSnapshot>> BuildSnapshot(const internal::v1::EarnRulesFile& file,
+                                                            int64_t version, int default_lot_expiry_days);
 absl::StatusOr<RulesSnapshotPtr> SnapshotFromFile(const internal::v1::EarnRulesFile& file,
                                                   int64_t version, int default_lot_expiry_days);
 

@@ -1,8 +1,6 @@
 #include "services/membership/grpc_ledger_client.h"
 
-#include <chrono>
-
-#include "absl/strings/str_cat.h"
+#include "common/rpc/client_call.h"
 #include "common/status/grpc_status.h"
 #include "common/time/proto_time.h"
 #include "loyalty/ledger/v1/ledger.grpc.pb.h"
@@ -12,22 +10,12 @@ namespace {
 
 namespace lv1 = ::loyalty::ledger::v1;
 
-// A failed ledger call, as membership's caller should see it: the ledger
-// being unreachable is UNAVAILABLE (retry later); anything else is our
-// problem (a bad service credential, a bug), so INTERNAL, whose details are
-// logged rather than sent.
-absl::Status LedgerError(const grpc::Status& s, absl::string_view method) {
-  if (s.error_code() == grpc::StatusCode::UNAVAILABLE || s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
-      s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
-    return absl::UnavailableError("ledger unreachable; retry later");
-  }
-  return absl::InternalError(absl::StrCat("ledger ", method, " failed: ", FromGrpcStatus(s).ToString()));
-}
-
-#define LEDGER_CALL(call, method)                       \
-  do {                                                  \
-    const grpc::Status ledger_status = (call);          \
-    if (!ledger_status.ok()) return LedgerError(ledger_status, method); \
+// A failed ledger call: UNAVAILABLE when the ledger is unreachable (retry
+// later), INTERNAL otherwise (see rpc::RemoteError).
+#define LEDGER_CALL(call, method)                                                \
+  do {                                                                           \
+    const grpc::Status ledger_status = (call);                                   \
+    if (!ledger_status.ok()) return rpc::RemoteError(ledger_status, "ledger", method); \
   } while (false)
 
 constexpr int kPageSize = 500;
@@ -139,9 +127,7 @@ class GrpcLedgerClient final : public LedgerClient {
 
  private:
   void Prepare(grpc::ClientContext& ctx) const {
-    ctx.set_deadline(std::chrono::system_clock::now() +
-                     std::chrono::microseconds(absl::ToInt64Microseconds(options_.deadline)));
-    if (!options_.api_key.empty()) ctx.AddMetadata("authorization", absl::StrCat("Bearer ", options_.api_key));
+    rpc::Prepare(ctx, {.api_key = options_.api_key, .deadline = options_.deadline});
   }
 
   std::unique_ptr<lv1::LedgerService::Stub> stub_;

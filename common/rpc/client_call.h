@@ -1,0 +1,37 @@
+#pragma once
+// Calls from one of our services to another: the credential and deadline
+// every call carries, and how a failed call looks to the caller.
+//
+//   rpc::CallOptions options{.api_key = key, .deadline = absl::Seconds(2)};
+//   grpc::ClientContext ctx;
+//   rpc::Prepare(ctx, options);
+//   grpc::Status s = stub->Method(&ctx, req, &resp);
+//   if (!s.ok()) return rpc::RemoteError(s, "ledger", "GetBalance");
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/support/status.h"
+
+namespace loyalty::rpc {
+
+struct CallOptions {
+  std::string api_key;  // service credential; secret, never logged
+  absl::Duration deadline = absl::Seconds(5);
+};
+
+// Sets the deadline and, when there is a key, "authorization: Bearer <key>".
+void Prepare(grpc::ClientContext& ctx, const CallOptions& options);
+
+// A failed call as our caller should see it. The other service being
+// unreachable, slow or overloaded is UNAVAILABLE ("<service> unreachable;
+// retry later"). Anything else (a bad service credential, a bug) is INTERNAL
+// naming the service, the method and the remote status, so it is logged
+// rather than passed on as if it were the caller's fault.
+absl::Status RemoteError(const grpc::Status& status, absl::string_view service,
+                         absl::string_view method);
+
+}  // namespace loyalty::rpc

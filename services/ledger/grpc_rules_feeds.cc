@@ -1,0 +1,79 @@
+#include "services/ledger/grpc_rules_feeds.h"
+
+#include <memory>
+
+#include "grpcpp/create_channel.h"
+#include "loyalty/catalog/v1/catalog.grpc.pb.h"
+#include "loyalty/membership/v1/membership.grpc.pb.h"
+#include "loyalty/settlement/v1/settlement.grpc.pb.h"
+
+namespace loyalty::ledger {
+namespace {
+
+namespace cv1 = ::loyalty::catalog::v1;
+namespace mv1 = ::loyalty::membership::v1;
+namespace sv1 = ::loyalty::settlement::v1;
+
+constexpr int kPartnerPage = 2000;  // the largest pages the feeds allow
+constexpr int kMemberPage = 5000;
+
+// One unary call with the service credential and deadline; a failure is
+// mapped by rpc::RemoteError.
+template <typename Stub, typename Req, typename Resp>
+std::function<absl::StatusOr<Resp>(const Req&)> Unary(
+    std::shared_ptr<Stub> stub, grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+    rpc::CallOptions options, const char* service, const char* name) {
+  return [stub, method, options, service, name](const Req& req) -> absl::StatusOr<Resp> {
+    Resp resp;
+    grpc::ClientContext ctx;
+    rpc::Prepare(ctx, options);
+    grpc::Status s = ((*stub).*method)(&ctx, req, &resp);
+    if (!s.ok()) return rpc::RemoteError(s, service, name);
+    return resp;
+  };
+}
+
+std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
+  return grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+}
+
+}  // namespace
+
+RulesFeeds NewGrpcRulesFeeds(const RulesFeedAddresses& addresses, const rpc::CallOptions& options) {
+  RulesFeeds feeds;
+  if (!addresses.settlement.empty()) {
+    auto call = Unary(std::shared_ptr<sv1::SettlementService::Stub>(sv1::SettlementService::NewStub(Channel(addresses.settlement))),
+                      &sv1::SettlementService::Stub::ListPartnerSnapshots,
+                      options, "settlement", "ListPartnerSnapshots");
+    feeds.partners = [call](int64_t after_version) {
+      sv1::ListPartnerSnapshotsRequest req;
+      req.set_after_version(after_version);
+      req.set_page_size(kPartnerPage);
+      return call(req);
+    };
+  }
+  if (!addresses.membership.empty()) {
+    auto call = Unary(std::shared_ptr<mv1::MembershipService::Stub>(mv1::MembershipService::NewStub(Channel(addresses.membership))),
+                      &mv1::MembershipService::Stub::ListMemberSnapshots,
+                      options, "membership", "ListMemberSnapshots");
+    feeds.members = [call](int64_t after_version) {
+      mv1::ListMemberSnapshotsRequest req;
+      req.set_after_version(after_version);
+      req.set_page_size(kMemberPage);
+      return call(req);
+    };
+  }
+  if (!addresses.catalog.empty()) {
+    auto call = Unary(std::shared_ptr<cv1::CatalogService::Stub>(cv1::CatalogService::NewStub(Channel(addresses.catalog))),
+                      &cv1::CatalogService::Stub::GetActiveEarnRules, options,
+                      "catalog", "GetActiveEarnRules");
+    feeds.campaigns = [call](int64_t known_version) {
+      cv1::GetActiveEarnRulesRequest req;
+      req.set_known_version(known_version);
+      return call(req);
+    };
+  }
+  return feeds;
+}
+
+}  // namespace loyalty::ledger

@@ -1,0 +1,22 @@
+#pragma once
+// RulesFeeds over gRPC: settlement's ListPartnerSnapshots, membership's
+// ListMemberSnapshots and catalog's GetActiveEarnRules, called with the
+// ledger's service credential. An empty address leaves that feed unset, so
+// the part comes from the rules file.
+
+#include <string>
+
+#include "common/rpc/client_call.h"
+#include "services/ledger/rules_feed.h"
+
+namespace loyalty::ledger {
+
+struct RulesFeedAddresses {
+  std::string settlement;
+  std::string membership;
+  std::string catalog;
+};
+
+RulesFeeds NewGrpcRulesFeeds(const RulesFeedAddresses& addresses, const rpc::CallOptions& options);
+
+}  // namespace loyalty::ledger

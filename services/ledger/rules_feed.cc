@@ -1,0 +1,141 @@
+#include "services/ledger/rules_feed.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/log/log.h"
+#include "common/status/status_macros.h"
+
+namespace loyalty::ledger {
+
+RulesRefresher::RulesRefresher(RulesCache& cache, RulesFeeds feeds, int default_lot_expiry_days)
+    : cache_(cache), feeds_(std::move(feeds)), default_lot_expiry_days_(default_lot_expiry_days) {}
+
+absl::Status RulesRefresher::SetFile(const internal::v1::EarnRulesFile& file, int64_t file_version) {
+  // Validated on its own first, so a bad file changes nothing.
+  RETURN_IF_ERROR(BuildSnapshot(file, file_version, default_lot_expiry_days_).status());
+  file_ = file;
+  file_version_ = file_version;
+  return Publish();
+}
+
+absl::Status RulesRefresher::Refresh() {
+  bool changed = false;
+  absl::Status first = absl::OkStatus();
+  for (absl::Status s : {PollPartners(changed), PollMembers(changed), PollCampaigns(changed)}) {
+    if (!s.ok() && first.ok()) first = s;
+  }
+  if (changed) {
+    absl::Status published = Publish();
+    if (!published.ok() && first.ok()) first = published;
+  }
+  return first;
+}
+
+absl::Status RulesRefresher::PollPartners(bool& changed) {
+  if (!feeds_.partners) return absl::OkStatus();
+  for (int page = 0; page < kMaxFeedPagesPerRefresh; ++page) {
+    ASSIGN_OR_RETURN(settlement::v1::ListPartnerSnapshotsResponse resp, feeds_.partners(partners_version_));
+    for (auto& snapshot : *resp.mutable_snapshots()) {
+      // A partner the ledger cannot use keeps its last good snapshot (or
+      // stays unknown), rather than blocking every other partner's change.
+      if (absl::Status valid = ValidatePartnerSnapshot(snapshot); !valid.ok()) {
+        log::Error("partner_snapshot_rejected", {{"partner_id", snapshot.partner_id()},
+                                                 {"version", snapshot.version()},
+                                                 {"error", valid.ToString()}});
+        continue;
+      }
+      std::string id = snapshot.partner_id();
+      partners_[std::move(id)] = std::move(snapshot);
+      changed = true;
+    }
+    partners_version_ = std::max(partners_version_, resp.last_version());
+    if (!resp.has_more()) {
+      if (!partners_loaded_) changed = true;
+      partners_loaded_ = true;
+      break;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RulesRefresher::PollMembers(bool& changed) {
+  if (!feeds_.members) return absl::OkStatus();
+  for (int page = 0; page < kMaxFeedPagesPerRefresh; ++page) {
+    ASSIGN_OR_RETURN(membership::v1::ListMemberSnapshotsResponse resp, feeds_.members(members_version_));
+    for (auto& snapshot : *resp.mutable_snapshots()) {
+      std::string id = snapshot.member_id();
+      members_[std::move(id)] = std::move(snapshot);
+      changed = true;
+    }
+    if (resp.has_ladder() && resp.ladder().version() != ladder_.version()) {
+      ladder_ = resp.ladder();
+      changed = true;
+    }
+    members_version_ = std::max(members_version_, resp.last_version());
+    if (!resp.has_more()) {
+      if (!members_loaded_) changed = true;
+      members_loaded_ = true;
+      break;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RulesRefresher::PollCampaigns(bool& changed) {
+  if (!feeds_.campaigns) return absl::OkStatus();
+  ASSIGN_OR_RETURN(catalog::v1::GetActiveEarnRulesResponse resp, feeds_.campaigns(campaigns_version_));
+  if (!resp.not_modified() && (resp.version() != campaigns_version_ || !campaigns_loaded_)) {
+    campaigns_.assign(std::make_move_iterator(resp.mutable_campaigns()->begin()),
+                      std::make_move_iterator(resp.mutable_campaigns()->end()));
+    campaigns_version_ = resp.version();
+    changed = true;
+  }
+  if (!campaigns_loaded_) changed = true;
+  campaigns_loaded_ = true;
+  return absl::OkStatus();
+}
+
+std::string RulesRefresher::MissingFeeds() const {
+  std::vector<std::string> missing;
+  if (feeds_.partners && !partners_loaded_) missing.push_back("settlement");
+  if (feeds_.members && !members_loaded_) missing.push_back("membership");
+  if (feeds_.campaigns && !campaigns_loaded_) missing.push_back("catalog");
+  return absl::StrJoin(missing, ", ");
+}
+
+absl::Status RulesRefresher::Publish() {
+  // The file, with each fed part replaced by the feed's current state. The
+  // snapshot builder validates the result the same way whatever the source.
+  internal::v1::EarnRulesFile merged = file_;
+  if (feeds_.partners) {
+    merged.clear_partners();
+    for (const auto& [id, partner] : partners_) *merged.add_partners() = partner;
+  }
+  if (feeds_.members) {
+    merged.clear_members();
+    for (const auto& [id, member] : members_) *merged.add_members() = member;
+    *merged.mutable_tier_ladder() = ladder_;
+  }
+  if (feeds_.campaigns) {
+    merged.clear_campaigns();
+    for (const auto& campaign : campaigns_) *merged.add_campaigns() = campaign;
+  }
+  // Every source's version only grows, so their sum grows on every change:
+  // it is the earn_rules_version an earn's breakdown reports.
+  const int64_t version =
+      file_version_ + partners_version_ + members_version_ + ladder_.version() + campaigns_version_;
+  auto built = BuildSnapshot(merged, version, default_lot_expiry_days_);
+  if (!built.ok()) {
+    // Only the file can get here (feed records are validated as they
+    // arrive); the last good snapshot stays.
+    log::Error("earn_rules_rejected", {{"error", built.status().ToString()}});
+    return built.status();
+  }
+  (*built)->not_ready = MissingFeeds();
+  cache_.Replace(*std::move(built));
+  return absl::OkStatus();
+}
+
+}  // namespace loyalty::ledger

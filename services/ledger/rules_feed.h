@@ -1,0 +1,95 @@
+#pragma once
+// Keeps the earn-rules cache fed from the services that own the rules.
+//
+// Each part of the rules has one source:
+//   partners (status, contracts, prepaid)  settlement  ListPartnerSnapshots
+//   members (status, tier) and the ladder  membership  ListMemberSnapshots
+//   campaigns                              catalog     GetActiveEarnRules
+// A part whose feed is configured comes only from that feed; a part without
+// one comes from the --earn_rules_file (development, tests, or a service not
+// deployed yet). Refresh() polls every feed from its last version, merges the
+// changes, and swaps a new snapshot into the cache when anything changed, so
+// earn never calls another service on the request path.
+//
+// Until every configured feed has been read to its end once, the snapshot is
+// not ready: earn and burn answer UNAVAILABLE rather than treat a suspended
+// member as active, or a known partner as unknown. A feed that fails later
+// keeps the last state it delivered (logged); the next refresh resumes from
+// its version. See docs/adr/0006-ledger-earn-rules-cache.md.
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "loyalty/catalog/v1/catalog.pb.h"
+#include "loyalty/ledger/internal/v1/earn_rules_file.pb.h"
+#include "loyalty/membership/v1/membership.pb.h"
+#include "loyalty/settlement/v1/settlement.pb.h"
+#include "services/ledger/rules_cache.h"
+
+namespace loyalty::ledger {
+
+// The feeds; an empty function means "that part comes from the file".
+struct RulesFeeds {
+  std::function<absl::StatusOr<settlement::v1::ListPartnerSnapshotsResponse>(int64_t after_version)>
+      partners;
+  std::function<absl::StatusOr<membership::v1::ListMemberSnapshotsResponse>(int64_t after_version)>
+      members;
+  std::function<absl::StatusOr<catalog::v1::GetActiveEarnRulesResponse>(int64_t known_version)>
+      campaigns;
+};
+
+// Most pages read from one feed in one Refresh(); the rest is read by the
+// next call, so one refresh never blocks the loop for long.
+inline constexpr int kMaxFeedPagesPerRefresh = 100;
+
+// Not thread-safe: one background thread calls Refresh().
+class RulesRefresher {
+ public:
+  RulesRefresher(RulesCache& cache, RulesFeeds feeds, int default_lot_expiry_days);
+
+  // The file's parts that have no feed, and the programme policy. Call
+  // before the first Refresh(), and again when the file changes.
+  // INVALID_ARGUMENT (and nothing changes) when the file is malformed.
+  absl::Status SetFile(const internal::v1::EarnRulesFile& file, int64_t file_version);
+
+  // Reads every feed and swaps a new snapshot in when anything changed. Each
+  // feed is polled even when another fails; returns the first failure.
+  absl::Status Refresh();
+
+  // True once every configured feed has been read to its end.
+  bool ready() const { return MissingFeeds().empty(); }
+
+ private:
+  absl::Status PollPartners(bool& changed);
+  absl::Status PollMembers(bool& changed);
+  absl::Status PollCampaigns(bool& changed);
+  std::string MissingFeeds() const;
+  absl::Status Publish();
+
+  RulesCache& cache_;
+  RulesFeeds feeds_;
+  int default_lot_expiry_days_;
+
+  internal::v1::EarnRulesFile file_;
+  int64_t file_version_ = 0;
+
+  absl::flat_hash_map<std::string, settlement::v1::PartnerSnapshot> partners_;
+  int64_t partners_version_ = 0;
+  bool partners_loaded_ = false;
+
+  absl::flat_hash_map<std::string, membership::v1::MemberSnapshot> members_;
+  membership::v1::TierLadder ladder_;
+  int64_t members_version_ = 0;
+  bool members_loaded_ = false;
+
+  std::vector<catalog::v1::Campaign> campaigns_;
+  int64_t campaigns_version_ = 0;
+  bool campaigns_loaded_ = false;
+};
+
+}  // namespace loyalty::ledger

@@ -1,0 +1,264 @@
+// The earn-rules refresher: feeds from settlement, membership and catalog,
+// merged with the rules file, swapped into the cache. Feeds are plain
+// functions here, scripted per test; no network, no database.
+
+#include "services/ledger/rules_feed.h"
+
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "gtest/gtest.h"
+#include "services/ledger/earn_rules.h"
+
+namespace loyalty::ledger {
+namespace {
+
+namespace cv1 = ::loyalty::catalog::v1;
+namespace mv1 = ::loyalty::membership::v1;
+namespace sv1 = ::loyalty::settlement::v1;
+
+sv1::PartnerSnapshot Partner(const std::string& id, int64_t version,
+                             sv1::PartnerStatus status = sv1::PARTNER_STATUS_ACTIVE,
+                             int64_t rate_milli = 1000) {
+  sv1::PartnerSnapshot p;
+  p.set_partner_id(id);
+  p.set_status(status);
+  p.set_settlement_currency("EUR");
+  p.set_version(version);
+  auto* c = p.add_contracts();
+  c->set_earn_rate_milli_points_per_unit(rate_milli);
+  return p;
+}
+
+mv1::MemberSnapshot Member(const std::string& id, int64_t version, mv1::MemberStatus status,
+                           const std::string& tier = "") {
+  mv1::MemberSnapshot m;
+  m.set_member_id(id);
+  m.set_status(status);
+  m.set_tier_id(tier);
+  m.set_version(version);
+  return m;
+}
+
+// A feed that answers from a script: each call pops the next answer and
+// records the cursor it was asked for. An empty script answers "nothing new".
+template <typename Resp>
+struct ScriptedFeed {
+  std::deque<absl::StatusOr<Resp>> answers;
+  std::vector<int64_t> cursors;
+
+  std::function<absl::StatusOr<Resp>(int64_t)> Fn() {
+    return [this](int64_t cursor) -> absl::StatusOr<Resp> {
+      cursors.push_back(cursor);
+      if (answers.empty()) {
+        Resp idle;
+        if constexpr (std::is_same_v<Resp, cv1::GetActiveEarnRulesResponse>) {
+          idle.set_version(cursor);
+          idle.set_not_modified(true);
+        } else {
+          idle.set_last_version(cursor);
+        }
+        return idle;
+      }
+      absl::StatusOr<Resp> next = std::move(answers.front());
+      answers.pop_front();
+      return next;
+    };
+  }
+};
+
+sv1::ListPartnerSnapshotsResponse PartnerPage(std::vector<sv1::PartnerSnapshot> snapshots, bool has_more) {
+  sv1::ListPartnerSnapshotsResponse r;
+  for (auto& s : snapshots) {
+    r.set_last_version(std::max(r.last_version(), s.version()));
+    *r.add_snapshots() = std::move(s);
+  }
+  r.set_has_more(has_more);
+  return r;
+}
+
+mv1::ListMemberSnapshotsResponse MemberPage(std::vector<mv1::MemberSnapshot> snapshots, bool has_more,
+                                            int64_t ladder_version = 1) {
+  mv1::ListMemberSnapshotsResponse r;
+  for (auto& s : snapshots) {
+    r.set_last_version(std::max(r.last_version(), s.version()));
+    *r.add_snapshots() = std::move(s);
+  }
+  r.set_has_more(has_more);
+  r.mutable_ladder()->set_version(ladder_version);
+  auto* gold = r.mutable_ladder()->add_tiers();
+  gold->set_tier_id("gold");
+  gold->set_tier_multiplier_bp(15000);
+  return r;
+}
+
+cv1::GetActiveEarnRulesResponse Campaigns(int64_t version, std::vector<std::string> ids) {
+  cv1::GetActiveEarnRulesResponse r;
+  r.set_version(version);
+  for (const auto& id : ids) {
+    auto* c = r.add_campaigns();
+    c->set_campaign_id(id);
+    c->set_state(cv1::CAMPAIGN_STATE_ACTIVE);
+  }
+  return r;
+}
+
+class RulesFeedTest : public ::testing::Test {
+ protected:
+  RulesFeedTest() : cache_(std::make_shared<RulesSnapshot>()) {}
+
+  std::unique_ptr<RulesRefresher> Make(bool partners, bool members, bool campaigns) {
+    RulesFeeds feeds;
+    if (partners) feeds.partners = partners_.Fn();
+    if (members) feeds.members = members_.Fn();
+    if (campaigns) feeds.campaigns = campaigns_.Fn();
+    return std::make_unique<RulesRefresher>(cache_, std::move(feeds), 365);
+  }
+  const RulesSnapshot& Now() {
+    held_ = cache_.Current();
+    return *held_;
+  }
+
+  RulesCache cache_;
+  RulesSnapshotPtr held_;
+  ScriptedFeed<sv1::ListPartnerSnapshotsResponse> partners_;
+  ScriptedFeed<mv1::ListMemberSnapshotsResponse> members_;
+  ScriptedFeed<cv1::GetActiveEarnRulesResponse> campaigns_;
+};
+
+TEST_F(RulesFeedTest, EarnIsUnavailableUntilEveryFeedHasAnswered) {
+  auto refresher = Make(true, true, false);
+  partners_.answers.push_back(PartnerPage({Partner("vet", 1)}, false));
+  members_.answers.push_back(absl::UnavailableError("membership unreachable; retry later"));
+  ASSERT_TRUE(refresher->SetFile({}, 0).ok());
+
+  absl::Status first = refresher->Refresh();
+  EXPECT_EQ(first.code(), absl::StatusCode::kUnavailable) << first;
+  EXPECT_FALSE(refresher->ready());
+  EXPECT_EQ(Now().not_ready, "membership");
+  absl::Status refused = CheckRulesReady(Now());
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(refused.message().find("membership"), std::string::npos) << refused;
+  // The partner feed's answer is kept meanwhile.
+  EXPECT_TRUE(Now().partners.contains("vet"));
+
+  members_.answers.push_back(MemberPage({Member("m1", 1, mv1::MEMBER_STATUS_ACTIVE)}, false));
+  ASSERT_TRUE(refresher->Refresh().ok());
+  EXPECT_TRUE(refresher->ready());
+  EXPECT_TRUE(CheckRulesReady(Now()).ok());
+}
+
+TEST_F(RulesFeedTest, AMemberSuspendedInMembershipCannotEarnAfterTheNextRefresh) {
+  auto refresher = Make(false, true, false);
+  members_.answers.push_back(MemberPage({Member("m1", 4, mv1::MEMBER_STATUS_ACTIVE, "gold")}, false));
+  ASSERT_TRUE(refresher->Refresh().ok());
+  EXPECT_TRUE(CheckMemberActive(Now(), "m1").ok());
+  EXPECT_TRUE(Now().tiers.contains("gold"));
+
+  members_.answers.push_back(MemberPage({Member("m1", 9, mv1::MEMBER_STATUS_SUSPENDED, "gold")}, false));
+  ASSERT_TRUE(refresher->Refresh().ok());
+  EXPECT_EQ(CheckMemberActive(Now(), "m1").code(), absl::StatusCode::kFailedPrecondition);
+  // Each poll resumed from the last version seen.
+  ASSERT_EQ(members_.cursors.size(), 2u);
+  EXPECT_EQ(members_.cursors[0], 0);
+  EXPECT_EQ(members_.cursors[1], 4);
+
+  const int64_t before = Now().version;
+  members_.answers.push_back(MemberPage({Member("m1", 12, mv1::MEMBER_STATUS_ACTIVE, "gold")}, false));
+  ASSERT_TRUE(refresher->Refresh().ok());
+  EXPECT_TRUE(CheckMemberActive(Now(), "m1").ok());
+  EXPECT_GT(Now().version, before);
+}
+
+TEST_F(RulesFeedTest, ReadsEveryPageOfABacklogInOneRefresh) {
+  auto refresher = Make(true, false, false);
+  partners_.answers.push_back(PartnerPage({Partner("a", 1), Partner("b", 2)}, true));
+  partners_.answers.push_back(PartnerPage({Partner("c", 3)}, true));
+  partners_.answers.push_back(PartnerPage({Partner("a", 4, sv1::PARTNER_STATUS_SUSPENDED)}, false));
+  ASSERT_TRUE(refresher->Refresh().ok());
+  EXPECT_TRUE(refresher->ready());
+  EXPECT_EQ(Now().partners.size(), 3u);
+  EXPECT_EQ(CheckPartnerActive(Now(), "a").code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(CheckPartnerActive(Now(), "c").ok());
+  EXPECT_EQ(partners_.cursors, (std::vector<int64_t>{0, 2, 3}));
+}
+
+TEST_F(RulesFeedTest, AFedPartReplacesThatPartOfTheFileOnly) {
+  internal::v1::EarnRulesFile file;
+  *file.add_partners() = Partner("vet", 1);
+  *file.add_members() = Member("m-file", 1, mv1::MEMBER_STATUS_SUSPENDED);
+  file.add_campaigns()->set_campaign_id("file-campaign");
+  file.mutable_campaigns(0)->set_state(cv1::CAMPAIGN_STATE_ACTIVE);
+
+  auto refresher = Make(false, true, false);
+  ASSERT_TRUE(refresher->SetFile(file, 7).ok());
+  ASSERT_TRUE(refresher->Refresh().ok());
+  // Members come from membership only: the file's suspended member is not
+  // there. Partners and campaigns still come from the file.
+  EXPECT_FALSE(Now().members.contains("m-file"));
+  EXPECT_TRUE(Now().partners.contains("vet"));
+  ASSERT_EQ(Now().campaigns.size(), 1u);
+  EXPECT_EQ(Now().campaigns[0].campaign_id(), "file-campaign");
+}
+
+TEST_F(RulesFeedTest, AnUnusablePartnerSnapshotKeepsTheLastGoodOneAndOthersStillApply) {
+  auto refresher = Make(true, false, false);
+  partners_.answers.push_back(PartnerPage({Partner("vet", 1, sv1::PARTNER_STATUS_ACTIVE, 1000)}, false));
+  ASSERT_TRUE(refresher->Refresh().ok());
+  partners_.answers.push_back(PartnerPage(
+      {Partner("vet", 2, sv1::PARTNER_STATUS_ACTIVE, -5), Partner("food", 3)}, false));
+  ASSERT_TRUE(refresher->Refresh().ok());
+  ASSERT_TRUE(Now().partners.contains("vet"));
+  EXPECT_EQ(Now().partners.at("vet").contracts(0).earn_rate_milli_points_per_unit(), 1000);
+  EXPECT_TRUE(Now().partners.contains("food"));
+}
+
+TEST_F(RulesFeedTest, CampaignsAreReplacedWholeOnANewVersionOnly) {
+  auto refresher = Make(false, false, true);
+  campaigns_.answers.push_back(Campaigns(5, {"double-dog", "weekend"}));
+  ASSERT_TRUE(refresher->Refresh().ok());
+  EXPECT_EQ(Now().campaigns.size(), 2u);
+
+  ASSERT_TRUE(refresher->Refresh().ok());  // not modified
+  EXPECT_EQ(Now().campaigns.size(), 2u);
+
+  campaigns_.answers.push_back(Campaigns(6, {"weekend"}));
+  ASSERT_TRUE(refresher->Refresh().ok());
+  ASSERT_EQ(Now().campaigns.size(), 1u);
+  EXPECT_EQ(Now().campaigns[0].campaign_id(), "weekend");
+  EXPECT_EQ(campaigns_.cursors, (std::vector<int64_t>{0, 5, 5}));
+}
+
+TEST_F(RulesFeedTest, AFailingFeedKeepsItsLastStateWhileTheOthersMoveOn) {
+  auto refresher = Make(true, true, false);
+  partners_.answers.push_back(PartnerPage({Partner("vet", 1)}, false));
+  members_.answers.push_back(MemberPage({Member("m1", 1, mv1::MEMBER_STATUS_SUSPENDED)}, false));
+  ASSERT_TRUE(refresher->Refresh().ok());
+
+  partners_.answers.push_back(absl::InternalError("settlement ListPartnerSnapshots failed"));
+  members_.answers.push_back(MemberPage({Member("m2", 2, mv1::MEMBER_STATUS_CLOSED)}, false));
+  absl::Status s = refresher->Refresh();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
+  EXPECT_TRUE(refresher->ready());  // loaded once: stale, not unknown
+  EXPECT_TRUE(Now().partners.contains("vet"));
+  EXPECT_EQ(CheckMemberActive(Now(), "m1").code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(CheckMemberActive(Now(), "m2").code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(RulesFeedTest, AMalformedFileChangesNothing) {
+  auto refresher = Make(false, false, false);
+  internal::v1::EarnRulesFile good;
+  *good.add_partners() = Partner("vet", 1);
+  ASSERT_TRUE(refresher->SetFile(good, 1).ok());
+  internal::v1::EarnRulesFile bad;
+  *bad.add_partners() = Partner("vet", 1);
+  *bad.add_partners() = Partner("vet", 2);  // duplicate
+  EXPECT_EQ(refresher->SetFile(bad, 2).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Now().version, 1);
+  EXPECT_TRUE(Now().partners.contains("vet"));
+}
+
+}  // namespace
+}  // namespace loyalty::ledger

@@ -1,0 +1,225 @@
+// Membership and ledger binaries together: the ledger reads members and the
+// tier ladder from membership's ListMemberSnapshots feed (with its own
+// service key), so a member suspended in membership can no longer earn at the
+// ledger, and earns again once reinstated. No call per earn: the ledger sees
+// the change at its next refresh.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/testing/service_process.h"
+#include "common/testing/test_db.h"
+#include "common/testing/test_keys.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/time_util.h"
+#include "grpcpp/create_channel.h"
+#include "gtest/gtest.h"
+#include "loyalty/ledger/internal/v1/earn_rules_file.pb.h"
+#include "loyalty/ledger/v1/ledger.grpc.pb.h"
+#include "loyalty/membership/v1/membership.grpc.pb.h"
+
+namespace loyalty {
+namespace {
+
+namespace lv1 = ::loyalty::ledger::v1;
+namespace mv1 = ::loyalty::membership::v1;
+
+// Partners still come from the file; members come from membership's feed,
+// so the file's members (one suspended here) must be ignored.
+std::string WriteRulesFile(const std::string& file_member) {
+  ledger::internal::v1::EarnRulesFile file;
+  auto* p = file.add_partners();
+  p->set_partner_id("vet");
+  p->set_status(settlement::v1::PARTNER_STATUS_ACTIVE);
+  auto* c = p->add_contracts();
+  c->set_contract_id("vet-c1");
+  c->set_version(1);
+  *c->mutable_effective_from() = google::protobuf::util::TimeUtil::SecondsToTimestamp(0);
+  c->set_earn_currency("EUR");
+  c->set_earn_rate_milli_points_per_unit(1000);
+  auto* m = file.add_members();
+  m->set_member_id(file_member);
+  m->set_status(mv1::MEMBER_STATUS_SUSPENDED);
+  std::string json;
+  EXPECT_TRUE(google::protobuf::util::MessageToJsonString(file, &json).ok());
+  char path[] = "/tmp/loyalty-rules-XXXXXX.json";
+  const int fd = mkstemps(path, 5);
+  EXPECT_GE(fd, 0);
+  std::FILE* f = fdopen(fd, "w");
+  std::fputs(json.c_str(), f);
+  std::fclose(f);
+  return path;
+}
+
+testing::ServiceProcess::EnvVars DbEnv(const testing::TestDatabase& db, const std::string& keys_file) {
+  const db::DbOptions& o = db.options();
+  return {{"LOYALTY_DB_HOST", o.host},         {"LOYALTY_DB_PORT", std::to_string(o.port)},
+          {"LOYALTY_DB_SOCKET", ""},           {"LOYALTY_DB_USER", o.user},
+          {"LOYALTY_DB_PASSWORD", o.password}, {"LOYALTY_DB_NAME", db.name()},
+          {"LOYALTY_API_KEYS_FILE", keys_file}};
+}
+
+void Authorize(grpc::ClientContext& ctx, const std::string& key) {
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  ctx.AddMetadata("authorization", "Bearer " + key);
+}
+
+class RulesFeedE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto mdb = testing::TestDatabase::Create("feedmemb");
+    ASSERT_TRUE(mdb.ok()) << mdb.status();
+    membership_db_ = *std::move(mdb);
+    auto ldb = testing::TestDatabase::Create("feedledg");
+    ASSERT_TRUE(ldb.ok()) << ldb.status();
+    ledger_db_ = *std::move(ldb);
+    auto keys_file = keys_.WriteKeysFile();
+    ASSERT_TRUE(keys_file.ok()) << keys_file.status();
+
+    // Membership first, without a ledger key: it does not need the ledger
+    // for enrolment and status changes.
+    auto membership = testing::ServiceProcess::Start(
+        absl::StrCat(LOYALTY_BIN_DIR, "/membership/loyalty-membership"), {"--journal_poll_ms=0"},
+        DbEnv(*membership_db_, *keys_file));
+    ASSERT_TRUE(membership.ok()) << membership.status();
+    membership_ = *std::move(membership);
+
+    testing::ServiceProcess::EnvVars ledger_env = DbEnv(*ledger_db_, *keys_file);
+    ledger_env.emplace_back("LOYALTY_SERVICE_API_KEY", keys_.service());
+    auto ledger = testing::ServiceProcess::Start(
+        absl::StrCat(LOYALTY_BIN_DIR, "/ledger/loyalty-ledger"),
+        {absl::StrCat("--earn_rules_file=", WriteRulesFile("file-only-member")),
+         absl::StrCat("--membership_address=", membership_->address()), "--earn_rules_refresh_ms=100",
+         "--hold_sweep_interval_ms=0", "--expiry_interval_ms=0"},
+        ledger_env);
+    ASSERT_TRUE(ledger.ok()) << ledger.status();
+    ledger_ = *std::move(ledger);
+
+    membership_stub_ = mv1::MembershipService::NewStub(
+        grpc::CreateChannel(membership_->address(), grpc::InsecureChannelCredentials()));
+    ledger_stub_ = lv1::LedgerService::NewStub(
+        grpc::CreateChannel(ledger_->address(), grpc::InsecureChannelCredentials()));
+  }
+
+  std::string Enrol(const std::string& key, const std::string& email) {
+    mv1::EnrolRequest r;
+    r.set_idempotency_key(key);
+    r.set_given_name("Anna");
+    r.set_email(email);
+    r.set_preferred_language("en");
+    r.set_enrolling_partner_id("vet");
+    r.set_terms_version("2025-01");
+    r.set_privacy_version("2025-01");
+    mv1::EnrolResponse resp;
+    grpc::ClientContext ctx;
+    Authorize(ctx, keys_.partner("vet"));
+    grpc::Status s = membership_stub_->Enrol(&ctx, r, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.member().member_id();
+  }
+
+  void SetStatus(const std::string& key, const std::string& member_id, mv1::MemberStatus status) {
+    mv1::SetMemberStatusRequest r;
+    r.set_idempotency_key(key);
+    r.set_member_id(member_id);
+    r.set_status(status);
+    r.set_reason("fraud check");
+    mv1::SetMemberStatusResponse resp;
+    grpc::ClientContext ctx;
+    Authorize(ctx, keys_.backoffice());
+    grpc::Status s = membership_stub_->SetMemberStatus(&ctx, r, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
+  grpc::Status Earn(const std::string& key, const std::string& member_id) {
+    lv1::EarnRequest r;
+    r.set_idempotency_key(key);
+    r.set_partner_id("vet");
+    r.set_member_id(member_id);
+    r.mutable_amount()->set_amount_minor(1000);
+    r.mutable_amount()->set_currency("EUR");
+    r.set_receipt_reference(key);
+    lv1::EarnResponse resp;
+    grpc::ClientContext ctx;
+    Authorize(ctx, keys_.partner("vet"));
+    return ledger_stub_->Earn(&ctx, r, &resp);
+  }
+
+  // Tries fresh keys until the ledger answers `want` (the feed is read every
+  // 100 ms), or gives up after 15 s and returns the last answer.
+  grpc::Status EarnUntil(const std::string& prefix, const std::string& member_id, grpc::StatusCode want) {
+    grpc::Status s;
+    for (int attempt = 0; attempt < 150; ++attempt) {
+      s = Earn(absl::StrCat(prefix, "-", attempt), member_id);
+      if (s.error_code() == want) return s;
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    return s;
+  }
+
+  testing::TestKeyring keys_{{"vet"}};
+  std::unique_ptr<testing::TestDatabase> membership_db_;
+  std::unique_ptr<testing::TestDatabase> ledger_db_;
+  std::unique_ptr<testing::ServiceProcess> membership_;
+  std::unique_ptr<testing::ServiceProcess> ledger_;
+  std::unique_ptr<mv1::MembershipService::Stub> membership_stub_;
+  std::unique_ptr<lv1::LedgerService::Stub> ledger_stub_;
+};
+
+TEST_F(RulesFeedE2E, SuspensionInMembershipReachesTheLedger) {
+  const std::string member = Enrol("enrol-1", "anna@example.com");
+  ASSERT_FALSE(member.empty());
+  grpc::Status active = EarnUntil("active", member, grpc::StatusCode::OK);
+  ASSERT_TRUE(active.ok()) << active.error_message() << "\n" << ledger_->LogTail();
+
+  SetStatus("suspend-1", member, mv1::MEMBER_STATUS_SUSPENDED);
+  grpc::Status refused = EarnUntil("suspended", member, grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+      << refused.error_message() << "\n" << ledger_->LogTail();
+  EXPECT_NE(refused.error_message().find("suspended"), std::string::npos) << refused.error_message();
+
+  SetStatus("reinstate-1", member, mv1::MEMBER_STATUS_ACTIVE);
+  grpc::Status again = EarnUntil("reinstated", member, grpc::StatusCode::OK);
+  EXPECT_TRUE(again.ok()) << again.error_message();
+
+  // Members come from the feed only: the rules file's suspended member is
+  // ignored (unknown members are active at the base tier).
+  EXPECT_TRUE(Earn("file-member", "file-only-member").ok());
+}
+
+TEST_F(RulesFeedE2E, EarnIsUnavailableWhileMembershipHasNeverAnswered) {
+  // A second ledger pointed at a membership address where nobody listens.
+  auto keys_file = keys_.WriteKeysFile();
+  ASSERT_TRUE(keys_file.ok());
+  auto db = testing::TestDatabase::Create("feedlonely");
+  ASSERT_TRUE(db.ok()) << db.status();
+  testing::ServiceProcess::EnvVars env = DbEnv(**db, *keys_file);
+  env.emplace_back("LOYALTY_SERVICE_API_KEY", keys_.service());
+  auto lonely = testing::ServiceProcess::Start(
+      absl::StrCat(LOYALTY_BIN_DIR, "/ledger/loyalty-ledger"),
+      {absl::StrCat("--earn_rules_file=", WriteRulesFile("x")),
+       absl::StrCat("--membership_address=127.0.0.1:", testing::PickFreePort()), "--feed_deadline_ms=200",
+       "--hold_sweep_interval_ms=0", "--expiry_interval_ms=0"},
+      env);
+  ASSERT_TRUE(lonely.ok()) << lonely.status();
+  auto stub = lv1::LedgerService::NewStub(
+      grpc::CreateChannel((*lonely)->address(), grpc::InsecureChannelCredentials()));
+  lv1::EarnRequest r;
+  r.set_idempotency_key("k1");
+  r.set_partner_id("vet");
+  r.set_member_id("m1");
+  r.mutable_amount()->set_amount_minor(1000);
+  r.mutable_amount()->set_currency("EUR");
+  r.set_receipt_reference("r1");
+  lv1::EarnResponse resp;
+  grpc::ClientContext ctx;
+  Authorize(ctx, keys_.partner("vet"));
+  grpc::Status s = stub->Earn(&ctx, r, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_NE(s.error_message().find("membership"), std::string::npos) << s.error_message();
+}
+
+}  // namespace
+}  // namespace loyalty
