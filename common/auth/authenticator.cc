@@ -70,6 +70,11 @@ absl::StatusOr<ApiKeyRecord> Authenticator::Lookup(const std::string& key_id, ab
   return found;
 }
 
+absl::Status Authenticator::Admit(const Principal& principal) {
+  if (options_.rate_limiter == nullptr || !principal.is_partner()) return absl::OkStatus();
+  return options_.rate_limiter->Admit(principal.partner_id);
+}
+
 void Authenticator::ClearCache() {
   absl::MutexLock lock(&mu_);
   cache_.clear();

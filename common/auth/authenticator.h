@@ -22,6 +22,7 @@
 // Thread safety: an Authenticator is safe to use from many threads.
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,7 @@
 #include "absl/types/span.h"
 #include "common/auth/key_store.h"
 #include "common/auth/principal.h"
+#include "common/auth/rate_limiter.h"
 #include "google/protobuf/descriptor.h"
 
 namespace loyalty::auth {
@@ -47,6 +49,8 @@ struct AuthenticatorOptions {
   size_t max_cached_keys = 10'000;
   // The clock (tests advance a fake one).
   std::function<absl::Time()> now = [] { return absl::Now(); };
+  // Per-partner rate limits (rate_limiter.h); none when null.
+  std::shared_ptr<RateLimiter> rate_limiter;
 };
 
 class Authenticator {
@@ -62,6 +66,10 @@ class Authenticator {
   // expired or when the secret does not match; UNAVAILABLE (or whatever the
   // store says) when the store cannot answer.
   absl::StatusOr<Principal> Authenticate(absl::Span<const absl::string_view> authorization);
+
+  // After authorisation: a partner's call takes a token from its bucket, or
+  // is RESOURCE_EXHAUSTED. Other roles, and no limiter, are always admitted.
+  absl::Status Admit(const Principal& principal);
 
   // Drops every cached record (tests, or after a mass revocation).
   void ClearCache();

@@ -19,6 +19,7 @@ absl::StatusOr<Principal> AuthenticateValues(Authenticator& authenticator,
                                              const google::protobuf::MethodDescriptor& method) {
   ASSIGN_OR_RETURN(Principal principal, authenticator.Authenticate(values));
   RETURN_IF_ERROR(Authorize(principal, method));
+  RETURN_IF_ERROR(authenticator.Admit(principal));
   return principal;
 }
 

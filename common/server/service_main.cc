@@ -88,7 +88,24 @@ std::vector<config::FlagSpec> CommonFlagSpecs(const std::string& service_name, i
        "JSON file of hashed API keys (written by loyalty-keygen); required"},
       {"api_keys_refresh_ms", "2000", "how often the API keys file is checked for changes"},
       {"api_key_cache_ms", "10000", "how long a looked-up API key is reused; 0 = no cache"},
+      {"partner_rate_limit_rps", "1000", "calls per second each partner may make; 0 = unlimited"},
+      {"partner_rate_limit_burst", "2000", "calls a partner may make at once after a quiet spell"},
+      {"partner_rate_limits", "", "per-partner overrides: partner=rate/burst,... (rate 0 = unlimited)"},
   };
+}
+
+static absl::StatusOr<std::shared_ptr<auth::RateLimiter>> RateLimiterFromConfig(const config::Config& config) {
+  auth::RateLimiterOptions options;
+  ASSIGN_OR_RETURN(options.default_limit.per_second, config.GetInt("partner_rate_limit_rps", 0, 1'000'000));
+  ASSIGN_OR_RETURN(options.default_limit.burst, config.GetInt("partner_rate_limit_burst", 0, 10'000'000));
+  if (absl::Status valid = auth::ValidateRateLimit(options.default_limit); !valid.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("partner_rate_limit_burst: ", valid.message()));
+  }
+  ASSIGN_OR_RETURN(options.per_partner, auth::ParseRateLimits(config.GetString("partner_rate_limits")));
+  log::Info("partner_rate_limits", {{"default_rps", options.default_limit.per_second},
+                                    {"default_burst", options.default_limit.burst},
+                                    {"overrides", options.per_partner.size()}});
+  return std::make_shared<auth::RateLimiter>(std::move(options));
 }
 
 absl::StatusOr<AuthSetup> AuthFromConfig(const config::Config& config) {
@@ -111,6 +128,7 @@ absl::StatusOr<AuthSetup> AuthFromConfig(const config::Config& config) {
   }
   auth::AuthenticatorOptions auth_options;
   auth_options.cache_ttl = absl::Milliseconds(cache_ms);
+  ASSIGN_OR_RETURN(auth_options.rate_limiter, RateLimiterFromConfig(config));
   AuthSetup setup;
   setup.authenticator = std::make_unique<auth::Authenticator>(*store, auth_options);
   setup.store = std::move(store);

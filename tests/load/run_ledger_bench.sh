@@ -218,6 +218,7 @@ start_ledger() {
     LOYALTY_API_KEYS_FILE="$KEYS_FILE" \
     "$LEDGER_BIN" --listen="127.0.0.1:$PORT" --earn_rules_file="$RULES" \
     --batching="$batching" --max_threads=128 --db_pool_size=16 --log_level=warn \
+    --partner_rate_limit_rps=0 \
     </dev/null >"$OUT/ledger-$mode.log" 2>&1 &
   LEDGER_PID=$!
   until "$HEALTH_BIN" "127.0.0.1:$PORT" --timeout_ms=1000 >/dev/null 2>&1; do

@@ -93,6 +93,38 @@ TEST_P(ServiceHealthTest, RefusesToStartWithoutAKeySource) {
       << process.status();
 }
 
+// Per-partner rate limits apply to every RPC of every service (common/auth);
+// the ledger stands in for all four here.
+TEST(PartnerRateLimit, APartnerOverItsBurstIsResourceExhaustedOthersAreNot) {
+  auto db = testing::TestDatabase::Create("ratelimit");
+  ASSERT_TRUE(db.ok()) << db.status();
+  const db::DbOptions& o = (*db)->options();
+  testing::TestKeyring keys({"vet", "food"});
+  absl::StatusOr<std::string> keys_file = keys.WriteKeysFile();
+  ASSERT_TRUE(keys_file.ok()) << keys_file.status();
+  auto process = testing::ServiceProcess::Start(
+      std::string(LOYALTY_BIN_DIR) + "/ledger/loyalty-ledger", {"--partner_rate_limits=vet=1/2"},
+      {{"LOYALTY_DB_HOST", o.host},         {"LOYALTY_DB_PORT", std::to_string(o.port)},
+       {"LOYALTY_DB_SOCKET", o.socket},     {"LOYALTY_DB_USER", o.user},
+       {"LOYALTY_DB_PASSWORD", o.password}, {"LOYALTY_DB_NAME", (*db)->name()},
+       {"LOYALTY_API_KEYS_FILE", *keys_file}});
+  ASSERT_TRUE(process.ok()) << process.status();
+  const std::string path = "/loyalty.ledger.v1.LedgerService/GetBalance";
+  auto call = [&](const std::string& key) {
+    return testing::CallRaw((*process)->address(), path, "", key, absl::Seconds(5));
+  };
+  for (int i = 0; i < 2; ++i) {
+    absl::Status s = call(keys.partner("vet"));
+    EXPECT_NE(s.code(), absl::StatusCode::kResourceExhausted) << i << ": " << s;
+  }
+  absl::Status limited = call(keys.partner("vet"));
+  EXPECT_EQ(limited.code(), absl::StatusCode::kResourceExhausted) << limited;
+  EXPECT_NE(limited.message().find("partner 'vet'"), std::string::npos) << limited;
+  // Another partner's bucket, and staff, are untouched.
+  EXPECT_NE(call(keys.partner("food")).code(), absl::StatusCode::kResourceExhausted);
+  for (int i = 0; i < 5; ++i) EXPECT_NE(call(keys.backoffice()).code(), absl::StatusCode::kResourceExhausted);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllServices, ServiceHealthTest,
                          ::testing::Values(
                              ServiceUnderTest{"membership", "loyalty.membership.v1.MembershipService",
