@@ -22,7 +22,7 @@ lib_init "$(basename -- "$0")"
 PACKAGES=(
   build-essential cmake ninja-build pkg-config g++
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-  libabsl-dev libmysqlcppconn-dev libssl-dev
+  libabsl-dev libmysqlcppconn-dev libssl-dev openssl
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   mariadb-server mariadb-client
   python3 python3-grpcio python3-protobuf

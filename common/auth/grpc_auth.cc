@@ -16,8 +16,17 @@ constexpr absl::string_view kAuthorization = "authorization";
 
 absl::StatusOr<Principal> AuthenticateValues(Authenticator& authenticator,
                                              absl::Span<const absl::string_view> values,
+                                             const std::optional<std::string>& certificate_partner,
                                              const google::protobuf::MethodDescriptor& method) {
   ASSIGN_OR_RETURN(Principal principal, authenticator.Authenticate(values));
+  // A client certificate issued to a partner binds the connection to it: only
+  // that partner's keys may be used over it.
+  if (certificate_partner.has_value() &&
+      (!principal.is_partner() || principal.partner_id != *certificate_partner)) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "the client certificate is for partner '", *certificate_partner, "'; API key ",
+        principal.key_id, " is not one of that partner's keys"));
+  }
   RETURN_IF_ERROR(Authorize(principal, method));
   RETURN_IF_ERROR(authenticator.Admit(principal));
   return principal;
@@ -26,8 +35,9 @@ absl::StatusOr<Principal> AuthenticateValues(Authenticator& authenticator,
 // See NewUnimplementedAuthGate.
 class UnimplementedAuthGate final : public grpc::experimental::Interceptor {
  public:
-  UnimplementedAuthGate(Authenticator& authenticator, const google::protobuf::MethodDescriptor* method)
-      : authenticator_(authenticator), method_(method) {}
+  UnimplementedAuthGate(Authenticator& authenticator, const google::protobuf::MethodDescriptor* method,
+                        grpc::ServerContextBase* context)
+      : authenticator_(authenticator), method_(method), context_(context) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     using grpc::experimental::InterceptionHookPoints;
@@ -39,7 +49,8 @@ class UnimplementedAuthGate final : public grpc::experimental::Interceptor {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS) &&
         methods->GetSendStatus().error_code() == grpc::StatusCode::UNIMPLEMENTED) {
       std::vector<absl::string_view> values(authorization_.begin(), authorization_.end());
-      absl::StatusOr<Principal> principal = AuthenticateValues(authenticator_, values, *method_);
+      absl::StatusOr<Principal> principal = AuthenticateValues(
+          authenticator_, values, CertificatePartner(context_->auth_context().get()), *method_);
       if (!principal.ok()) methods->ModifySendStatus(ToGrpcStatus(principal.status()));
     }
     methods->Proceed();
@@ -48,6 +59,7 @@ class UnimplementedAuthGate final : public grpc::experimental::Interceptor {
  private:
   Authenticator& authenticator_;
   const google::protobuf::MethodDescriptor* method_;
+  grpc::ServerContextBase* context_;
   std::vector<std::string> authorization_;
 };
 
@@ -67,7 +79,7 @@ class UnimplementedAuthGateFactory final
       const google::protobuf::MethodDescriptor* method =
           google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(
               absl::StrReplaceAll(path, {{"/", "."}}));
-      if (method != nullptr) return new UnimplementedAuthGate(authenticator_, method);
+      if (method != nullptr) return new UnimplementedAuthGate(authenticator_, method, info->server_context());
     }
     return nullptr;  // not gated: health, reflection, unknown methods
   }
@@ -87,11 +99,20 @@ std::vector<absl::string_view> AuthorizationValues(
   return values;
 }
 
+std::optional<std::string> CertificatePartner(const grpc::AuthContext* context) {
+  if (context == nullptr || !context->IsPeerAuthenticated()) return std::nullopt;
+  for (const grpc::string_ref& cn : context->FindPropertyValues("x509_common_name")) {
+    absl::string_view name(cn.data(), cn.size());
+    if (absl::ConsumePrefix(&name, kPartnerCertificatePrefix) && !name.empty()) return std::string(name);
+  }
+  return std::nullopt;
+}
+
 absl::StatusOr<Principal> Authenticate(Authenticator& authenticator,
                                        const grpc::ServerContext& context,
                                        const google::protobuf::MethodDescriptor& method) {
   const std::vector<absl::string_view> values = AuthorizationValues(context.client_metadata());
-  return AuthenticateValues(authenticator, values, method);
+  return AuthenticateValues(authenticator, values, CertificatePartner(context.auth_context().get()), method);
 }
 
 RpcGuard::RpcGuard(Authenticator& authenticator, absl::string_view service_full_name)

@@ -14,6 +14,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "common/auth/authenticator.h"
 #include "common/auth/principal.h"
 #include "google/protobuf/descriptor.h"
+#include "grpcpp/security/auth_context.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/server_interceptor.h"
 #include "grpcpp/support/string_ref.h"
@@ -34,7 +36,17 @@ namespace loyalty::auth {
 std::vector<absl::string_view> AuthorizationValues(
     const std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
 
-// Authenticates the caller of `context`, then authorises it for `method`.
+// Mutual TLS: a client certificate whose subject common name is
+// "partner:<partner_id>" binds its connections to that partner. Only that
+// partner's API keys are accepted over them (PERMISSION_DENIED otherwise).
+// Certificates without that prefix (staff, services) do not restrict keys.
+inline constexpr absl::string_view kPartnerCertificatePrefix = "partner:";
+
+// The partner named by the verified client certificate, if any.
+std::optional<std::string> CertificatePartner(const grpc::AuthContext* context);
+
+// Authenticates the caller of `context`, then authorises it for `method`,
+// then takes a rate-limit token (partners only).
 absl::StatusOr<Principal> Authenticate(Authenticator& authenticator,
                                        const grpc::ServerContext& context,
                                        const google::protobuf::MethodDescriptor& method);

@@ -8,15 +8,22 @@
 //   grpc::Status s = stub->Method(&ctx, req, &resp);
 //   if (!s.ok()) return rpc::RemoteError(s, "ledger", "GetBalance");
 
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/support/status.h"
 
 namespace loyalty::rpc {
+
+// Opens a channel to another of our services, "host:port", with the
+// deployment's transport security (server::ServiceContext::channel_to).
+using ChannelFactory = std::function<std::shared_ptr<grpc::Channel>(const std::string& address)>;
 
 struct CallOptions {
   std::string api_key;  // service credential; secret, never logged

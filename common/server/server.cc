@@ -21,6 +21,16 @@ namespace loyalty::server {
 namespace {
 
 // Logs one line per RPC when its status is sent.
+std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const std::optional<TlsOptions>& tls) {
+  if (!tls.has_value()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions ssl(
+      tls->client_ca_pem.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                 : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  ssl.pem_root_certs = tls->client_ca_pem;
+  ssl.pem_key_cert_pairs.push_back({tls->private_key_pem, tls->cert_chain_pem});
+  return grpc::SslServerCredentials(ssl);
+}
+
 class RpcLogInterceptor final : public grpc::experimental::Interceptor {
  public:
   explicit RpcLogInterceptor(grpc::experimental::ServerRpcInfo* info)
@@ -95,7 +105,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
 
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(options.listen, ServerCredentials(options.tls), &port);
   grpc::ResourceQuota quota("loyalty-server");
   quota.SetMaxThreads(options.max_threads);
   builder.SetResourceQuota(quota);

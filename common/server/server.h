@@ -13,6 +13,7 @@
 // `shutdown_grace` to finish.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,8 +27,18 @@ namespace loyalty::server {
 inline constexpr int kMaxThreads = 1024;
 inline constexpr int kMaxMessageBytesLimit = 64 << 20;
 
+// TLS on the listening port (PEM text, not paths). With client_ca_pem set,
+// every client must present a certificate signed by that CA (mutual TLS).
+struct TlsOptions {
+  std::string cert_chain_pem;
+  std::string private_key_pem;  // secret
+  std::string client_ca_pem;
+};
+
 struct ServerOptions {
   std::string listen = "127.0.0.1:0";  // port 0 picks a free port
+  // Plaintext when unset.
+  std::optional<TlsOptions> tls;
   int max_threads = 64;
   int max_message_bytes = 4 << 20;
   absl::Duration shutdown_grace = absl::Seconds(10);

@@ -1,10 +1,15 @@
 #include "common/server/service_main.h"
 
 #include <cstdio>
+#include <fstream>
+#include <optional>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
 #include "common/auth/file_key_store.h"
 #include "common/log/log.h"
 #include "common/server/server.h"
@@ -38,10 +43,13 @@ absl::Status Run(const ServiceDefinition& def, const config::Config& config) {
   log::Info("migrations_done", {{"applied", report.applied.size()},
                                 {"already_applied", report.already_applied}});
 
-  ASSIGN_OR_RETURN(ServiceInstancePtr instance, def.build(ServiceContext{config, *pool, *auth.authenticator}));
+  ASSIGN_OR_RETURN(auto channel_to, ChannelFactoryFromConfig(config));
+  ASSIGN_OR_RETURN(ServiceInstancePtr instance,
+                   def.build(ServiceContext{config, *pool, *auth.authenticator, std::move(channel_to)}));
 
   ServerOptions server_options;
   server_options.listen = config.GetString("listen");
+  ASSIGN_OR_RETURN(server_options.tls, TlsFromConfig(config));
   ASSIGN_OR_RETURN(int64_t max_threads, config.GetInt("max_threads", 2, kMaxThreads));
   ASSIGN_OR_RETURN(int64_t max_message, config.GetInt("max_message_bytes", 1024, kMaxMessageBytesLimit));
   ASSIGN_OR_RETURN(int64_t grace_ms, config.GetInt("shutdown_grace_ms", 0, 600'000));
@@ -88,10 +96,64 @@ std::vector<config::FlagSpec> CommonFlagSpecs(const std::string& service_name, i
        "JSON file of hashed API keys (written by loyalty-keygen); required"},
       {"api_keys_refresh_ms", "2000", "how often the API keys file is checked for changes"},
       {"api_key_cache_ms", "10000", "how long a looked-up API key is reused; 0 = no cache"},
+      {"tls_cert_file", "", "PEM certificate chain; with --tls_key_file, serve TLS instead of plaintext"},
+      {"tls_key_file", "", "PEM private key of --tls_cert_file"},
+      {"tls_client_ca_file", "",
+       "PEM CA bundle; when set, every client must present a certificate it signed (mutual TLS)"},
+      {"peer_ca_file", "",
+       "PEM CA bundle; when set, calls to other services use TLS and verify their certificates"},
       {"partner_rate_limit_rps", "1000", "calls per second each partner may make; 0 = unlimited"},
       {"partner_rate_limit_burst", "2000", "calls a partner may make at once after a quiet spell"},
       {"partner_rate_limits", "", "per-partner overrides: partner=rate/burst,... (rate 0 = unlimited)"},
   };
+}
+
+static absl::StatusOr<std::string> ReadPem(const config::Config& config, absl::string_view flag) {
+  const std::string& path = config.GetString(flag);
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in || text.str().find("-----BEGIN ") == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": cannot read a PEM file at '", path, "'"));
+  }
+  return text.str();
+}
+
+absl::StatusOr<std::optional<TlsOptions>> TlsFromConfig(const config::Config& config) {
+  const bool cert = !config.GetString("tls_cert_file").empty();
+  const bool key = !config.GetString("tls_key_file").empty();
+  const bool client_ca = !config.GetString("tls_client_ca_file").empty();
+  if (!cert && !key && !client_ca) {
+    log::Info("tls", {{"mode", "off"}});
+    return std::nullopt;
+  }
+  if (!cert || !key) {
+    return absl::InvalidArgumentError(
+        "tls_cert_file and tls_key_file: both are needed to serve TLS (and for tls_client_ca_file)");
+  }
+  TlsOptions tls;
+  ASSIGN_OR_RETURN(tls.cert_chain_pem, ReadPem(config, "tls_cert_file"));
+  ASSIGN_OR_RETURN(tls.private_key_pem, ReadPem(config, "tls_key_file"));
+  if (client_ca) {
+    ASSIGN_OR_RETURN(tls.client_ca_pem, ReadPem(config, "tls_client_ca_file"));
+  }
+  log::Info("tls", {{"mode", client_ca ? "mutual" : "server"}});
+  return tls;
+}
+
+absl::StatusOr<rpc::ChannelFactory> ChannelFactoryFromConfig(
+    const config::Config& config) {
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (!config.GetString("peer_ca_file").empty()) {
+    grpc::SslCredentialsOptions ssl;
+    ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadPem(config, "peer_ca_file"));
+    if (!config.GetString("tls_cert_file").empty() && !config.GetString("tls_key_file").empty()) {
+      ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadPem(config, "tls_cert_file"));
+      ASSIGN_OR_RETURN(ssl.pem_private_key, ReadPem(config, "tls_key_file"));
+    }
+    credentials = grpc::SslCredentials(ssl);
+  }
+  return [credentials](const std::string& address) { return grpc::CreateChannel(address, credentials); };
 }
 
 static absl::StatusOr<std::shared_ptr<auth::RateLimiter>> RateLimiterFromConfig(const config::Config& config) {

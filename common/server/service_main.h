@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,8 @@
 #include "common/config/config.h"
 #include "common/db/migrations.h"
 #include "common/db/pool.h"
+#include "common/rpc/client_call.h"
+#include "common/server/server.h"
 #include "grpcpp/impl/codegen/service_type.h"
 
 namespace loyalty::server {
@@ -36,6 +39,10 @@ struct ServiceContext {
   // guards each handler with auth::RpcGuard(authenticator, <service name>)
   // (common/auth/grpc_auth.h).
   auth::Authenticator& authenticator;
+  // Opens a channel to another of our services ("host:port") with the
+  // transport security of --peer_ca_file: TLS (presenting this service's own
+  // certificate when it has one) or plaintext. Connects lazily.
+  rpc::ChannelFactory channel_to;
 };
 
 struct ServiceDefinition {
@@ -61,6 +68,17 @@ struct AuthSetup {
   std::unique_ptr<auth::Authenticator> authenticator;
 };
 absl::StatusOr<AuthSetup> AuthFromConfig(const config::Config& config);
+
+// TLS from the common flags tls_cert_file, tls_key_file and
+// tls_client_ca_file; nullopt (plaintext) when none is set. INVALID_ARGUMENT
+// naming the flag when a file is missing or not PEM, or only one of cert and
+// key is given.
+absl::StatusOr<std::optional<TlsOptions>> TlsFromConfig(const config::Config& config);
+
+// ServiceContext::channel_to from --peer_ca_file (and the service's own
+// --tls_cert_file/--tls_key_file as its client certificate).
+absl::StatusOr<rpc::ChannelFactory> ChannelFactoryFromConfig(
+    const config::Config& config);
 
 // Returns the process exit code: 0 after a clean shutdown, 2 for bad flags,
 // 1 for any other failure to start.

@@ -95,7 +95,7 @@ absl::Status CheckServing(const std::string& address, const std::string& service
 
 absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(
     const std::string& binary, const std::vector<std::string>& args, const EnvVars& env,
-    absl::Duration ready_timeout) {
+    absl::Duration ready_timeout, ReadyCheck ready) {
   const int port = PickFreePort();
   if (port == 0) return absl::UnavailableError("no free port");
   char log_template[] = "/tmp/loyalty-service-XXXXXX.log";
@@ -146,7 +146,7 @@ absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(
       return absl::InternalError(absl::StrCat(binary, " exited during start (status ", wstatus,
                                               "); log:\n", process->LogTail()));
     }
-    last = CheckServing(process->address(), "", absl::Milliseconds(500));
+    last = ready ? ready(process->address()) : CheckServing(process->address(), "", absl::Milliseconds(500));
     if (last.ok()) return process;
     absl::SleepFor(absl::Milliseconds(100));
   }

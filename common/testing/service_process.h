@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -36,9 +37,12 @@ class ServiceProcess {
 
   // Starts `binary args... --listen=127.0.0.1:<port>` with `env` added to
   // this process's environment. Its stderr goes to a log file (see log_path).
+  // `ready` says when the process serves (default: CheckServing over a
+  // plaintext channel); a TLS server needs a check that speaks TLS.
+  using ReadyCheck = std::function<absl::Status(const std::string& address)>;
   static absl::StatusOr<std::unique_ptr<ServiceProcess>> Start(
       const std::string& binary, const std::vector<std::string>& args, const EnvVars& env,
-      absl::Duration ready_timeout = absl::Seconds(60));
+      absl::Duration ready_timeout = absl::Seconds(60), ReadyCheck ready = nullptr);
   // Stops the process (SIGTERM, then SIGKILL after a while) if still running.
   ~ServiceProcess();
 

@@ -2,7 +2,6 @@
 
 #include <memory>
 
-#include "grpcpp/create_channel.h"
 #include "loyalty/catalog/v1/catalog.grpc.pb.h"
 #include "loyalty/membership/v1/membership.grpc.pb.h"
 #include "loyalty/settlement/v1/settlement.grpc.pb.h"
@@ -33,18 +32,19 @@ std::function<absl::StatusOr<Resp>(const Req&)> Unary(
   };
 }
 
-std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
-  return grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+template <typename Service>
+std::shared_ptr<typename Service::Stub> StubFor(const rpc::ChannelFactory& channel_to, const std::string& address) {
+  return Service::NewStub(channel_to(address));
 }
 
 }  // namespace
 
-RulesFeeds NewGrpcRulesFeeds(const RulesFeedAddresses& addresses, const rpc::CallOptions& options) {
+RulesFeeds NewGrpcRulesFeeds(const RulesFeedAddresses& addresses, const rpc::CallOptions& options,
+                             const rpc::ChannelFactory& channel_to) {
   RulesFeeds feeds;
   if (!addresses.settlement.empty()) {
-    auto call = Unary(std::shared_ptr<sv1::SettlementService::Stub>(sv1::SettlementService::NewStub(Channel(addresses.settlement))),
-                      &sv1::SettlementService::Stub::ListPartnerSnapshots,
-                      options, "settlement", "ListPartnerSnapshots");
+    auto call = Unary(StubFor<sv1::SettlementService>(channel_to, addresses.settlement),
+                      &sv1::SettlementService::Stub::ListPartnerSnapshots, options, "settlement", "ListPartnerSnapshots");
     feeds.partners = [call](int64_t after_version) {
       sv1::ListPartnerSnapshotsRequest req;
       req.set_after_version(after_version);
@@ -53,9 +53,8 @@ RulesFeeds NewGrpcRulesFeeds(const RulesFeedAddresses& addresses, const rpc::Cal
     };
   }
   if (!addresses.membership.empty()) {
-    auto call = Unary(std::shared_ptr<mv1::MembershipService::Stub>(mv1::MembershipService::NewStub(Channel(addresses.membership))),
-                      &mv1::MembershipService::Stub::ListMemberSnapshots,
-                      options, "membership", "ListMemberSnapshots");
+    auto call = Unary(StubFor<mv1::MembershipService>(channel_to, addresses.membership),
+                      &mv1::MembershipService::Stub::ListMemberSnapshots, options, "membership", "ListMemberSnapshots");
     feeds.members = [call](int64_t after_version) {
       mv1::ListMemberSnapshotsRequest req;
       req.set_after_version(after_version);
@@ -64,9 +63,8 @@ RulesFeeds NewGrpcRulesFeeds(const RulesFeedAddresses& addresses, const rpc::Cal
     };
   }
   if (!addresses.catalog.empty()) {
-    auto call = Unary(std::shared_ptr<cv1::CatalogService::Stub>(cv1::CatalogService::NewStub(Channel(addresses.catalog))),
-                      &cv1::CatalogService::Stub::GetActiveEarnRules, options,
-                      "catalog", "GetActiveEarnRules");
+    auto call = Unary(StubFor<cv1::CatalogService>(channel_to, addresses.catalog),
+                      &cv1::CatalogService::Stub::GetActiveEarnRules, options, "catalog", "GetActiveEarnRules");
     feeds.campaigns = [call](int64_t known_version) {
       cv1::GetActiveEarnRulesRequest req;
       req.set_known_version(known_version);

@@ -17,6 +17,8 @@ struct RulesFeedAddresses {
   std::string catalog;
 };
 
-RulesFeeds NewGrpcRulesFeeds(const RulesFeedAddresses& addresses, const rpc::CallOptions& options);
+// `channel_to` opens a channel to an address (ServiceContext::channel_to).
+RulesFeeds NewGrpcRulesFeeds(const RulesFeedAddresses& addresses, const rpc::CallOptions& options,
+                             const rpc::ChannelFactory& channel_to);
 
 }  // namespace loyalty::ledger

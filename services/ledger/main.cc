@@ -184,7 +184,7 @@ absl::StatusOr<server::ServiceInstancePtr> Build(const server::ServiceContext& c
   ASSIGN_OR_RETURN(RulesSnapshotPtr empty, SnapshotFromFile(internal::v1::EarnRulesFile(), 0,
                                                             settings.lot_expiry_days));
   auto cache = std::make_unique<RulesCache>(empty);
-  auto refresher = std::make_unique<RulesRefresher>(*cache, NewGrpcRulesFeeds(settings.feeds, settings.feed_call),
+  auto refresher = std::make_unique<RulesRefresher>(*cache, NewGrpcRulesFeeds(settings.feeds, settings.feed_call, ctx.channel_to),
                                                     settings.lot_expiry_days);
   RETURN_IF_ERROR(refresher->SetFile(file, FileVersion(settings.rules_file)));
   if (absl::Status first = refresher->Refresh(); !first.ok()) {

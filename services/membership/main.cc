@@ -102,7 +102,7 @@ absl::StatusOr<server::ServiceInstancePtr> Build(const server::ServiceContext& c
   ledger_options.deadline = absl::Milliseconds(deadline_ms);
   // The channel connects lazily and reconnects by itself: the ledger may
   // start after membership.
-  auto channel = grpc::CreateChannel(ctx.config.GetString("ledger_address"), grpc::InsecureChannelCredentials());
+  auto channel = ctx.channel_to(ctx.config.GetString("ledger_address"));
   return std::make_unique<Instance>(ctx.pool, ctx.authenticator,
                                     NewGrpcLedgerClient(std::move(channel), std::move(ledger_options)),
                                     std::move(options), absl::Milliseconds(poll_ms));
