@@ -1,0 +1,266 @@
+// loyalty-vet-pos: a vet clinic's till, as a reference integration of the
+// partner SDK (partners/sdk). Copy it and replace the command line with your
+// till's screens.
+//
+//   loyalty-vet-pos lookup  CARD
+//   loyalty-vet-pos earn    CARD INVOICE AMOUNT [CATEGORY=AMOUNT ...]
+//   loyalty-vet-pos redeem  CARD POINTS TILL_REF       authorise, then capture
+//   loyalty-vet-pos return  TRANSFER_ID RETURN_REF [REFUND_AMOUNT]
+//
+// Options (before the command): --ledger=HOST:PORT (127.0.0.1:7102),
+// --membership=HOST:PORT (127.0.0.1:7101), --partner=ID (vet-clinic),
+// --currency=ISO (EUR). The API key comes from LOYALTY_API_KEY, never the
+// command line. Amounts are decimals in the currency ("45.90").
+//
+// Idempotency keys come from the till's own references (invoice, till
+// reference, return receipt), so running the same command again after a
+// crash or a timeout never posts twice: the platform answers with the
+// original result.
+//
+// Exit codes: 0 done; 1 refused (not enough points, unknown card...);
+// 2 bad usage; 3 the platform is unreachable, try again.
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/money/currency.h"
+#include "partners/sdk/loyalty_sdk.h"
+
+namespace {
+
+namespace lv1 = ::loyalty::ledger::v1;
+using loyalty::sdk::Error;
+
+struct Settings {
+  std::string ledger = "127.0.0.1:7102";
+  std::string membership = "127.0.0.1:7101";
+  std::string partner = "vet-clinic";
+  std::string currency = "EUR";
+  std::string api_key;
+};
+
+int Usage() {
+  std::cerr << "usage: loyalty-vet-pos [--ledger=H:P] [--membership=H:P] [--partner=ID] [--currency=ISO]\n"
+               "         lookup CARD\n"
+               "       | earn CARD INVOICE AMOUNT [CATEGORY=AMOUNT ...]\n"
+               "       | redeem CARD POINTS TILL_REF\n"
+               "       | return TRANSFER_ID RETURN_REF [REFUND_AMOUNT]\n"
+               "API key: LOYALTY_API_KEY\n";
+  return 2;
+}
+
+int Fail(const Error& e) {
+  std::cerr << e.ToString() << "\n";
+  if (!e.field.empty()) std::cerr << "  (field: " << e.field << ")\n";
+  return e.retryable() ? 3 : 1;
+}
+
+// "45.90" in EUR -> 4590. Exact: no floating point.
+bool ParseAmount(const std::string& text, const std::string& currency, int64_t* minor) {
+  const std::optional<int> digits = loyalty::money::MinorDigits(currency);
+  if (!digits.has_value()) return false;
+  const std::vector<std::string> parts = absl::StrSplit(text, '.');
+  if (parts.empty() || parts.size() > 2 || parts[0].empty()) return false;
+  std::string fraction = parts.size() == 2 ? parts[1] : "";
+  if (static_cast<int>(fraction.size()) > *digits) return false;
+  fraction.append(static_cast<size_t>(*digits) - fraction.size(), '0');
+  int64_t major = 0;
+  int64_t frac = 0;
+  if (!absl::SimpleAtoi(parts[0], &major) || major < 0) return false;
+  if (!fraction.empty() && (!absl::SimpleAtoi(fraction, &frac) || frac < 0)) return false;
+  int64_t scale = 1;
+  for (int i = 0; i < *digits; ++i) scale *= 10;
+  if (major > (INT64_MAX - frac) / scale) return false;
+  *minor = major * scale + frac;
+  return true;
+}
+
+std::string Points(const lv1::AccountBalance& b) {
+  return absl::StrCat(b.available_points(), " points available (", b.posted_points(), " posted, ",
+                      b.pending_points(), " on hold)");
+}
+
+loyalty::sdk::ClientOptions Options(const Settings& s, const std::string& target) {
+  loyalty::sdk::ClientOptions o;
+  o.target = target;
+  o.api_key = s.api_key;
+  return o;
+}
+
+// The member behind a card, or an exit code.
+int MemberOfCard(const Settings& s, const std::string& card, std::string* member_id) {
+  loyalty::sdk::MembershipClient membership(Options(s, s.membership));
+  auto found = membership.LookupByCard(card);
+  if (!found.ok()) return Fail(found.error());
+  *member_id = found->member().member_id();
+  return 0;
+}
+
+int Lookup(const Settings& s, const std::vector<std::string>& args) {
+  if (args.size() != 1) return Usage();
+  loyalty::sdk::MembershipClient membership(Options(s, s.membership));
+  auto found = membership.LookupByCard(args[0]);
+  if (!found.ok()) return Fail(found.error());
+  const auto& m = found->member();
+  std::cout << "member " << m.member_id() << "  " << m.given_name() << " " << m.family_name() << "  tier "
+            << (m.tier().tier_id().empty() ? "-" : m.tier().tier_id()) << "  status "
+            << loyalty::membership::v1::MemberStatus_Name(m.status()) << "\n";
+  loyalty::sdk::LedgerClient ledger(Options(s, s.ledger));
+  auto balance = ledger.GetBalance(m.member_id());
+  if (balance.ok()) {
+    std::cout << "balance " << Points(balance->balance()) << "\n";
+  } else if (balance.error().code == loyalty::sdk::ErrorCode::kNotFound) {
+    std::cout << "balance 0 points (never earned)\n";
+  } else {
+    return Fail(balance.error());
+  }
+  return 0;
+}
+
+int Earn(const Settings& s, const std::vector<std::string>& args) {
+  if (args.size() < 3) return Usage();
+  std::string member_id;
+  if (int rc = MemberOfCard(s, args[0], &member_id); rc != 0) return rc;
+  lv1::EarnRequest req;
+  req.set_idempotency_key(absl::StrCat("earn:", args[1]));
+  req.set_partner_id(s.partner);
+  req.set_member_id(member_id);
+  req.set_receipt_reference(args[1]);
+  int64_t minor = 0;
+  if (!ParseAmount(args[2], s.currency, &minor)) {
+    std::cerr << "AMOUNT: not an amount in " << s.currency << ": " << args[2] << "\n";
+    return 2;
+  }
+  req.mutable_amount()->set_amount_minor(minor);
+  req.mutable_amount()->set_currency(s.currency);
+  for (size_t i = 3; i < args.size(); ++i) {
+    const std::pair<std::string, std::string> kv = absl::StrSplit(args[i], absl::MaxSplits('=', 1));
+    int64_t line_minor = 0;
+    if (kv.first.empty() || !ParseAmount(kv.second, s.currency, &line_minor)) {
+      std::cerr << "line " << args[i] << ": want CATEGORY=AMOUNT\n";
+      return 2;
+    }
+    auto* line = req.add_lines();
+    line->set_category(kv.first);
+    line->set_quantity(1);
+    line->mutable_amount()->set_amount_minor(line_minor);
+    line->mutable_amount()->set_currency(s.currency);
+  }
+  loyalty::sdk::LedgerClient ledger(Options(s, s.ledger));
+  auto earned = ledger.Earn(req);
+  if (!earned.ok()) return Fail(earned.error());
+  std::cout << "earned " << earned->points() << " points on invoice " << args[1] << " (transfer "
+            << earned->transfer().transfer_id() << ")\n";
+  const auto& b = earned->breakdown();
+  std::cout << "  base " << b.base_points() << ", tier " << b.tier_bonus_points() << ", campaigns "
+            << (earned->points() - b.base_points() - b.tier_bonus_points()) << "\n";
+  std::cout << "balance " << Points(earned->balance()) << "\n";
+  return 0;
+}
+
+int Redeem(const Settings& s, const std::vector<std::string>& args) {
+  if (args.size() != 3) return Usage();
+  int64_t points = 0;
+  if (!absl::SimpleAtoi(args[1], &points) || points <= 0) {
+    std::cerr << "POINTS: want a positive whole number\n";
+    return 2;
+  }
+  std::string member_id;
+  if (int rc = MemberOfCard(s, args[0], &member_id); rc != 0) return rc;
+  loyalty::sdk::LedgerClient ledger(Options(s, s.ledger));
+  lv1::AuthorizeRequest hold;
+  hold.set_idempotency_key(absl::StrCat("hold:", args[2]));
+  hold.set_member_id(member_id);
+  hold.set_partner_id(s.partner);
+  hold.set_points(points);
+  hold.set_ttl_seconds(300);
+  hold.set_reference(args[2]);
+  auto held = ledger.Authorize(hold);
+  if (!held.ok()) return Fail(held.error());
+  std::cout << "held " << points << " points (hold " << held->hold().hold_id() << ")\n";
+  // The till would now print the discount; the customer pays; then capture.
+  lv1::CaptureRequest capture;
+  capture.set_idempotency_key(absl::StrCat("capture:", args[2]));
+  capture.set_hold_id(held->hold().hold_id());
+  capture.set_points(points);
+  capture.set_reference(args[2]);
+  auto captured = ledger.Capture(capture);
+  if (!captured.ok()) {
+    // Release the hold rather than leave the points blocked until it expires.
+    lv1::VoidRequest release;
+    release.set_idempotency_key(absl::StrCat("void:", args[2]));
+    release.set_hold_id(held->hold().hold_id());
+    release.set_reason("capture failed at the till");
+    (void)ledger.Void(release);
+    return Fail(captured.error());
+  }
+  std::cout << "redeemed " << captured->transfer().points() << " points (transfer "
+            << captured->transfer().transfer_id() << ")\n";
+  std::cout << "balance " << Points(captured->balance()) << "\n";
+  return 0;
+}
+
+int Return(const Settings& s, const std::vector<std::string>& args) {
+  if (args.size() < 2 || args.size() > 3) return Usage();
+  lv1::ReverseRequest req;
+  req.set_idempotency_key(absl::StrCat("return:", args[1]));
+  req.set_transfer_id(args[0]);
+  req.set_reference(args[1]);
+  req.set_reason("item returned at the clinic");
+  if (args.size() == 3) {
+    int64_t minor = 0;
+    if (!ParseAmount(args[2], s.currency, &minor)) {
+      std::cerr << "REFUND_AMOUNT: not an amount in " << s.currency << "\n";
+      return 2;
+    }
+    req.mutable_refund_amount()->set_amount_minor(minor);
+    req.mutable_refund_amount()->set_currency(s.currency);
+  }
+  loyalty::sdk::LedgerClient ledger(Options(s, s.ledger));
+  auto reversed = ledger.Reverse(req);
+  if (!reversed.ok()) return Fail(reversed.error());
+  std::cout << "returned: " << reversed->reversed_points() << " points reversed, "
+            << reversed->shortfall_points() << " already spent (not taken back), "
+            << reversed->remaining_reversible_points() << " still reversible\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Settings s;
+  if (const char* key = std::getenv("LOYALTY_API_KEY"); key != nullptr) s.api_key = key;
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (args.empty() && absl::StartsWith(a, "--")) {
+      const std::pair<std::string, std::string> kv = absl::StrSplit(a.substr(2), absl::MaxSplits('=', 1));
+      if (kv.first == "ledger") s.ledger = kv.second;
+      else if (kv.first == "membership") s.membership = kv.second;
+      else if (kv.first == "partner") s.partner = kv.second;
+      else if (kv.first == "currency") s.currency = kv.second;
+      else if (kv.first == "help") return (Usage(), 0);
+      else return Usage();
+      continue;
+    }
+    args.push_back(std::move(a));
+  }
+  if (args.empty()) return Usage();
+  if (s.api_key.empty()) {
+    std::cerr << "LOYALTY_API_KEY is not set\n";
+    return 2;
+  }
+  const std::string command = args[0];
+  args.erase(args.begin());
+  if (command == "lookup") return Lookup(s, args);
+  if (command == "earn") return Earn(s, args);
+  if (command == "redeem") return Redeem(s, args);
+  if (command == "return") return Return(s, args);
+  return Usage();
+}
