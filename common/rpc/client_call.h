@@ -13,6 +13,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "grpcpp/channel.h"
@@ -40,5 +41,13 @@ void Prepare(grpc::ClientContext& ctx, const CallOptions& options);
 // rather than passed on as if it were the caller's fault.
 absl::Status RemoteError(const grpc::Status& status, absl::string_view service,
                          absl::string_view method);
+
+// One unary call by method path ("/loyalty.ledger.v1.LedgerService/GetBalance")
+// with serialized request bytes, for tools that work from descriptors
+// (loyaltyctl). Returns the serialized response, or the call's status as is
+// (code and message), not mapped by RemoteError.
+absl::StatusOr<std::string> CallUnaryBytes(const std::shared_ptr<grpc::Channel>& channel,
+                                           const std::string& method, const std::string& request,
+                                           const CallOptions& options);
 
 }  // namespace loyalty::rpc

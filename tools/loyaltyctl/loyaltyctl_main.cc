@@ -1,0 +1,357 @@
+// loyaltyctl: the backoffice and finance command line for every service.
+//
+//   loyaltyctl GROUP ACTION [--FIELD=VALUE ...] [--json='{...}'] [options]
+//   loyaltyctl call SERVICE METHOD [--FIELD=VALUE ...]     any RPC
+//   loyaltyctl help | loyaltyctl GROUP --help | loyaltyctl GROUP ACTION --help
+//
+// Request fields are set by name from the RPC's request message (see
+// tools/loyaltyctl/messages.h); --help on an action lists them. Options:
+//   --output=table|json   readable tables (default) or proto3 JSON for scripts
+//   --all                 follow next_page_token, or repeat while has_more
+//                         (long jobs), with progress on stderr
+//   --membership= --ledger= --settlement= --catalog=   HOST:PORT of each
+//                         service (defaults 127.0.0.1:7101..7104)
+//   --deadline_ms=N       per call (default 30000)
+// The API key comes from LOYALTY_API_KEY (a flag would show in `ps`). A
+// mutating RPC without --idempotency_key gets a generated one, printed on
+// stderr so that the same command can be retried with it.
+//
+// Exit codes: 0 done; 1 refused (NOT_FOUND, FAILED_PRECONDITION,
+// ALREADY_EXISTS); 2 bad usage or INVALID_ARGUMENT; 3 unavailable or timed
+// out (retry); 4 UNAUTHENTICATED or PERMISSION_DENIED; 5 any other error;
+// 6 the call worked but found a problem (reconciliation mismatches, a broken
+// hash chain).
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/crypto/random.h"
+#include "common/rpc/client_call.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/dynamic_message.h"
+#include "grpcpp/create_channel.h"
+#include "loyalty/catalog/v1/catalog.pb.h"
+#include "loyalty/ledger/v1/ledger.pb.h"
+#include "loyalty/membership/v1/membership.pb.h"
+#include "loyalty/settlement/v1/settlement.pb.h"
+#include "tools/loyaltyctl/messages.h"
+
+namespace loyalty::ctl {
+namespace {
+
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+
+struct Command {
+  const char* group;
+  const char* action;
+  const char* service;  // membership, ledger, settlement, catalog
+  const char* method;
+  const char* summary;
+};
+
+constexpr Command kCommands[] = {
+    {"partners", "list", "settlement", "ListPartners", "list partners"},
+    {"partners", "get", "settlement", "GetPartner", "one partner"},
+    {"partners", "create", "settlement", "CreatePartner", "add a partner to the directory"},
+    {"partners", "update", "settlement", "UpdatePartner", "change a partner's details"},
+    {"partners", "status", "settlement", "SetPartnerStatus", "activate, suspend or terminate a partner"},
+    {"contracts", "list", "settlement", "ListContracts", "a partner's contract versions"},
+    {"contracts", "get", "settlement", "GetContract", "the contract in force (or a version)"},
+    {"contracts", "create", "settlement", "CreateContractVersion", "a new contract version"},
+    {"prepaid", "buy", "settlement", "PurchasePointBlock", "a prepaid partner buys a block of points"},
+    {"prepaid", "balance", "settlement", "GetPrepaidBalance", "a prepaid partner's remaining points"},
+    {"alerts", "list", "settlement", "ListAlerts", "low-balance and other alerts"},
+    {"keys", "list", "settlement", "ListApiKeys", "a partner's API keys"},
+    {"keys", "create", "settlement", "CreateApiKey", "issue an API key (shown once)"},
+    {"keys", "rotate", "settlement", "RotateApiKey", "replace an API key"},
+    {"keys", "revoke", "settlement", "RevokeApiKey", "revoke an API key"},
+    {"members", "get", "membership", "GetMember", "a member's profile and cards"},
+    {"members", "lookup", "membership", "LookupMember", "find a member by --card_number, --email or --phone"},
+    {"members", "status", "membership", "SetMemberStatus", "suspend, reactivate or close a member"},
+    {"members", "export", "membership", "ExportMemberData", "everything held about a member"},
+    {"members", "erase", "membership", "EraseMember", "anonymise a member irreversibly"},
+    {"members", "tiers", "membership", "RunTierEvaluation", "evaluate every member's tier (use --all)"},
+    {"points", "balance", "ledger", "GetBalance", "a member's balance"},
+    {"points", "history", "ledger", "ListTransfers", "a member's or an account's transfers"},
+    {"points", "lots", "ledger", "ListLots", "a member's lots"},
+    {"points", "adjust", "ledger", "Adjust", "credit or debit a member, with a reason"},
+    {"points", "expire", "ledger", "RunExpiry", "move expired lots to breakage (use --all)"},
+    {"points", "liability", "ledger", "GetPointsLiability", "outstanding points by issuer"},
+    {"rewards", "list", "catalog", "ListRewards", "rewards"},
+    {"rewards", "get", "catalog", "GetReward", "one reward"},
+    {"rewards", "create", "catalog", "CreateReward", "a new reward (draft)"},
+    {"rewards", "state", "catalog", "SetRewardState", "activate, pause or retire a reward"},
+    {"rewards", "stock", "catalog", "AdjustRewardStock", "add or remove stock"},
+    {"campaigns", "list", "catalog", "ListCampaigns", "campaigns"},
+    {"campaigns", "get", "catalog", "GetCampaign", "one campaign"},
+    {"campaigns", "create", "catalog", "CreateCampaign", "a new campaign"},
+    {"campaigns", "state", "catalog", "SetCampaignState", "activate, pause or end a campaign"},
+    {"periods", "list", "settlement", "ListPeriods", "settlement periods"},
+    {"periods", "get", "settlement", "GetPeriod", "one period"},
+    {"periods", "create", "settlement", "CreatePeriod", "open a period"},
+    {"periods", "close", "settlement", "ClosePeriod", "close a period: statements from the journal"},
+    {"periods", "finalize", "settlement", "FinalizePeriod", "make a closed period's statements final"},
+    {"statements", "list", "settlement", "ListStatements", "statements of a period"},
+    {"statements", "get", "settlement", "GetStatement", "one statement with its lines"},
+    {"netting", "compute", "settlement", "ComputeNetting", "the payments that settle a period"},
+    {"export", "period", "settlement", "ExportPeriod", "accounting files (CSV or JSON)"},
+    {"reconcile", "period", "settlement", "Reconcile", "check statements against the ledger"},
+    {"chain", "verify", "ledger", "VerifyChain", "recompute the journal's hash chain"},
+};
+
+struct Options {
+  std::string output = "table";
+  bool all = false;
+  std::map<std::string, std::string> targets = {{"membership", "127.0.0.1:7101"},
+                                                {"ledger", "127.0.0.1:7102"},
+                                                {"settlement", "127.0.0.1:7103"},
+                                                {"catalog", "127.0.0.1:7104"}};
+  int64_t deadline_ms = 30'000;
+  bool help = false;
+  std::string json;
+  std::vector<std::pair<std::string, std::string>> fields;
+};
+
+std::string ServiceFullName(const std::string& service) {
+  std::string type = service;
+  type[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(type[0])));
+  return absl::StrCat("loyalty.", service, ".v1.", type, "Service");
+}
+
+void LinkDescriptors() {
+  // Referencing one message of each API links its generated descriptors in.
+  (void)membership::v1::EnrolRequest::descriptor();
+  (void)ledger::v1::EarnRequest::descriptor();
+  (void)settlement::v1::CreatePartnerRequest::descriptor();
+  (void)catalog::v1::CreateRewardRequest::descriptor();
+}
+
+int Usage(const std::string& why) {
+  if (!why.empty()) std::cerr << "loyaltyctl: " << why << "\n";
+  std::cerr << "usage: loyaltyctl GROUP ACTION [--FIELD=VALUE ...] [--json=JSON] [--output=table|json] [--all]\n"
+               "       loyaltyctl call SERVICE METHOD [...]\n"
+               "       loyaltyctl help | GROUP --help | GROUP ACTION --help\n"
+               "API key: LOYALTY_API_KEY. Service addresses: --membership= --ledger= --settlement= --catalog=\n";
+  return 2;
+}
+
+int Help(const std::string& group) {
+  std::string last;
+  for (const Command& c : kCommands) {
+    if (!group.empty() && group != c.group) continue;
+    if (last != c.group) std::cout << c.group << "\n";
+    last = c.group;
+    std::cout << "  " << c.action << std::string(12 - std::string(c.action).size(), ' ') << c.summary << "  ("
+              << c.service << " " << c.method << ")\n";
+  }
+  std::cout << "call SERVICE METHOD    any RPC of membership, ledger, settlement or catalog\n"
+               "Every action: --help lists its fields; --output=json; --all follows pages and long jobs.\n"
+               "Exit codes: 0 ok, 1 refused, 2 usage/invalid, 3 unavailable, 4 not allowed, 5 error,\n"
+               "6 problems found (reconciliation, chain).\n";
+  if (last.empty() && !group.empty()) return Usage(absl::StrCat("no group '", group, "'"));
+  return 0;
+}
+
+int ExitCodeOf(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kAlreadyExists:
+      return 1;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+      return 2;
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kAborted:
+      return 3;
+    case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kPermissionDenied:
+      return 4;
+    default:
+      return 5;
+  }
+}
+
+// The response says the job found problems: reconciliation mismatches, or a
+// chain that does not verify.
+bool FoundProblems(const Message& response) {
+  const auto* d = response.GetDescriptor();
+  const auto* r = response.GetReflection();
+  if (const FieldDescriptor* f = d->FindFieldByName("mismatches"); f != nullptr && f->is_repeated()) {
+    if (r->FieldSize(response, f) > 0) return true;
+  }
+  if (const FieldDescriptor* f = d->FindFieldByName("first_bad_sequence");
+      f != nullptr && f->cpp_type() == FieldDescriptor::CPPTYPE_INT64) {
+    if (r->GetInt64(response, f) > 0) return true;
+  }
+  return false;
+}
+
+// Appends `page`'s lists to `into`; every other field takes the page's value
+// (totals, tokens, has_more), for --all.
+void AppendPage(Message& into, const Message& page) {
+  const auto* d = page.GetDescriptor();
+  const auto* r = page.GetReflection();
+  std::vector<const FieldDescriptor*> singular;
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor* f = d->field(i);
+    if (f->is_repeated() && !f->is_map() && f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+      for (int k = 0; k < r->FieldSize(page, f); ++k) {
+        into.GetReflection()->AddMessage(&into, f)->CopyFrom(r->GetRepeatedMessage(page, f, k));
+      }
+    } else if (!f->is_repeated()) {
+      singular.push_back(f);
+    }
+  }
+  std::unique_ptr<Message> copy(page.New());
+  copy->CopyFrom(page);
+  into.GetReflection()->SwapFields(&into, copy.get(), singular);
+}
+
+int Run(const std::string& service, const std::string& method_name, const Options& options) {
+  const auto* pool = google::protobuf::DescriptorPool::generated_pool();
+  const auto* svc = pool->FindServiceByName(ServiceFullName(service));
+  if (svc == nullptr) return Usage(absl::StrCat("no service '", service, "'"));
+  const auto* method = svc->FindMethodByName(method_name);
+  if (method == nullptr) return Usage(absl::StrCat("no method '", method_name, "' in ", svc->full_name()));
+  if (method->client_streaming() || method->server_streaming()) {
+    return Usage(absl::StrCat(method_name, " is a stream; loyaltyctl calls unary RPCs only"));
+  }
+  if (options.help) {
+    std::cout << svc->full_name() << "/" << method->name() << "\nfields of " << method->input_type()->name()
+              << ":\n"
+              << DescribeFields(*method->input_type());
+    return 0;
+  }
+  auto* factory = google::protobuf::MessageFactory::generated_factory();
+  std::unique_ptr<Message> request(factory->GetPrototype(method->input_type())->New());
+  if (!options.json.empty()) {
+    if (absl::Status s = MergeJson(*request, options.json); !s.ok()) return Usage(std::string(s.message()));
+  }
+  for (const auto& [path, value] : options.fields) {
+    if (absl::Status s = SetField(*request, path, value); !s.ok()) return Usage(std::string(s.message()));
+  }
+  const FieldDescriptor* key_field = method->input_type()->FindFieldByName("idempotency_key");
+  std::string base_key;
+  if (key_field != nullptr) {
+    base_key = request->GetReflection()->GetString(*request, key_field);
+    if (base_key.empty()) {
+      base_key = absl::StrCat("ctl-", crypto::RandomString(crypto::kCrockfordBase32, 20));
+      std::cerr << "idempotency key: " << base_key << " (pass --idempotency_key=" << base_key
+                << " to retry this command safely)\n";
+    }
+    request->GetReflection()->SetString(request.get(), key_field, base_key);
+  }
+
+  const char* key = std::getenv("LOYALTY_API_KEY");
+  if (key == nullptr || *key == '\0') return Usage("LOYALTY_API_KEY is not set");
+  rpc::CallOptions call{.api_key = key, .deadline = absl::Milliseconds(options.deadline_ms)};
+  auto channel = grpc::CreateChannel(options.targets.at(service), grpc::InsecureChannelCredentials());
+  const std::string path = absl::StrCat("/", svc->full_name(), "/", method->name());
+
+  std::unique_ptr<Message> result(factory->GetPrototype(method->output_type())->New());
+  const FieldDescriptor* page_token = method->input_type()->FindFieldByName("page_token");
+  const FieldDescriptor* next_token = method->output_type()->FindFieldByName("next_page_token");
+  const FieldDescriptor* has_more = method->output_type()->FindFieldByName("has_more");
+  for (int round = 1;; ++round) {
+    absl::StatusOr<std::string> bytes = rpc::CallUnaryBytes(channel, path, request->SerializeAsString(), call);
+    if (!bytes.ok()) {
+      std::cerr << absl::StatusCodeToString(bytes.status().code()) << ": " << bytes.status().message() << "\n";
+      if (round > 1) std::cerr << "(stopped at round " << round << "; the rounds before it are done)\n";
+      return ExitCodeOf(bytes.status().code());
+    }
+    std::unique_ptr<Message> page(factory->GetPrototype(method->output_type())->New());
+    if (!page->ParseFromString(*bytes)) {
+      std::cerr << "unreadable response\n";
+      return 5;
+    }
+    if (round == 1) {
+      result->CopyFrom(*page);
+    } else {
+      AppendPage(*result, *page);
+    }
+    if (!options.all) break;
+    const auto* r = page->GetReflection();
+    if (page_token != nullptr && next_token != nullptr && !r->GetString(*page, next_token).empty()) {
+      request->GetReflection()->SetString(request.get(), page_token, r->GetString(*page, next_token));
+    } else if (has_more != nullptr && r->GetBool(*page, has_more)) {
+      // A long job in bounded rounds: each round is its own idempotent call.
+      if (key_field != nullptr) {
+        request->GetReflection()->SetString(request.get(), key_field, absl::StrCat(base_key, "-", round + 1));
+      }
+    } else {
+      break;
+    }
+    std::cerr << "round " << round << " done, continuing...\n";
+    if (round >= 100'000) {
+      std::cerr << "stopping after " << round << " rounds\n";
+      break;
+    }
+  }
+  std::cout << (options.output == "json" ? RenderJson(*result) : RenderTable(*result));
+  if (options.output == "json") std::cout << "\n";
+  return FoundProblems(*result) ? 6 : 0;
+}
+
+}  // namespace
+}  // namespace loyalty::ctl
+
+int main(int argc, char** argv) {
+  using namespace loyalty::ctl;
+  LinkDescriptors();
+  Options options;
+  std::vector<std::string> words;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      options.help = true;
+      continue;
+    }
+    if (!absl::StartsWith(a, "--")) {
+      words.push_back(a);
+      continue;
+    }
+    const std::pair<std::string, std::string> kv = absl::StrSplit(a.substr(2), absl::MaxSplits('=', 1));
+    if (kv.first == "output") {
+      if (kv.second != "table" && kv.second != "json") return Usage("--output: table or json");
+      options.output = kv.second;
+    } else if (kv.first == "all") {
+      options.all = true;
+    } else if (options.targets.contains(kv.first)) {
+      options.targets[kv.first] = kv.second;
+    } else if (kv.first == "deadline_ms") {
+      if (!absl::SimpleAtoi(kv.second, &options.deadline_ms) || options.deadline_ms <= 0) {
+        return Usage("--deadline_ms: a positive number");
+      }
+    } else if (kv.first == "json") {
+      options.json = kv.second;
+    } else if (kv.first == "api_key") {
+      return Usage("pass the key in LOYALTY_API_KEY, not on the command line");
+    } else {
+      options.fields.emplace_back(kv.first, kv.second);
+    }
+  }
+  if (words.empty() || words[0] == "help") return Help(words.size() > 1 ? words[1] : "") == 0 ? 0 : 2;
+  if (words[0] == "call") {
+    if (words.size() != 3) return Usage("call SERVICE METHOD");
+    return Run(words[1], words[2], options);
+  }
+  if (words.size() == 1) return options.help ? Help(words[0]) : Usage(absl::StrCat(words[0], ": which action?"));
+  for (const Command& c : kCommands) {
+    if (words[0] == c.group && words[1] == c.action) {
+      if (words.size() != 2) return Usage("unexpected words after the action (fields are --FIELD=VALUE)");
+      return Run(c.service, c.method, options);
+    }
+  }
+  return Usage(absl::StrCat("no command '", words[0], " ", words[1], "' (see loyaltyctl help)"));
+}
