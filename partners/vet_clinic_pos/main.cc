@@ -29,13 +29,16 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "common/money/currency.h"
+#include "partners/cli_support/cli_support.h"
 #include "partners/sdk/loyalty_sdk.h"
 
 namespace {
 
 namespace lv1 = ::loyalty::ledger::v1;
-using loyalty::sdk::Error;
+using loyalty::partners::DescribeBalance;
+using loyalty::partners::Fail;
+using loyalty::partners::Options;
+using loyalty::partners::ParseAmount;
 
 struct Settings {
   std::string ledger = "127.0.0.1:7102";
@@ -55,66 +58,25 @@ int Usage() {
   return 2;
 }
 
-int Fail(const Error& e) {
-  std::cerr << e.ToString() << "\n";
-  if (!e.field.empty()) std::cerr << "  (field: " << e.field << ")\n";
-  return e.retryable() ? 3 : 1;
-}
-
-// "45.90" in EUR -> 4590. Exact: no floating point.
-bool ParseAmount(const std::string& text, const std::string& currency, int64_t* minor) {
-  const std::optional<int> digits = loyalty::money::MinorDigits(currency);
-  if (!digits.has_value()) return false;
-  const std::vector<std::string> parts = absl::StrSplit(text, '.');
-  if (parts.empty() || parts.size() > 2 || parts[0].empty()) return false;
-  std::string fraction = parts.size() == 2 ? parts[1] : "";
-  if (static_cast<int>(fraction.size()) > *digits) return false;
-  fraction.append(static_cast<size_t>(*digits) - fraction.size(), '0');
-  int64_t major = 0;
-  int64_t frac = 0;
-  if (!absl::SimpleAtoi(parts[0], &major) || major < 0) return false;
-  if (!fraction.empty() && (!absl::SimpleAtoi(fraction, &frac) || frac < 0)) return false;
-  int64_t scale = 1;
-  for (int i = 0; i < *digits; ++i) scale *= 10;
-  if (major > (INT64_MAX - frac) / scale) return false;
-  *minor = major * scale + frac;
-  return true;
-}
-
-std::string Points(const lv1::AccountBalance& b) {
-  return absl::StrCat(b.available_points(), " points available (", b.posted_points(), " posted, ",
-                      b.pending_points(), " on hold)");
-}
-
-loyalty::sdk::ClientOptions Options(const Settings& s, const std::string& target) {
-  loyalty::sdk::ClientOptions o;
-  o.target = target;
-  o.api_key = s.api_key;
-  return o;
-}
-
 // The member behind a card, or an exit code.
 int MemberOfCard(const Settings& s, const std::string& card, std::string* member_id) {
-  loyalty::sdk::MembershipClient membership(Options(s, s.membership));
-  auto found = membership.LookupByCard(card);
-  if (!found.ok()) return Fail(found.error());
-  *member_id = found->member().member_id();
-  return 0;
+  loyalty::sdk::MembershipClient membership(Options(s.membership, s.api_key));
+  return loyalty::partners::MemberOfCard(membership, card, member_id);
 }
 
 int Lookup(const Settings& s, const std::vector<std::string>& args) {
   if (args.size() != 1) return Usage();
-  loyalty::sdk::MembershipClient membership(Options(s, s.membership));
+  loyalty::sdk::MembershipClient membership(Options(s.membership, s.api_key));
   auto found = membership.LookupByCard(args[0]);
   if (!found.ok()) return Fail(found.error());
   const auto& m = found->member();
   std::cout << "member " << m.member_id() << "  " << m.given_name() << " " << m.family_name() << "  tier "
             << (m.tier().tier_id().empty() ? "-" : m.tier().tier_id()) << "  status "
             << loyalty::membership::v1::MemberStatus_Name(m.status()) << "\n";
-  loyalty::sdk::LedgerClient ledger(Options(s, s.ledger));
+  loyalty::sdk::LedgerClient ledger(Options(s.ledger, s.api_key));
   auto balance = ledger.GetBalance(m.member_id());
   if (balance.ok()) {
-    std::cout << "balance " << Points(balance->balance()) << "\n";
+    std::cout << "balance " << DescribeBalance(balance->balance()) << "\n";
   } else if (balance.error().code == loyalty::sdk::ErrorCode::kNotFound) {
     std::cout << "balance 0 points (never earned)\n";
   } else {
@@ -139,20 +101,8 @@ int Earn(const Settings& s, const std::vector<std::string>& args) {
   }
   req.mutable_amount()->set_amount_minor(minor);
   req.mutable_amount()->set_currency(s.currency);
-  for (size_t i = 3; i < args.size(); ++i) {
-    const std::pair<std::string, std::string> kv = absl::StrSplit(args[i], absl::MaxSplits('=', 1));
-    int64_t line_minor = 0;
-    if (kv.first.empty() || !ParseAmount(kv.second, s.currency, &line_minor)) {
-      std::cerr << "line " << args[i] << ": want CATEGORY=AMOUNT\n";
-      return 2;
-    }
-    auto* line = req.add_lines();
-    line->set_category(kv.first);
-    line->set_quantity(1);
-    line->mutable_amount()->set_amount_minor(line_minor);
-    line->mutable_amount()->set_currency(s.currency);
-  }
-  loyalty::sdk::LedgerClient ledger(Options(s, s.ledger));
+  if (!loyalty::partners::ParseLines({args.begin() + 3, args.end()}, s.currency, req.mutable_lines())) return 2;
+  loyalty::sdk::LedgerClient ledger(Options(s.ledger, s.api_key));
   auto earned = ledger.Earn(req);
   if (!earned.ok()) return Fail(earned.error());
   std::cout << "earned " << earned->points() << " points on invoice " << args[1] << " (transfer "
@@ -160,7 +110,7 @@ int Earn(const Settings& s, const std::vector<std::string>& args) {
   const auto& b = earned->breakdown();
   std::cout << "  base " << b.base_points() << ", tier " << b.tier_bonus_points() << ", campaigns "
             << (earned->points() - b.base_points() - b.tier_bonus_points()) << "\n";
-  std::cout << "balance " << Points(earned->balance()) << "\n";
+  std::cout << "balance " << DescribeBalance(earned->balance()) << "\n";
   return 0;
 }
 
@@ -173,7 +123,7 @@ int Redeem(const Settings& s, const std::vector<std::string>& args) {
   }
   std::string member_id;
   if (int rc = MemberOfCard(s, args[0], &member_id); rc != 0) return rc;
-  loyalty::sdk::LedgerClient ledger(Options(s, s.ledger));
+  loyalty::sdk::LedgerClient ledger(Options(s.ledger, s.api_key));
   lv1::AuthorizeRequest hold;
   hold.set_idempotency_key(absl::StrCat("hold:", args[2]));
   hold.set_member_id(member_id);
@@ -202,7 +152,7 @@ int Redeem(const Settings& s, const std::vector<std::string>& args) {
   }
   std::cout << "redeemed " << captured->transfer().points() << " points (transfer "
             << captured->transfer().transfer_id() << ")\n";
-  std::cout << "balance " << Points(captured->balance()) << "\n";
+  std::cout << "balance " << DescribeBalance(captured->balance()) << "\n";
   return 0;
 }
 
@@ -222,7 +172,7 @@ int Return(const Settings& s, const std::vector<std::string>& args) {
     req.mutable_refund_amount()->set_amount_minor(minor);
     req.mutable_refund_amount()->set_currency(s.currency);
   }
-  loyalty::sdk::LedgerClient ledger(Options(s, s.ledger));
+  loyalty::sdk::LedgerClient ledger(Options(s.ledger, s.api_key));
   auto reversed = ledger.Reverse(req);
   if (!reversed.ok()) return Fail(reversed.error());
   std::cout << "returned: " << reversed->reversed_points() << " points reversed, "
