@@ -178,6 +178,11 @@ absl::StatusOr<EarnComputation> ComputeEarn(
   const int64_t rate = contract->earn_rate_milli_points_per_unit();
 
   EarnComputation out;
+  if (contract->funding_model() == settlement::v1::FUNDING_MODEL_PREPAID) {
+    auto limit = rules.prepaid_limit_points.find(partner_id);
+    // A prepaid partner whose blocks are unknown has none.
+    out.prepaid_limit_points = limit == rules.prepaid_limit_points.end() ? 0 : limit->second;
+  }
   v1::EarnBreakdown& b = out.breakdown;
   b.set_contract_id(contract->contract_id());
   b.set_earn_rate_milli_points_per_unit(rate);

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
@@ -49,6 +50,11 @@ struct RulesSnapshot {
   absl::flat_hash_map<std::string, membership::v1::MemberSnapshot> members;
   absl::flat_hash_map<std::string, membership::v1::TierDefinition> tiers;
   std::vector<catalog::v1::Campaign> campaigns;  // ACTIVE only
+  // Prepaid partners: the most points they may have issued in total (net of
+  // returns), i.e. every block bought. Settlement publishes what remained at
+  // a journal sequence; the refresher adds back what the ledger had issued
+  // by then (rules_feed.h). A partner absent here is not limited.
+  absl::flat_hash_map<std::string, int64_t> prepaid_limit_points;
 };
 using RulesSnapshotPtr = std::shared_ptr<const RulesSnapshot>;
 
@@ -57,6 +63,10 @@ struct EarnComputation {
   v1::EarnBreakdown breakdown;
   int64_t points = 0;
   absl::Time expires_at;
+  // Set when the contract in force is prepaid: the partner's net issuance
+  // after this earn must not exceed it (checked by the writer, which knows
+  // the issuance account's balance).
+  std::optional<int64_t> prepaid_limit_points;
 };
 
 // Validates the purchase against the rules and computes the points.

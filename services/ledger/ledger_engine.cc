@@ -1,5 +1,7 @@
 #include "services/ledger/ledger_engine.h"
 
+#include <algorithm>
+
 #include <random>
 
 #include "absl/strings/ascii.h"
@@ -99,6 +101,17 @@ Outcome DoEarn(BatchState& state, const v1::EarnRequest& req,
   const EarnComputation& comp = *computed;
   ASSIGN_OR_RETURN(AccountRow * member, state.Account(MemberAccount(req.member_id())));
   ASSIGN_OR_RETURN(AccountRow * issuance, state.Account(IssuanceAccount(req.partner_id())));
+  if (comp.prepaid_limit_points.has_value()) {
+    // Issuance accounts are debited by earns and credited by returns: their
+    // net debit is what the partner has issued so far.
+    const int64_t issued = issuance->debits_posted - issuance->credits_posted;
+    if (issued + comp.points > *comp.prepaid_limit_points) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "partner '", req.partner_id(), "' has not enough prepaid points: ",
+          std::max<int64_t>(*comp.prepaid_limit_points - issued, 0), " left, this earn needs ", comp.points,
+          "; the partner must buy a block"));
+    }
+  }
   v1::EarnResponse response;
   response.set_points(comp.points);
   *response.mutable_breakdown() = comp.breakdown;

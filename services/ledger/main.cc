@@ -184,8 +184,14 @@ absl::StatusOr<server::ServiceInstancePtr> Build(const server::ServiceContext& c
   ASSIGN_OR_RETURN(RulesSnapshotPtr empty, SnapshotFromFile(internal::v1::EarnRulesFile(), 0,
                                                             settings.lot_expiry_days));
   auto cache = std::make_unique<RulesCache>(empty);
-  auto refresher = std::make_unique<RulesRefresher>(*cache, NewGrpcRulesFeeds(settings.feeds, settings.feed_call, ctx.channel_to),
-                                                    settings.lot_expiry_days);
+  RulesFeeds feeds = NewGrpcRulesFeeds(settings.feeds, settings.feed_call, ctx.channel_to);
+  // Prepaid limits need the ledger's own issuance figures; read through a
+  // store of the same pool (the Instance has its own).
+  feeds.net_issuance_at = [store = std::shared_ptr<LedgerStore>(NewMysqlLedgerStore(ctx.pool))](
+                              const std::string& partner_id, int64_t sequence) {
+    return store->NetIssuanceAt(partner_id, sequence);
+  };
+  auto refresher = std::make_unique<RulesRefresher>(*cache, std::move(feeds), settings.lot_expiry_days);
   RETURN_IF_ERROR(refresher->SetFile(file, FileVersion(settings.rules_file)));
   if (absl::Status first = refresher->Refresh(); !first.ok()) {
     log::Warn("earn_rules_feed_failed", {{"error", first.ToString()}});

@@ -41,6 +41,14 @@ constexpr absl::string_view kUpdateHead =
     "UPDATE journal_head SET last_sequence = ?, last_hash = ? WHERE id = 1";
 constexpr absl::string_view kSelectHead = "SELECT last_sequence FROM journal_head WHERE id = 1";
 
+// A partner's net issuance now, and what of it came after a sequence (a
+// short range scan of transfers_partner: the sequence is recent).
+constexpr absl::string_view kSelectNetIssuanceNow =
+    "SELECT debits_posted - credits_posted FROM accounts WHERE account = ?";
+constexpr absl::string_view kSelectNetIssuanceAfter =
+    "SELECT COALESCE(SUM(CASE WHEN debit_account = ? THEN points WHEN credit_account = ? THEN -points "
+    "ELSE 0 END), 0) FROM transfers WHERE partner_id = ? AND sequence > ?";
+
 constexpr absl::string_view kSelectAccountForUpdate =
     "SELECT account, debits_posted, credits_posted, debits_pending, credits_pending "
     "FROM accounts WHERE account = ? FOR UPDATE";
@@ -1000,6 +1008,29 @@ class MysqlLedgerStore final : public LedgerStore {
       return absl::OkStatus();
     }));
     return out;
+  }
+
+  absl::StatusOr<int64_t> NetIssuanceAt(const std::string& partner_id, int64_t sequence) override {
+    const std::string account = IssuanceAccount(partner_id);
+    int64_t at = 0;
+    // One transaction: the account row and the transfers after `sequence`
+    // are read from the same snapshot.
+    RETURN_IF_ERROR(db::RunInTransaction(pool_, "net issuance", [&](db::Transaction& tx) {
+      int64_t now = 0;
+      sql::PreparedStatement& current = tx.Prepare(kSelectNetIssuanceNow);
+      current.setString(1, account);
+      std::unique_ptr<sql::ResultSet> rs(current.executeQuery());
+      if (rs->next()) now = rs->getInt64(1);
+      sql::PreparedStatement& after = tx.Prepare(kSelectNetIssuanceAfter);
+      after.setString(1, account);
+      after.setString(2, account);
+      after.setString(3, partner_id);
+      after.setInt64(4, sequence);
+      std::unique_ptr<sql::ResultSet> later(after.executeQuery());
+      at = now - (later->next() ? later->getInt64(1) : 0);
+      return absl::OkStatus();
+    }));
+    return at;
   }
 
   absl::StatusOr<Liability> PointsLiability() override {

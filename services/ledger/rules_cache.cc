@@ -28,6 +28,11 @@ absl::StatusOr<std::shared_ptr<RulesSnapshot>> BuildSnapshot(const internal::v1:
   snapshot->lot_expiry_days = file.lot_expiry_days() > 0 ? file.lot_expiry_days() : default_lot_expiry_days;
   for (const auto& partner : file.partners()) {
     RETURN_IF_ERROR(ValidatePartnerSnapshot(partner));
+    // Remaining points counted from the first sequence are the whole limit;
+    // a later count needs the ledger's issuance until then (rules_feed.cc).
+    if (partner.prepaid_as_of_sequence() == 0) {
+      snapshot->prepaid_limit_points[partner.partner_id()] = partner.prepaid_remaining_points();
+    }
     if (!snapshot->partners.emplace(partner.partner_id(), partner).second) {
       return absl::InvalidArgumentError(absl::StrCat("partners: duplicate ", partner.partner_id()));
     }

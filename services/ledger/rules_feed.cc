@@ -26,8 +26,11 @@ absl::Status RulesRefresher::Refresh() {
   for (absl::Status s : {PollPartners(changed), PollMembers(changed), PollCampaigns(changed)}) {
     if (!s.ok() && first.ok()) first = s;
   }
-  if (changed) {
+  // A publish that failed (a prepaid limit the ledger could not compute) is
+  // tried again on every refresh until it succeeds, change or not.
+  if (changed || unpublished_) {
     absl::Status published = Publish();
+    unpublished_ = !published.ok();
     if (!published.ok() && first.ok()) first = published;
   }
   return first;
@@ -133,8 +136,30 @@ absl::Status RulesRefresher::Publish() {
     log::Error("earn_rules_rejected", {{"error", built.status().ToString()}});
     return built.status();
   }
+  RETURN_IF_ERROR(PrepaidLimits(**built));
   (*built)->not_ready = MissingFeeds();
   cache_.Replace(*std::move(built));
+  return absl::OkStatus();
+}
+
+absl::Status RulesRefresher::PrepaidLimits(RulesSnapshot& snapshot) {
+  for (const auto& [id, partner] : snapshot.partners) {
+    if (partner.prepaid_as_of_sequence() == 0) continue;  // BuildSnapshot set it
+    auto cached = prepaid_limits_.find(id);
+    if (cached == prepaid_limits_.end() || cached->second.first != partner.version()) {
+      if (!feeds_.net_issuance_at) continue;  // unknown: the partner issues nothing
+      absl::StatusOr<int64_t> issued = feeds_.net_issuance_at(id, partner.prepaid_as_of_sequence());
+      if (!issued.ok()) {
+        // Keep the last snapshot rather than publish a limit we do not know.
+        log::Warn("prepaid_limit_unknown", {{"partner_id", id}, {"error", issued.status().ToString()}});
+        return issued.status();
+      }
+      cached = prepaid_limits_.insert_or_assign(id, std::make_pair(partner.version(),
+                                                                   partner.prepaid_remaining_points() + *issued))
+                   .first;
+    }
+    snapshot.prepaid_limit_points[id] = cached->second.second;
+  }
   return absl::OkStatus();
 }
 

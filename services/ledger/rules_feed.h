@@ -41,6 +41,12 @@ struct RulesFeeds {
       members;
   std::function<absl::StatusOr<catalog::v1::GetActiveEarnRulesResponse>(int64_t known_version)>
       campaigns;
+  // The ledger's own figure for a prepaid partner: net points issued when the
+  // journal stood at a sequence (LedgerStore::NetIssuanceAt). Settlement
+  // publishes the points that remained at that sequence; the two add up to
+  // the partner's limit. Unset: a partner counted from a later sequence has
+  // no known limit and issues nothing.
+  std::function<absl::StatusOr<int64_t>(const std::string& partner_id, int64_t sequence)> net_issuance_at;
 };
 
 // Most pages read from one feed in one Refresh(); the rest is read by the
@@ -70,10 +76,13 @@ class RulesRefresher {
   absl::Status PollCampaigns(bool& changed);
   std::string MissingFeeds() const;
   absl::Status Publish();
+  absl::Status PrepaidLimits(RulesSnapshot& snapshot);
 
   RulesCache& cache_;
   RulesFeeds feeds_;
   int default_lot_expiry_days_;
+
+  bool unpublished_ = false;  // the last Publish failed
 
   internal::v1::EarnRulesFile file_;
   int64_t file_version_ = 0;
@@ -86,6 +95,10 @@ class RulesRefresher {
   membership::v1::TierLadder ladder_;
   int64_t members_version_ = 0;
   bool members_loaded_ = false;
+
+  // Prepaid limits by partner, with the snapshot version they were computed
+  // for (recomputed only when settlement sends a new snapshot).
+  absl::flat_hash_map<std::string, std::pair<int64_t, int64_t>> prepaid_limits_;
 
   std::vector<catalog::v1::Campaign> campaigns_;
   int64_t campaigns_version_ = 0;

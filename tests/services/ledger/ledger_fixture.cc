@@ -46,6 +46,11 @@ RulesSnapshotPtr TestRules() {
   *file.add_partners() = Partner("food", 2000, settlement::v1::PARTNER_STATUS_ACTIVE);
   *file.add_partners() = Partner("groomer", 1000, settlement::v1::PARTNER_STATUS_ACTIVE);
   *file.add_partners() = Partner("closed-shop", 1000, settlement::v1::PARTNER_STATUS_SUSPENDED);
+  // Prepaid: bought 100 points, counted from the first sequence.
+  settlement::v1::PartnerSnapshot prepaid = Partner("prepaid", 1000, settlement::v1::PARTNER_STATUS_ACTIVE);
+  prepaid.mutable_contracts(0)->set_funding_model(settlement::v1::FUNDING_MODEL_PREPAID);
+  prepaid.set_prepaid_remaining_points(100);
+  *file.add_partners() = prepaid;
   auto* gold = file.mutable_tier_ladder()->add_tiers();
   gold->set_tier_id("gold");
   gold->set_tier_multiplier_bp(15000);

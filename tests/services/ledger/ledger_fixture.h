@@ -3,7 +3,8 @@
 // MySQL store, the batch writer and a rules snapshot built in code.
 //
 // Partners: vet (EUR, 1 point per EUR), food (EUR, 2 points per EUR),
-// groomer (EUR), closed-shop (suspended). Members: "gold-1" at tier gold
+// groomer (EUR), closed-shop (suspended), prepaid (EUR, 1 point per EUR,
+// prepaid with 100 points bought). Members: "gold-1" at tier gold
 // (1.5x), "frozen" suspended; everyone else active at the base tier.
 // Campaign "double-dog": +100% on category "dog" at food.
 

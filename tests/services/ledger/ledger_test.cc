@@ -297,6 +297,50 @@ TEST_F(LedgerTest, ExpiredHoldIsRefusedBeforeTheSweeperAndReleasedByIt) {
   EXPECT_EQ(ledger().SweepExpiredHolds(100)->holds_released(), 0);
 }
 
+// ---- Prepaid ----------------------------------------------------------------
+
+TEST_F(LedgerTest, APrepaidPartnerIssuesNoMoreThanItBought) {
+  auto first = ledger().Earn(caller_, EarnOf("p1", "prepaid", "m1", 6000));  // 60 points
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto too_much = ledger().Earn(caller_, EarnOf("p2", "prepaid", "m2", 5000));
+  EXPECT_EQ(too_much.status().code(), absl::StatusCode::kFailedPrecondition) << too_much.status();
+  EXPECT_NE(too_much.status().message().find("40 left, this earn needs 50"), std::string::npos)
+      << too_much.status();
+  ASSERT_TRUE(ledger().Earn(caller_, EarnOf("p3", "prepaid", "m2", 4000)).ok());  // exactly 100
+  EXPECT_EQ(ledger().Earn(caller_, EarnOf("p4", "prepaid", "m2", 100)).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  // A return gives the partner its points back to issue again.
+  v1::ReverseRequest r;
+  r.set_idempotency_key("p-return");
+  r.set_transfer_id(first->transfer().transfer_id());
+  r.set_points(10);
+  ASSERT_TRUE(ledger().Reverse(caller_, r).ok());
+  EXPECT_TRUE(ledger().Earn(caller_, EarnOf("p5", "prepaid", "m3", 1000)).ok());
+  EXPECT_EQ(ledger().Earn(caller_, EarnOf("p6", "prepaid", "m3", 100)).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  // Other partners are not limited.
+  EXPECT_TRUE(ledger().Earn(caller_, EarnOf("p7", "vet", "m3", 100000)).ok());
+}
+
+TEST_F(LedgerTest, ConcurrentEarnsNeverIssueMoreThanThePrepaidBlocks) {
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  std::atomic<int> refused{0};
+  for (int i = 0; i < 24; ++i) {
+    threads.emplace_back([&, i] {
+      auto r = ledger().Earn(caller_, EarnOf(absl::StrCat("c", i), "prepaid", absl::StrCat("m", i), 1000));
+      if (r.ok()) {
+        ok.fetch_add(1);
+      } else if (r.status().code() == absl::StatusCode::kFailedPrecondition) {
+        refused.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 10);  // 10 x 10 points = the 100 bought
+  EXPECT_EQ(refused.load(), 14);
+}
+
 // ---- Reverse ----------------------------------------------------------------
 
 TEST_F(LedgerTest, ReverseRedemptionRestoresItsLots) {

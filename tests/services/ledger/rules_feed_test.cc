@@ -29,6 +29,7 @@ sv1::PartnerSnapshot Partner(const std::string& id, int64_t version,
   p.set_version(version);
   auto* c = p.add_contracts();
   c->set_earn_rate_milli_points_per_unit(rate_milli);
+  c->set_earn_currency("EUR");
   return p;
 }
 
@@ -111,6 +112,7 @@ class RulesFeedTest : public ::testing::Test {
 
   std::unique_ptr<RulesRefresher> Make(bool partners, bool members, bool campaigns) {
     RulesFeeds feeds;
+    if (net_issuance_) feeds.net_issuance_at = net_issuance_;
     if (partners) feeds.partners = partners_.Fn();
     if (members) feeds.members = members_.Fn();
     if (campaigns) feeds.campaigns = campaigns_.Fn();
@@ -123,6 +125,7 @@ class RulesFeedTest : public ::testing::Test {
 
   RulesCache cache_;
   RulesSnapshotPtr held_;
+  std::function<absl::StatusOr<int64_t>(const std::string&, int64_t)> net_issuance_;
   ScriptedFeed<sv1::ListPartnerSnapshotsResponse> partners_;
   ScriptedFeed<mv1::ListMemberSnapshotsResponse> members_;
   ScriptedFeed<cv1::GetActiveEarnRulesResponse> campaigns_;
@@ -258,6 +261,61 @@ TEST_F(RulesFeedTest, AMalformedFileChangesNothing) {
   EXPECT_EQ(refresher->SetFile(bad, 2).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Now().version, 1);
   EXPECT_TRUE(Now().partners.contains("vet"));
+}
+
+sv1::PartnerSnapshot Prepaid(int64_t version, int64_t remaining, int64_t as_of) {
+  sv1::PartnerSnapshot p = Partner("shop", version);
+  p.mutable_contracts(0)->set_funding_model(sv1::FUNDING_MODEL_PREPAID);
+  p.set_prepaid_remaining_points(remaining);
+  p.set_prepaid_as_of_sequence(as_of);
+  return p;
+}
+
+TEST_F(RulesFeedTest, APrepaidLimitIsWhatRemainedPlusWhatTheLedgerHadIssuedByThen) {
+  std::vector<std::pair<std::string, int64_t>> asked;
+  absl::StatusOr<int64_t> answer = 70;
+  net_issuance_ = [&](const std::string& partner, int64_t sequence) -> absl::StatusOr<int64_t> {
+    asked.emplace_back(partner, sequence);
+    return answer;
+  };
+  auto refresher = Make(true, false, false);
+  partners_.answers.push_back(PartnerPage({Prepaid(1, 30, 50)}, false));
+  ASSERT_TRUE(refresher->Refresh().ok());
+  EXPECT_EQ(Now().prepaid_limit_points.at("shop"), 100);
+  ASSERT_TRUE(refresher->Refresh().ok());  // nothing new: not asked again
+  EXPECT_EQ(asked.size(), 1u);
+
+  // Settlement counted further (25 left at 60, the ledger had issued 75).
+  answer = 75;
+  partners_.answers.push_back(PartnerPage({Prepaid(2, 25, 60)}, false));
+  ASSERT_TRUE(refresher->Refresh().ok());
+  EXPECT_EQ(Now().prepaid_limit_points.at("shop"), 100);
+  ASSERT_EQ(asked.size(), 2u);
+  EXPECT_EQ(asked[1], std::make_pair(std::string("shop"), int64_t{60}));
+
+  // A block bought (version 3); the ledger cannot answer: the old snapshot stays.
+  answer = absl::UnavailableError("database down");
+  partners_.answers.push_back(PartnerPage({Prepaid(3, 525, 60)}, false));
+  EXPECT_EQ(refresher->Refresh().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(Now().prepaid_limit_points.at("shop"), 100);
+  answer = 75;
+  ASSERT_TRUE(refresher->Refresh().ok());
+  EXPECT_EQ(Now().prepaid_limit_points.at("shop"), 600);
+}
+
+TEST_F(RulesFeedTest, APrepaidPartnerWithAnUnknownLimitIssuesNothing) {
+  auto refresher = Make(true, false, false);  // no net_issuance_at
+  partners_.answers.push_back(PartnerPage({Prepaid(1, 30, 50)}, false));
+  ASSERT_TRUE(refresher->Refresh().ok());
+  EXPECT_FALSE(Now().prepaid_limit_points.contains("shop"));
+  common::v1::Money amount;
+  amount.set_amount_minor(100);
+  amount.set_currency("EUR");
+  google::protobuf::RepeatedPtrField<v1::PurchaseLine> lines;
+  auto earn = ComputeEarn(Now(), "shop", "m1", amount, lines, absl::Now());
+  ASSERT_TRUE(earn.ok()) << earn.status();
+  ASSERT_TRUE(earn->prepaid_limit_points.has_value());
+  EXPECT_EQ(*earn->prepaid_limit_points, 0);
 }
 
 }  // namespace
