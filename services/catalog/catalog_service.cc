@@ -1,1 +1,40 @@
 #include "services/catalog/catalog_service.h"
+
+#include "common/status/grpc_status.h"
+
+namespace loyalty::catalog {
+
+template <typename Response, typename Call>
+grpc::Status CatalogService::Handle(grpc::ServerContext* context, absl::string_view method, Response* response,
+                                    Call call) {
+  absl::StatusOr<auth::Principal> principal = authorize_(*context, method);
+  if (!principal.ok()) return ToGrpcStatus(principal.status());
+  absl::StatusOr<Response> result = call(*principal);
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = *std::move(result);
+  return grpc::Status::OK;
+}
+
+#define LOYALTY_CATALOG_RPC(Method)                                                                    \
+  grpc::Status CatalogService::Method(grpc::ServerContext* context, const v1::Method##Request* request, \
+                                      v1::Method##Response* response) {                                \
+    return Handle(context, #Method, response,                                                          \
+                  [&](const auth::Principal& p) { return catalog_.Method(p, *request); });             \
+  }
+
+LOYALTY_CATALOG_RPC(CreateReward)
+LOYALTY_CATALOG_RPC(ProposeReward)
+LOYALTY_CATALOG_RPC(UpdateReward)
+LOYALTY_CATALOG_RPC(GetReward)
+LOYALTY_CATALOG_RPC(ListRewards)
+LOYALTY_CATALOG_RPC(SetRewardState)
+LOYALTY_CATALOG_RPC(AdjustRewardStock)
+LOYALTY_CATALOG_RPC(Redeem)
+LOYALTY_CATALOG_RPC(GetVoucher)
+LOYALTY_CATALOG_RPC(ListVouchers)
+LOYALTY_CATALOG_RPC(HonourVoucher)
+LOYALTY_CATALOG_RPC(CancelVoucher)
+
+#undef LOYALTY_CATALOG_RPC
+
+}  // namespace loyalty::catalog

@@ -1,14 +1,54 @@
 #pragma once
-// The gRPC adapter of the catalog service.
+// The gRPC adapter of the catalog service: authenticates the caller, hands
+// the request to the domain (Catalog) and maps the answer back. Sync API with
+// the bootstrap's bounded thread pool.
 //
-// The catalog RPCs are not built yet: every one answers UNIMPLEMENTED (the
-// generated base class's default), which is the honest answer until its
-// issue lands. Health and reflection are served by the shared bootstrap.
+// RPCs not built yet (coupons, campaigns and earn rules, budget leasing,
+// QuoteEarn, ListRedeemableRewards) are not overridden: they answer
+// UNIMPLEMENTED (after the bootstrap's auth gate), never a made-up answer.
 
+#include <functional>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/auth/principal.h"
 #include "loyalty/catalog/v1/catalog.grpc.pb.h"
+#include "services/catalog/catalog.h"
 
 namespace loyalty::catalog {
 
-class CatalogService final : public v1::CatalogService::Service {};
+// Authenticates and authorises the caller of a method ("Redeem").
+using Authorize = std::function<absl::StatusOr<auth::Principal>(const grpc::ServerContext&, absl::string_view)>;
+
+class CatalogService final : public v1::CatalogService::Service {
+ public:
+  CatalogService(Catalog& catalog, Authorize authorize) : catalog_(catalog), authorize_(std::move(authorize)) {}
+
+  // v1::CatalogService::Service
+  grpc::Status CreateReward(grpc::ServerContext*, const v1::CreateRewardRequest*, v1::CreateRewardResponse*) override;
+  grpc::Status ProposeReward(grpc::ServerContext*, const v1::ProposeRewardRequest*,
+                             v1::ProposeRewardResponse*) override;
+  grpc::Status UpdateReward(grpc::ServerContext*, const v1::UpdateRewardRequest*, v1::UpdateRewardResponse*) override;
+  grpc::Status GetReward(grpc::ServerContext*, const v1::GetRewardRequest*, v1::GetRewardResponse*) override;
+  grpc::Status ListRewards(grpc::ServerContext*, const v1::ListRewardsRequest*, v1::ListRewardsResponse*) override;
+  grpc::Status SetRewardState(grpc::ServerContext*, const v1::SetRewardStateRequest*,
+                              v1::SetRewardStateResponse*) override;
+  grpc::Status AdjustRewardStock(grpc::ServerContext*, const v1::AdjustRewardStockRequest*,
+                                 v1::AdjustRewardStockResponse*) override;
+  grpc::Status Redeem(grpc::ServerContext*, const v1::RedeemRequest*, v1::RedeemResponse*) override;
+  grpc::Status GetVoucher(grpc::ServerContext*, const v1::GetVoucherRequest*, v1::GetVoucherResponse*) override;
+  grpc::Status ListVouchers(grpc::ServerContext*, const v1::ListVouchersRequest*, v1::ListVouchersResponse*) override;
+  grpc::Status HonourVoucher(grpc::ServerContext*, const v1::HonourVoucherRequest*,
+                             v1::HonourVoucherResponse*) override;
+  grpc::Status CancelVoucher(grpc::ServerContext*, const v1::CancelVoucherRequest*,
+                             v1::CancelVoucherResponse*) override;
+
+ private:
+  template <typename Response, typename Call>
+  grpc::Status Handle(grpc::ServerContext* context, absl::string_view method, Response* response, Call call);
+
+  Catalog& catalog_;
+  Authorize authorize_;
+};
 
 }  // namespace loyalty::catalog

@@ -1,0 +1,587 @@
+#include "services/catalog/mysql_catalog_store.h"
+
+#include <cppconn/exception.h>
+#include <cppconn/prepared_statement.h>
+#include <cppconn/resultset.h>
+
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "common/db/sql_values.h"
+#include "common/db/transaction.h"
+#include "common/status/status_macros.h"
+#include "common/time/proto_time.h"
+
+namespace loyalty::catalog {
+namespace {
+
+using db::ParseSqlTime;
+using db::SqlTime;
+using db::Str;
+
+constexpr int kErDupEntry = 1062;
+
+constexpr absl::string_view kSelectIdempotency =
+    "SELECT method, fingerprint, request, status_code, status_message, response, completed "
+    "FROM idempotency WHERE scope = ? AND idem_key = ? FOR UPDATE";
+// See kFindRedemption: look without locking before claiming.
+constexpr absl::string_view kProbeIdempotency = "SELECT 1 FROM idempotency WHERE scope = ? AND idem_key = ?";
+constexpr absl::string_view kFindIdempotency =
+    "SELECT method, fingerprint, request, status_code, status_message, response, completed "
+    "FROM idempotency WHERE scope = ? AND idem_key = ? AND completed = 1";
+constexpr absl::string_view kInsertIdempotency =
+    "INSERT INTO idempotency (scope, idem_key, method, fingerprint, request, status_code, "
+    "status_message, response, completed, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))";
+constexpr absl::string_view kCompleteIdempotency =
+    "UPDATE idempotency SET status_code = ?, status_message = ?, response = ?, completed = 1 "
+    "WHERE scope = ? AND idem_key = ?";
+
+#define LOYALTY_REWARD_COLUMNS                                                                      \
+  "reward_id, partner_id, category, state, points_price, unlimited_stock, stock_available, "        \
+  "stock_reserved, stock_honoured, proposed_by_partner_id, valid_from, valid_until, body, created_at, " \
+  "updated_at, version"
+constexpr absl::string_view kInsertReward =
+    "INSERT INTO rewards (" LOYALTY_REWARD_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+constexpr absl::string_view kUpdateReward =
+    "UPDATE rewards SET category = ?, state = ?, points_price = ?, valid_from = ?, valid_until = ?, body = ?, "
+    "updated_at = ?, version = ? WHERE reward_id = ?";
+constexpr absl::string_view kSelectReward = "SELECT " LOYALTY_REWARD_COLUMNS " FROM rewards WHERE reward_id = ?";
+constexpr absl::string_view kSelectRewardForUpdate =
+    "SELECT " LOYALTY_REWARD_COLUMNS " FROM rewards WHERE reward_id = ? FOR UPDATE";
+// Filters are bound as (value, value) pairs: "? = '' OR column = ?".
+constexpr absl::string_view kListRewards =
+    "SELECT " LOYALTY_REWARD_COLUMNS " FROM rewards WHERE reward_id > ? "
+    "AND (? = '' OR partner_id = ?) AND (? = '' OR category = ?) "
+    "AND (? = '' OR state IN (2, 3) OR partner_id = ? OR proposed_by_partner_id = ?) "
+    "AND (? = 0 OR FIND_IN_SET(state, ?) > 0) ORDER BY reward_id LIMIT ?";
+constexpr absl::string_view kAdjustStock =
+    "UPDATE rewards SET stock_available = stock_available + ?, updated_at = ?, version = version + 1 "
+    "WHERE reward_id = ? AND unlimited_stock = 0 AND stock_available + ? >= 0";
+constexpr absl::string_view kReserveLimited =
+    "UPDATE rewards SET stock_available = stock_available - 1, stock_reserved = stock_reserved + 1 "
+    "WHERE reward_id = ? AND stock_available > 0";
+constexpr absl::string_view kReserveUnlimited =
+    "UPDATE rewards SET stock_reserved = stock_reserved + 1 WHERE reward_id = ?";
+constexpr absl::string_view kReleaseLimited =
+    "UPDATE rewards SET stock_available = stock_available + 1, stock_reserved = stock_reserved - 1 "
+    "WHERE reward_id = ? AND stock_reserved > 0";
+constexpr absl::string_view kReleaseUnlimited =
+    "UPDATE rewards SET stock_reserved = stock_reserved - 1 WHERE reward_id = ? AND stock_reserved > 0";
+constexpr absl::string_view kConsumeUnit =
+    "UPDATE rewards SET stock_reserved = stock_reserved - 1, stock_honoured = stock_honoured + 1 "
+    "WHERE reward_id = ? AND stock_reserved > 0";
+
+#define LOYALTY_REDEMPTION_COLUMNS                                                                 \
+  "redemption_id, scope, idem_key, fingerprint, request, member_id, reward_id, partner_id, "        \
+  "channel_partner_id, points, hold_ttl_seconds, attempt, state, hold_id, voucher_code, status_code, status_message, " \
+  "response, created_at, updated_at"
+constexpr absl::string_view kInsertRedemption =
+    "INSERT INTO redemptions (" LOYALTY_REDEMPTION_COLUMNS
+    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+constexpr absl::string_view kUpdateRedemption =
+    "UPDATE redemptions SET attempt = ?, state = ?, hold_id = ?, voucher_code = ?, status_code = ?, "
+    "status_message = ?, response = ?, updated_at = ? WHERE redemption_id = ?";
+// A plain (non-locking) read first: SELECT ... FOR UPDATE of a missing row
+// takes a gap lock, and concurrent claims inserting into that gap deadlock.
+constexpr absl::string_view kFindRedemption =
+    "SELECT redemption_id FROM redemptions WHERE scope = ? AND idem_key = ?";
+constexpr absl::string_view kGetRedemption =
+    "SELECT " LOYALTY_REDEMPTION_COLUMNS " FROM redemptions WHERE redemption_id = ? FOR UPDATE";
+constexpr absl::string_view kStuckRedemptions =
+    "SELECT " LOYALTY_REDEMPTION_COLUMNS " FROM redemptions WHERE state IN (1, 3) AND updated_at < ? "
+    "ORDER BY updated_at LIMIT ?";
+
+#define LOYALTY_VOUCHER_COLUMNS                                                                    \
+  "id, voucher_code, reward_id, reward_name, member_id, partner_id, channel_partner_id, points, "   \
+  "hold_id, state, issued_at, expires_at, honoured_at, cancelled_at, capture_transfer_id, "         \
+  "honour_reference, cancel_reason"
+constexpr absl::string_view kInsertVoucher =
+    "INSERT INTO vouchers (redemption_id, voucher_code, reward_id, reward_name, member_id, partner_id, "
+    "channel_partner_id, points, hold_id, state, issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+constexpr absl::string_view kUpdateVoucher =
+    "UPDATE vouchers SET state = ?, honoured_at = ?, cancelled_at = ?, capture_transfer_id = ?, "
+    "honour_reference = ?, cancel_reason = ? WHERE voucher_code = ?";
+constexpr absl::string_view kSelectVoucher =
+    "SELECT " LOYALTY_VOUCHER_COLUMNS " FROM vouchers WHERE voucher_code = ?";
+constexpr absl::string_view kSelectVoucherForUpdate =
+    "SELECT " LOYALTY_VOUCHER_COLUMNS " FROM vouchers WHERE voucher_code = ? FOR UPDATE";
+constexpr absl::string_view kListVouchers =
+    "SELECT " LOYALTY_VOUCHER_COLUMNS " FROM vouchers WHERE id < ? AND (? = '' OR member_id = ?) "
+    "AND (? = '' OR partner_id = ? OR channel_partner_id = ?) AND (? = 0 OR FIND_IN_SET(state, ?) > 0) "
+    "ORDER BY id DESC LIMIT ?";
+constexpr absl::string_view kCountMemberVouchers =
+    "SELECT COUNT(*) FROM vouchers WHERE member_id = ? AND reward_id = ? AND issued_at >= ? AND state IN (1, 2)";
+constexpr absl::string_view kExpiredVouchers =
+    "SELECT voucher_code FROM vouchers WHERE state = 1 AND expires_at <= ? ORDER BY expires_at LIMIT ?";
+
+// ---- helpers ------------------------------------------------------------------
+
+void SetBlob(sql::PreparedStatement& s, int i, const std::string& bytes, std::istringstream& holder) {
+  holder.str(bytes);
+  s.setBlob(i, &holder);
+}
+std::string ReadBlob(const sql::ResultSet& rs, int col) {
+  if (rs.isNull(col)) return {};
+  std::unique_ptr<std::istream> in(rs.getBlob(col));
+  std::ostringstream out;
+  out << in->rdbuf();
+  return out.str();
+}
+void SetOptionalTime(sql::PreparedStatement& s, int i, bool has, const google::protobuf::Timestamp& ts) {
+  if (!has) {
+    s.setNull(i, 0);
+  } else {
+    s.setString(i, SqlTime(FromProtoTime(ts)));
+  }
+}
+bool ReadTime(const sql::ResultSet& rs, int col, google::protobuf::Timestamp* out) {
+  if (rs.isNull(col)) return false;
+  *out = ToProtoTime(ParseSqlTime(Str(rs, col)));
+  return true;
+}
+std::string StateList(const std::vector<int>& states) {
+  std::string out;
+  for (int s : states) absl::StrAppend(&out, out.empty() ? "" : ",", s);
+  return out;
+}
+
+absl::StatusOr<v1::Reward> ReadReward(const sql::ResultSet& rs) {
+  v1::Reward r;
+  if (!r.ParseFromString(ReadBlob(rs, 13))) {
+    return absl::InternalError(absl::StrCat("reward ", Str(rs, 1), ": unreadable body"));
+  }
+  r.set_reward_id(Str(rs, 1));
+  r.set_partner_id(Str(rs, 2));
+  r.set_category(Str(rs, 3));
+  r.set_state(static_cast<v1::RewardState>(rs.getInt(4)));
+  r.set_points_price(rs.getInt64(5));
+  r.set_unlimited_stock(rs.getBoolean(6));
+  r.set_stock_available(rs.getInt64(7));
+  r.set_stock_reserved(rs.getInt64(8));
+  r.set_stock_honoured(rs.getInt64(9));
+  r.set_proposed_by_partner_id(Str(rs, 10));
+  if (!ReadTime(rs, 11, r.mutable_valid_from())) r.clear_valid_from();
+  if (!ReadTime(rs, 12, r.mutable_valid_until())) r.clear_valid_until();
+  ReadTime(rs, 14, r.mutable_created_at());
+  ReadTime(rs, 15, r.mutable_updated_at());
+  r.set_version(rs.getInt64(16));
+  return r;
+}
+
+Redemption ReadRedemption(const sql::ResultSet& rs) {
+  Redemption r;
+  r.redemption_id = Str(rs, 1);
+  r.scope = Str(rs, 2);
+  r.key = Str(rs, 3);
+  r.fingerprint = Str(rs, 4);
+  r.request = ReadBlob(rs, 5);
+  r.member_id = Str(rs, 6);
+  r.reward_id = Str(rs, 7);
+  r.partner_id = Str(rs, 8);
+  r.channel_partner_id = Str(rs, 9);
+  r.points = rs.getInt64(10);
+  r.hold_ttl_seconds = rs.getInt64(11);
+  r.attempt = rs.getInt(12);
+  r.state = static_cast<SagaState>(rs.getInt(13));
+  r.hold_id = Str(rs, 14);
+  r.voucher_code = Str(rs, 15);
+  r.status_code = rs.getInt(16);
+  r.status_message = Str(rs, 17);
+  r.response = ReadBlob(rs, 18);
+  r.created_at = ParseSqlTime(Str(rs, 19));
+  r.updated_at = ParseSqlTime(Str(rs, 20));
+  return r;
+}
+
+std::pair<int64_t, v1::Voucher> ReadVoucher(const sql::ResultSet& rs) {
+  v1::Voucher v;
+  const int64_t id = rs.getInt64(1);
+  v.set_voucher_code(Str(rs, 2));
+  v.set_reward_id(Str(rs, 3));
+  v.set_reward_name(Str(rs, 4));
+  v.set_member_id(Str(rs, 5));
+  v.set_partner_id(Str(rs, 6));
+  v.set_channel_partner_id(Str(rs, 7));
+  v.set_points(rs.getInt64(8));
+  v.set_hold_id(Str(rs, 9));
+  v.set_state(static_cast<v1::VoucherState>(rs.getInt(10)));
+  ReadTime(rs, 11, v.mutable_issued_at());
+  ReadTime(rs, 12, v.mutable_expires_at());
+  if (!ReadTime(rs, 13, v.mutable_honoured_at())) v.clear_honoured_at();
+  if (!ReadTime(rs, 14, v.mutable_cancelled_at())) v.clear_cancelled_at();
+  v.set_capture_transfer_id(Str(rs, 15));
+  v.set_honour_reference(Str(rs, 16));
+  v.set_cancel_reason(Str(rs, 17));
+  return {id, std::move(v)};
+}
+
+IdempotencyRecord ReadIdempotency(const sql::ResultSet& rs, const std::string& scope, const std::string& key) {
+  IdempotencyRecord r;
+  r.scope = scope;
+  r.key = key;
+  r.method = Str(rs, 1);
+  r.fingerprint = Str(rs, 2);
+  r.request = ReadBlob(rs, 3);
+  r.status_code = rs.getInt(4);
+  r.status_message = Str(rs, 5);
+  r.response = ReadBlob(rs, 6);
+  return r;
+}
+
+// ---- the transaction ------------------------------------------------------------
+
+class MysqlTx final : public CatalogTx {
+ public:
+  explicit MysqlTx(db::Transaction& tx) : tx_(tx) {}
+
+  absl::StatusOr<std::optional<IdempotencyRecord>> ClaimKey(const IdempotencyRecord& claim) override {
+    {
+      auto& probe = tx_.Prepare(kProbeIdempotency);
+      probe.setString(1, claim.scope);
+      probe.setString(2, claim.key);
+      std::unique_ptr<sql::ResultSet> rs(probe.executeQuery());
+      // Absent: insert the claim (a concurrent claimant makes it ABORTED,
+      // and the retry finds the row).
+      if (!rs->next()) return InsertKey(claim, /*completed=*/false);
+    }
+    auto& sel = tx_.Prepare(kSelectIdempotency);
+    sel.setString(1, claim.scope);
+    sel.setString(2, claim.key);
+    std::unique_ptr<sql::ResultSet> rs(sel.executeQuery());
+    if (rs->next()) {
+      if (!rs->getBoolean(7)) return absl::InternalError("idempotency record without an outcome");
+      return ReadIdempotency(*rs, claim.scope, claim.key);
+    }
+    rs.reset();
+    return InsertKey(claim, /*completed=*/false);
+  }
+
+  absl::Status SaveOutcome(const IdempotencyRecord& record) override {
+    auto& up = tx_.Prepare(kCompleteIdempotency);
+    std::istringstream response;
+    up.setInt(1, record.status_code);
+    up.setString(2, record.status_message.substr(0, 1000));
+    SetBlob(up, 3, record.response, response);
+    up.setString(4, record.scope);
+    up.setString(5, record.key);
+    if (up.executeUpdate() == 1) return absl::OkStatus();
+    return InsertKey(record, /*completed=*/true).status();
+  }
+
+  absl::StatusOr<std::optional<IdempotencyRecord>> FindKey(const std::string& scope, const std::string& key) override {
+    auto& sel = tx_.Prepare(kFindIdempotency);
+    sel.setString(1, scope);
+    sel.setString(2, key);
+    std::unique_ptr<sql::ResultSet> rs(sel.executeQuery());
+    if (!rs->next()) return std::nullopt;
+    return ReadIdempotency(*rs, scope, key);
+  }
+
+  absl::Status InsertReward(const v1::Reward& r) override {
+    auto& s = tx_.Prepare(kInsertReward);
+    std::istringstream body;
+    s.setString(1, r.reward_id());
+    s.setString(2, r.partner_id());
+    s.setString(3, r.category());
+    s.setInt(4, r.state());
+    s.setInt64(5, r.points_price());
+    s.setBoolean(6, r.unlimited_stock());
+    s.setInt64(7, r.stock_available());
+    s.setInt64(8, r.stock_reserved());
+    s.setInt64(9, r.stock_honoured());
+    s.setString(10, r.proposed_by_partner_id());
+    SetOptionalTime(s, 11, r.has_valid_from(), r.valid_from());
+    SetOptionalTime(s, 12, r.has_valid_until(), r.valid_until());
+    SetBlob(s, 13, r.SerializeAsString(), body);
+    s.setString(14, SqlTime(FromProtoTime(r.created_at())));
+    s.setString(15, SqlTime(FromProtoTime(r.updated_at())));
+    s.setInt64(16, r.version());
+    s.executeUpdate();
+    return absl::OkStatus();
+  }
+
+  absl::Status UpdateReward(const v1::Reward& r) override {
+    auto& s = tx_.Prepare(kUpdateReward);
+    std::istringstream body;
+    s.setString(1, r.category());
+    s.setInt(2, r.state());
+    s.setInt64(3, r.points_price());
+    SetOptionalTime(s, 4, r.has_valid_from(), r.valid_from());
+    SetOptionalTime(s, 5, r.has_valid_until(), r.valid_until());
+    SetBlob(s, 6, r.SerializeAsString(), body);
+    s.setString(7, SqlTime(FromProtoTime(r.updated_at())));
+    s.setInt64(8, r.version());
+    s.setString(9, r.reward_id());
+    s.executeUpdate();
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::optional<v1::Reward>> GetReward(const std::string& reward_id, bool for_update) override {
+    auto& s = tx_.Prepare(for_update ? kSelectRewardForUpdate : kSelectReward);
+    s.setString(1, reward_id);
+    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
+    if (!rs->next()) return std::nullopt;
+    return ReadReward(*rs);
+  }
+
+  absl::StatusOr<std::vector<v1::Reward>> ListRewards(const RewardFilter& f, int limit) override {
+    auto& s = tx_.Prepare(kListRewards);
+    std::vector<int> states(f.states.begin(), f.states.end());
+    s.setString(1, f.after_reward_id);
+    s.setString(2, f.partner_id);
+    s.setString(3, f.partner_id);
+    s.setString(4, f.category);
+    s.setString(5, f.category);
+    s.setString(6, f.visible_to_partner_id);
+    s.setString(7, f.visible_to_partner_id);
+    s.setString(8, f.visible_to_partner_id);
+    s.setInt(9, static_cast<int>(states.size()));
+    s.setString(10, StateList(states));
+    s.setInt(11, limit);
+    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
+    std::vector<v1::Reward> out;
+    while (rs->next()) {
+      ASSIGN_OR_RETURN(v1::Reward r, ReadReward(*rs));
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  absl::StatusOr<bool> AdjustStock(const std::string& reward_id, int64_t delta, absl::Time now) override {
+    auto& s = tx_.Prepare(kAdjustStock);
+    s.setInt64(1, delta);
+    s.setString(2, SqlTime(now));
+    s.setString(3, reward_id);
+    s.setInt64(4, delta);
+    return s.executeUpdate() == 1;
+  }
+
+  absl::StatusOr<bool> ReserveUnit(const std::string& reward_id, bool limited) override {
+    auto& s = tx_.Prepare(limited ? kReserveLimited : kReserveUnlimited);
+    s.setString(1, reward_id);
+    return s.executeUpdate() == 1;
+  }
+
+  absl::Status ReleaseUnit(const std::string& reward_id, bool limited) override {
+    auto& s = tx_.Prepare(limited ? kReleaseLimited : kReleaseUnlimited);
+    s.setString(1, reward_id);
+    if (s.executeUpdate() != 1) return absl::InternalError(absl::StrCat("reward ", reward_id, ": no reserved unit"));
+    return absl::OkStatus();
+  }
+
+  absl::Status ConsumeUnit(const std::string& reward_id) override {
+    auto& s = tx_.Prepare(kConsumeUnit);
+    s.setString(1, reward_id);
+    if (s.executeUpdate() != 1) return absl::InternalError(absl::StrCat("reward ", reward_id, ": no reserved unit"));
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::optional<Redemption>> FindRedemption(const std::string& scope, const std::string& key) override {
+    auto& s = tx_.Prepare(kFindRedemption);
+    s.setString(1, scope);
+    s.setString(2, key);
+    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
+    if (!rs->next()) return std::nullopt;
+    const std::string id = Str(*rs, 1);
+    rs.reset();
+    return GetRedemption(id);
+  }
+
+  absl::StatusOr<std::optional<Redemption>> GetRedemption(const std::string& redemption_id) override {
+    auto& s = tx_.Prepare(kGetRedemption);
+    s.setString(1, redemption_id);
+    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
+    if (!rs->next()) return std::nullopt;
+    return ReadRedemption(*rs);
+  }
+
+  absl::Status InsertRedemption(const Redemption& r) override {
+    auto& s = tx_.Prepare(kInsertRedemption);
+    std::istringstream request, response;
+    s.setString(1, r.redemption_id);
+    s.setString(2, r.scope);
+    s.setString(3, r.key);
+    s.setString(4, r.fingerprint);
+    SetBlob(s, 5, r.request, request);
+    s.setString(6, r.member_id);
+    s.setString(7, r.reward_id);
+    s.setString(8, r.partner_id);
+    s.setString(9, r.channel_partner_id);
+    s.setInt64(10, r.points);
+    s.setInt64(11, r.hold_ttl_seconds);
+    s.setInt(12, r.attempt);
+    s.setInt(13, static_cast<int>(r.state));
+    s.setString(14, r.hold_id);
+    s.setString(15, r.voucher_code);
+    s.setInt(16, r.status_code);
+    s.setString(17, r.status_message.substr(0, 1000));
+    SetBlob(s, 18, r.response, response);
+    s.setString(19, SqlTime(r.created_at));
+    s.setString(20, SqlTime(r.updated_at));
+    try {
+      s.executeUpdate();
+    } catch (const sql::SQLException& e) {
+      // A concurrent request with the same key committed first: re-run the
+      // transaction, which then finds its row.
+      if (e.getErrorCode() == kErDupEntry) return absl::AbortedError("idempotency key claimed concurrently");
+      throw;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status UpdateRedemption(const Redemption& r) override {
+    auto& s = tx_.Prepare(kUpdateRedemption);
+    std::istringstream response;
+    s.setInt(1, r.attempt);
+    s.setInt(2, static_cast<int>(r.state));
+    s.setString(3, r.hold_id);
+    s.setString(4, r.voucher_code);
+    s.setInt(5, r.status_code);
+    s.setString(6, r.status_message.substr(0, 1000));
+    SetBlob(s, 7, r.response, response);
+    s.setString(8, SqlTime(r.updated_at));
+    s.setString(9, r.redemption_id);
+    s.executeUpdate();
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::vector<Redemption>> ListStuckRedemptions(absl::Time before, int limit) override {
+    auto& s = tx_.Prepare(kStuckRedemptions);
+    s.setString(1, SqlTime(before));
+    s.setInt(2, limit);
+    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
+    std::vector<Redemption> out;
+    while (rs->next()) out.push_back(ReadRedemption(*rs));
+    return out;
+  }
+
+  absl::Status InsertVoucher(const std::string& redemption_id, const v1::Voucher& v) override {
+    auto& s = tx_.Prepare(kInsertVoucher);
+    s.setString(1, redemption_id);
+    s.setString(2, v.voucher_code());
+    s.setString(3, v.reward_id());
+    s.setString(4, v.reward_name());
+    s.setString(5, v.member_id());
+    s.setString(6, v.partner_id());
+    s.setString(7, v.channel_partner_id());
+    s.setInt64(8, v.points());
+    s.setString(9, v.hold_id());
+    s.setInt(10, v.state());
+    s.setString(11, SqlTime(FromProtoTime(v.issued_at())));
+    s.setString(12, SqlTime(FromProtoTime(v.expires_at())));
+    try {
+      s.executeUpdate();
+    } catch (const sql::SQLException& e) {
+      if (e.getErrorCode() == kErDupEntry) return absl::AlreadyExistsError("voucher code taken");
+      throw;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status UpdateVoucher(const v1::Voucher& v) override {
+    auto& s = tx_.Prepare(kUpdateVoucher);
+    s.setInt(1, v.state());
+    SetOptionalTime(s, 2, v.has_honoured_at(), v.honoured_at());
+    SetOptionalTime(s, 3, v.has_cancelled_at(), v.cancelled_at());
+    s.setString(4, v.capture_transfer_id());
+    s.setString(5, v.honour_reference());
+    s.setString(6, v.cancel_reason());
+    s.setString(7, v.voucher_code());
+    s.executeUpdate();
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::optional<v1::Voucher>> GetVoucher(const std::string& code, bool for_update) override {
+    auto& s = tx_.Prepare(for_update ? kSelectVoucherForUpdate : kSelectVoucher);
+    s.setString(1, code);
+    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
+    if (!rs->next()) return std::nullopt;
+    return ReadVoucher(*rs).second;
+  }
+
+  absl::StatusOr<std::vector<std::pair<int64_t, v1::Voucher>>> ListVouchers(const VoucherFilter& f,
+                                                                            int limit) override {
+    auto& s = tx_.Prepare(kListVouchers);
+    std::vector<int> states(f.states.begin(), f.states.end());
+    s.setInt64(1, f.before_id > 0 ? f.before_id : INT64_MAX);
+    s.setString(2, f.member_id);
+    s.setString(3, f.member_id);
+    s.setString(4, f.partner_id);
+    s.setString(5, f.partner_id);
+    s.setString(6, f.partner_id);
+    s.setInt(7, static_cast<int>(states.size()));
+    s.setString(8, StateList(states));
+    s.setInt(9, limit);
+    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
+    std::vector<std::pair<int64_t, v1::Voucher>> out;
+    while (rs->next()) out.push_back(ReadVoucher(*rs));
+    return out;
+  }
+
+  absl::StatusOr<int64_t> CountMemberVouchers(const std::string& member_id, const std::string& reward_id,
+                                              absl::Time since) override {
+    auto& s = tx_.Prepare(kCountMemberVouchers);
+    s.setString(1, member_id);
+    s.setString(2, reward_id);
+    s.setString(3, SqlTime(since));
+    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
+    return rs->next() ? rs->getInt64(1) : 0;
+  }
+
+  absl::StatusOr<std::vector<std::string>> ListExpiredVouchers(absl::Time now, int limit) override {
+    auto& s = tx_.Prepare(kExpiredVouchers);
+    s.setString(1, SqlTime(now));
+    s.setInt(2, limit);
+    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
+    std::vector<std::string> out;
+    while (rs->next()) out.push_back(Str(*rs, 1));
+    return out;
+  }
+
+ private:
+  absl::StatusOr<std::optional<IdempotencyRecord>> InsertKey(const IdempotencyRecord& r, bool completed) {
+    auto& s = tx_.Prepare(kInsertIdempotency);
+    std::istringstream request, response;
+    s.setString(1, r.scope);
+    s.setString(2, r.key);
+    s.setString(3, r.method);
+    s.setString(4, r.fingerprint);
+    SetBlob(s, 5, r.request, request);
+    s.setInt(6, r.status_code);
+    s.setString(7, r.status_message.substr(0, 1000));
+    SetBlob(s, 8, r.response, response);
+    s.setBoolean(9, completed);
+    try {
+      s.executeUpdate();
+    } catch (const sql::SQLException& e) {
+      if (e.getErrorCode() == kErDupEntry) return absl::AbortedError("idempotency key claimed concurrently");
+      throw;
+    }
+    return std::nullopt;
+  }
+
+  db::Transaction& tx_;
+};
+
+class MysqlCatalogStore final : public CatalogStore {
+ public:
+  explicit MysqlCatalogStore(db::ConnectionPool& pool) : pool_(pool) {}
+
+  absl::Status Run(absl::string_view context, const std::function<absl::Status(CatalogTx&)>& body) override {
+    return db::RunInTransaction(pool_, context, [&](db::Transaction& tx) {
+      MysqlTx ctx(tx);
+      return body(ctx);
+    });
+  }
+
+ private:
+  db::ConnectionPool& pool_;
+};
+
+}  // namespace
+
+std::unique_ptr<CatalogStore> NewMysqlCatalogStore(db::ConnectionPool& pool) {
+  return std::make_unique<MysqlCatalogStore>(pool);
+}
+
+}  // namespace loyalty::catalog
