@@ -23,6 +23,10 @@ constexpr int kRewardsPageMax = 500;
 constexpr int kVouchersPageDefault = 50;
 constexpr int kVouchersPageMax = 500;
 constexpr size_t kMaxReasonLength = 500;
+constexpr int kCampaignsPageDefault = 50;
+constexpr int kCampaignsPageMax = 500;
+constexpr int64_t kMaxLeasePoints = 1'000'000;
+constexpr size_t kMaxHolderLength = 128;
 constexpr size_t kMaxReferenceLength = 64;
 
 using common::v1::ROLE_BACKOFFICE;
@@ -145,6 +149,16 @@ absl::Status StatusOf(const Redemption& r) {
 absl::StatusOr<std::string> KeyCursor(const std::string& token, const std::string& scope) {
   if (token.empty()) return std::string();
   return paging::DecodeKeyPageToken(token, scope);
+}
+
+absl::Status CampaignNotFound(const std::string& id) {
+  return absl::NotFoundError(absl::StrCat("campaign ", id, " not found"));
+}
+
+// A campaign is open to a partner when it names it or names no partner.
+bool CampaignOpenTo(const auth::Principal& p, const v1::Campaign& c) {
+  if (!p.is_partner() || c.partner_ids().empty()) return true;
+  return std::find(c.partner_ids().begin(), c.partner_ids().end(), p.partner_id) != c.partner_ids().end();
 }
 
 }  // namespace
@@ -950,6 +964,257 @@ absl::StatusOr<int> Catalog::ExpireVouchers(int max) {
     ++changed;
   }
   return changed;
+}
+
+// ---- campaigns ------------------------------------------------------------------------
+
+absl::StatusOr<v1::CreateCampaignResponse> Catalog::CreateCampaign(const Principal& p,
+                                                                   const v1::CreateCampaignRequest& r) {
+  RETURN_IF_ERROR(RequireRole(p, {ROLE_BACKOFFICE}));
+  RETURN_IF_ERROR(idempotency::ValidateKey(r.idempotency_key()));
+  RETURN_IF_ERROR(ValidateCampaign("campaign.", r.campaign()));
+  return Mutate<v1::CreateCampaignResponse>(
+      p, "CreateCampaign", r.idempotency_key(), r, [&](CatalogTx& tx, v1::CreateCampaignResponse& out) -> absl::Status {
+        const absl::Time now = Now();
+        v1::Campaign c = r.campaign();
+        c.set_campaign_id(crypto::NewOpaqueId("cp"));
+        c.set_state(v1::CAMPAIGN_STATE_DRAFT);
+        c.set_budget_allocated_points(0);
+        c.set_budget_remaining_points(c.budget_points());
+        *c.mutable_created_at() = ToProtoTime(now);
+        *c.mutable_updated_at() = ToProtoTime(now);
+        c.set_version(1);
+        RETURN_IF_ERROR(tx.InsertCampaign(c));
+        *out.mutable_campaign() = std::move(c);
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<v1::UpdateCampaignResponse> Catalog::UpdateCampaign(const Principal& p,
+                                                                   const v1::UpdateCampaignRequest& r) {
+  RETURN_IF_ERROR(RequireRole(p, {ROLE_BACKOFFICE}));
+  RETURN_IF_ERROR(idempotency::ValidateKey(r.idempotency_key()));
+  RETURN_IF_ERROR(ValidateId("campaign_id", r.campaign_id()));
+  RETURN_IF_ERROR(ValidateCampaignMask(r.update_mask()));
+  if (r.expected_version() < 0) return absl::InvalidArgumentError("expected_version: must be >= 0");
+  return Mutate<v1::UpdateCampaignResponse>(
+      p, "UpdateCampaign", r.idempotency_key(), r, [&](CatalogTx& tx, v1::UpdateCampaignResponse& out) -> absl::Status {
+        ASSIGN_OR_RETURN(std::optional<v1::Campaign> cur, tx.GetCampaign(r.campaign_id(), /*for_update=*/true));
+        if (!cur.has_value()) return CampaignNotFound(r.campaign_id());
+        if (cur->state() == v1::CAMPAIGN_STATE_ENDED) {
+          return absl::FailedPreconditionError(absl::StrCat("campaign ", r.campaign_id(), " has ended"));
+        }
+        if (r.expected_version() != 0 && r.expected_version() != cur->version()) {
+          return absl::AbortedError(absl::StrCat("campaign changed: version is ", cur->version(), ", expected ",
+                                                 r.expected_version()));
+        }
+        v1::Campaign next = *cur;
+        ApplyCampaignMask(r.update_mask(), r.campaign(), next);
+        RETURN_IF_ERROR(ValidateCampaign("campaign.", next));
+        if (next.budget_points() > 0 && next.budget_points() < cur->budget_allocated_points()) {
+          return absl::FailedPreconditionError(absl::StrCat("budget_points below what is already allocated (",
+                                                            cur->budget_allocated_points(), ")"));
+        }
+        if (cur->budget_points() > 0 && next.budget_points() == 0 && cur->budget_allocated_points() > 0) {
+          return absl::FailedPreconditionError("a campaign with leased budget cannot become unlimited");
+        }
+        next.set_version(cur->version() + 1);
+        *next.mutable_updated_at() = ToProtoTime(Now());
+        next.set_budget_remaining_points(next.budget_points() > 0
+                                             ? next.budget_points() - next.budget_allocated_points()
+                                             : 0);
+        RETURN_IF_ERROR(tx.UpdateCampaign(next));
+        if (next.state() == v1::CAMPAIGN_STATE_ACTIVE) RETURN_IF_ERROR(tx.EarnRulesVersion(/*bump=*/true).status());
+        *out.mutable_campaign() = std::move(next);
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<v1::SetCampaignStateResponse> Catalog::SetCampaignState(const Principal& p,
+                                                                       const v1::SetCampaignStateRequest& r) {
+  RETURN_IF_ERROR(RequireRole(p, {ROLE_BACKOFFICE}));
+  RETURN_IF_ERROR(idempotency::ValidateKey(r.idempotency_key()));
+  RETURN_IF_ERROR(ValidateId("campaign_id", r.campaign_id()));
+  if (r.state() == v1::CAMPAIGN_STATE_UNSPECIFIED || !v1::CampaignState_IsValid(r.state())) {
+    return absl::InvalidArgumentError("state: required");
+  }
+  if (r.reason().size() > kMaxReasonLength) return absl::InvalidArgumentError("reason: at most 500 characters");
+  return Mutate<v1::SetCampaignStateResponse>(
+      p, "SetCampaignState", r.idempotency_key(), r,
+      [&](CatalogTx& tx, v1::SetCampaignStateResponse& out) -> absl::Status {
+        ASSIGN_OR_RETURN(std::optional<v1::Campaign> cur, tx.GetCampaign(r.campaign_id(), /*for_update=*/true));
+        if (!cur.has_value()) return CampaignNotFound(r.campaign_id());
+        const v1::CampaignState from = cur->state(), to = r.state();
+        const bool allowed = (from == v1::CAMPAIGN_STATE_DRAFT && to == v1::CAMPAIGN_STATE_ACTIVE) ||
+                             (from == v1::CAMPAIGN_STATE_ACTIVE && to == v1::CAMPAIGN_STATE_PAUSED) ||
+                             (from == v1::CAMPAIGN_STATE_PAUSED && to == v1::CAMPAIGN_STATE_ACTIVE) ||
+                             (from != v1::CAMPAIGN_STATE_ENDED && to == v1::CAMPAIGN_STATE_ENDED);
+        if (!allowed) {
+          return absl::FailedPreconditionError(absl::StrCat("campaign state ", v1::CampaignState_Name(from),
+                                                            " cannot become ", v1::CampaignState_Name(to)));
+        }
+        cur->set_state(to);
+        cur->set_version(cur->version() + 1);
+        *cur->mutable_updated_at() = ToProtoTime(Now());
+        RETURN_IF_ERROR(tx.UpdateCampaign(*cur));
+        RETURN_IF_ERROR(tx.EarnRulesVersion(/*bump=*/true).status());
+        *out.mutable_campaign() = *std::move(cur);
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<v1::GetCampaignResponse> Catalog::GetCampaign(const Principal& p, const v1::GetCampaignRequest& r) {
+  RETURN_IF_ERROR(RequireRole(p, {ROLE_PARTNER, ROLE_BACKOFFICE, ROLE_SERVICE}));
+  RETURN_IF_ERROR(ValidateId("campaign_id", r.campaign_id()));
+  v1::GetCampaignResponse out;
+  RETURN_IF_ERROR(store_.Run("GetCampaign", [&](CatalogTx& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(std::optional<v1::Campaign> c, tx.GetCampaign(r.campaign_id(), false));
+    if (!c.has_value() || !CampaignOpenTo(p, *c)) return CampaignNotFound(r.campaign_id());
+    *out.mutable_campaign() = *std::move(c);
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<v1::ListCampaignsResponse> Catalog::ListCampaigns(const Principal& p,
+                                                                 const v1::ListCampaignsRequest& r) {
+  RETURN_IF_ERROR(RequireRole(p, {ROLE_PARTNER, ROLE_BACKOFFICE, ROLE_SERVICE}));
+  if (!r.partner_id().empty()) RETURN_IF_ERROR(ValidateId("partner_id", r.partner_id()));
+  if (p.is_partner() && !r.partner_id().empty() && r.partner_id() != p.partner_id) {
+    return absl::PermissionDeniedError("partner_id: a partner may only list campaigns open to itself");
+  }
+  ASSIGN_OR_RETURN(int limit, paging::PageSize(r.page_size(), kCampaignsPageDefault, kCampaignsPageMax));
+  CampaignFilter filter;
+  filter.partner_id = p.is_partner() ? p.partner_id : r.partner_id();
+  std::string scope = absl::StrCat("campaigns|", filter.partner_id);
+  for (int s : r.states()) {
+    filter.states.push_back(static_cast<v1::CampaignState>(s));
+    absl::StrAppend(&scope, "|", s);
+  }
+  ASSIGN_OR_RETURN(filter.after_campaign_id, KeyCursor(r.page_token(), scope));
+  v1::ListCampaignsResponse out;
+  RETURN_IF_ERROR(store_.Run("ListCampaigns", [&](CatalogTx& tx) -> absl::Status {
+    out.Clear();
+    ASSIGN_OR_RETURN(std::vector<v1::Campaign> rows, tx.ListCampaigns(filter, limit + 1));
+    const bool more = static_cast<int>(rows.size()) > limit;
+    if (more) rows.resize(limit);
+    for (auto& c : rows) *out.add_campaigns() = std::move(c);
+    if (more) out.set_next_page_token(paging::EncodeKeyPageToken(scope, out.campaigns().rbegin()->campaign_id()));
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<v1::GetActiveEarnRulesResponse> Catalog::GetActiveEarnRules(const Principal& p,
+                                                                          const v1::GetActiveEarnRulesRequest& r) {
+  RETURN_IF_ERROR(RequireRole(p, {ROLE_BACKOFFICE, ROLE_SERVICE}));
+  if (r.known_version() < 0) return absl::InvalidArgumentError("known_version: must be >= 0");
+  v1::GetActiveEarnRulesResponse out;
+  // One transaction: the version and the rules come from the same snapshot.
+  RETURN_IF_ERROR(store_.Run("GetActiveEarnRules", [&](CatalogTx& tx) -> absl::Status {
+    out.Clear();
+    ASSIGN_OR_RETURN(int64_t version, tx.EarnRulesVersion(/*bump=*/false));
+    out.set_version(version);
+    if (version <= r.known_version()) {
+      out.set_not_modified(true);
+      return absl::OkStatus();
+    }
+    ASSIGN_OR_RETURN(std::vector<v1::Campaign> rules, tx.ListEarnRules(Now()));
+    for (auto& c : rules) {
+      // Budget figures are informational, not part of the versioned rules.
+      c.clear_budget_allocated_points();
+      c.clear_budget_remaining_points();
+      *out.add_campaigns() = std::move(c);
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<v1::LeaseCampaignBudgetResponse> Catalog::LeaseCampaignBudget(
+    const Principal& p, const v1::LeaseCampaignBudgetRequest& r) {
+  RETURN_IF_ERROR(RequireRole(p, {ROLE_SERVICE}));
+  RETURN_IF_ERROR(idempotency::ValidateKey(r.idempotency_key()));
+  RETURN_IF_ERROR(ValidateId("campaign_id", r.campaign_id()));
+  if (r.requested_points() < 1 || r.requested_points() > kMaxLeasePoints) {
+    return absl::InvalidArgumentError("requested_points: must be 1..1000000");
+  }
+  if (r.holder().empty() || r.holder().size() > kMaxHolderLength) {
+    return absl::InvalidArgumentError("holder: 1..128 characters");
+  }
+  return Mutate<v1::LeaseCampaignBudgetResponse>(
+      p, "LeaseCampaignBudget", r.idempotency_key(), r,
+      [&](CatalogTx& tx, v1::LeaseCampaignBudgetResponse& out) -> absl::Status {
+        ASSIGN_OR_RETURN(std::optional<v1::Campaign> c, tx.GetCampaign(r.campaign_id(), /*for_update=*/true));
+        if (!c.has_value()) return CampaignNotFound(r.campaign_id());
+        if (c->state() != v1::CAMPAIGN_STATE_ACTIVE) {
+          return absl::FailedPreconditionError(absl::StrCat("campaign ", r.campaign_id(), " is not active"));
+        }
+        if (c->budget_points() == 0) return absl::FailedPreconditionError("campaign budget is unlimited");
+        const int64_t remaining = c->budget_points() - c->budget_allocated_points();
+        if (remaining <= 0) return absl::FailedPreconditionError("campaign budget exhausted");
+        const int64_t granted = std::min(remaining, r.requested_points());
+        // Conditional: never above the budget, whatever else runs.
+        ASSIGN_OR_RETURN(bool allocated, tx.AllocateBudget(r.campaign_id(), granted));
+        if (!allocated) return absl::AbortedError("campaign budget changed; retry");
+        v1::CampaignBudgetLease lease;
+        lease.set_campaign_budget_lease_id(crypto::NewOpaqueId("bl"));
+        lease.set_campaign_id(r.campaign_id());
+        lease.set_holder(r.holder());
+        lease.set_granted_points(granted);
+        *lease.mutable_created_at() = ToProtoTime(Now());
+        RETURN_IF_ERROR(tx.InsertLease(lease));
+        *out.mutable_lease() = std::move(lease);
+        out.set_budget_remaining_points(remaining - granted);
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<v1::ReturnCampaignBudgetResponse> Catalog::ReturnCampaignBudget(
+    const Principal& p, const v1::ReturnCampaignBudgetRequest& r) {
+  RETURN_IF_ERROR(RequireRole(p, {ROLE_SERVICE}));
+  RETURN_IF_ERROR(idempotency::ValidateKey(r.idempotency_key()));
+  RETURN_IF_ERROR(ValidateId("campaign_budget_lease_id", r.campaign_budget_lease_id()));
+  if (r.used_points() < 0) return absl::InvalidArgumentError("used_points: must be >= 0");
+  if (r.unused_points() < 0) return absl::InvalidArgumentError("unused_points: must be >= 0");
+  return Mutate<v1::ReturnCampaignBudgetResponse>(
+      p, "ReturnCampaignBudget", r.idempotency_key(), r,
+      [&](CatalogTx& tx, v1::ReturnCampaignBudgetResponse& out) -> absl::Status {
+        ASSIGN_OR_RETURN(std::optional<v1::CampaignBudgetLease> lease, tx.GetLease(r.campaign_budget_lease_id()));
+        if (!lease.has_value()) {
+          return absl::NotFoundError(absl::StrCat("lease ", r.campaign_budget_lease_id(), " not found"));
+        }
+        if (lease->has_closed_at()) return absl::FailedPreconditionError("lease already closed");
+        if (r.used_points() + r.unused_points() != lease->granted_points()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("used_points + unused_points: must equal granted_points (", lease->granted_points(), ")"));
+        }
+        ASSIGN_OR_RETURN(std::optional<v1::Campaign> c, tx.GetCampaign(lease->campaign_id(), /*for_update=*/true));
+        if (!c.has_value()) return CampaignNotFound(lease->campaign_id());
+        if (r.unused_points() > 0) RETURN_IF_ERROR(tx.ReleaseBudget(lease->campaign_id(), r.unused_points()));
+        *lease->mutable_closed_at() = ToProtoTime(Now());
+        lease->set_used_points(r.used_points());
+        lease->set_returned_points(r.unused_points());
+        RETURN_IF_ERROR(tx.CloseLease(*lease));
+        *out.mutable_lease() = *std::move(lease);
+        out.set_budget_remaining_points(c->budget_points() - c->budget_allocated_points() + r.unused_points());
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<v1::QuoteEarnResponse> Catalog::QuoteEarn(const Principal& p, const v1::QuoteEarnRequest& r) {
+  RETURN_IF_ERROR(RequireRole(p, {ROLE_PARTNER, ROLE_BACKOFFICE}));
+  if (p.is_partner() && r.partner_id() != p.partner_id) {
+    return absl::PermissionDeniedError("partner_id: must be the calling partner's own id");
+  }
+  RETURN_IF_ERROR(ValidateId("partner_id", r.partner_id()));
+  // The two requests have the same fields and numbers (catalog.proto).
+  ledger::v1::QuoteEarnRequest request;
+  if (!request.ParseFromString(r.SerializeAsString())) return absl::InternalError("QuoteEarn request mapping");
+  ASSIGN_OR_RETURN(ledger::v1::QuoteEarnResponse quoted, ledger_.QuoteEarn(request));
+  v1::QuoteEarnResponse out;
+  if (!out.ParseFromString(quoted.SerializeAsString())) return absl::InternalError("QuoteEarn response mapping");
+  return out;
 }
 
 }  // namespace loyalty::catalog

@@ -68,6 +68,23 @@ class Catalog {
   absl::StatusOr<v1::HonourVoucherResponse> HonourVoucher(const Principal& p, const v1::HonourVoucherRequest& r);
   absl::StatusOr<v1::CancelVoucherResponse> CancelVoucher(const Principal& p, const v1::CancelVoucherRequest& r);
 
+  // --- campaigns and earn rules ---
+  absl::StatusOr<v1::CreateCampaignResponse> CreateCampaign(const Principal& p, const v1::CreateCampaignRequest& r);
+  absl::StatusOr<v1::UpdateCampaignResponse> UpdateCampaign(const Principal& p, const v1::UpdateCampaignRequest& r);
+  absl::StatusOr<v1::SetCampaignStateResponse> SetCampaignState(const Principal& p,
+                                                                const v1::SetCampaignStateRequest& r);
+  absl::StatusOr<v1::GetCampaignResponse> GetCampaign(const Principal& p, const v1::GetCampaignRequest& r);
+  absl::StatusOr<v1::ListCampaignsResponse> ListCampaigns(const Principal& p, const v1::ListCampaignsRequest& r);
+  absl::StatusOr<v1::GetActiveEarnRulesResponse> GetActiveEarnRules(const Principal& p,
+                                                                    const v1::GetActiveEarnRulesRequest& r);
+  absl::StatusOr<v1::LeaseCampaignBudgetResponse> LeaseCampaignBudget(const Principal& p,
+                                                                      const v1::LeaseCampaignBudgetRequest& r);
+  absl::StatusOr<v1::ReturnCampaignBudgetResponse> ReturnCampaignBudget(const Principal& p,
+                                                                        const v1::ReturnCampaignBudgetRequest& r);
+  // Delegates to the ledger's QuoteEarn, so the preview is exactly what
+  // Earn computes from the ledger's cached rules.
+  absl::StatusOr<v1::QuoteEarnResponse> QuoteEarn(const Principal& p, const v1::QuoteEarnRequest& r);
+
   // --- background work (main.cc runs these in a loop) ---
   // Compensates sagas left in STARTED or COMPENSATING for longer than
   // saga_grace (all of them when `everything`, e.g. in tests): voids their

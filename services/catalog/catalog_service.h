@@ -3,8 +3,8 @@
 // the request to the domain (Catalog) and maps the answer back. Sync API with
 // the bootstrap's bounded thread pool.
 //
-// RPCs not built yet (coupons, campaigns and earn rules, budget leasing,
-// QuoteEarn, ListRedeemableRewards) are not overridden: they answer
+// RPCs not built yet (coupons, WatchEarnRules, ListRedeemableRewards) are
+// not overridden: they answer
 // UNIMPLEMENTED (after the bootstrap's auth gate), never a made-up answer.
 
 #include <functional>
@@ -42,6 +42,22 @@ class CatalogService final : public v1::CatalogService::Service {
                              v1::HonourVoucherResponse*) override;
   grpc::Status CancelVoucher(grpc::ServerContext*, const v1::CancelVoucherRequest*,
                              v1::CancelVoucherResponse*) override;
+  grpc::Status CreateCampaign(grpc::ServerContext*, const v1::CreateCampaignRequest*,
+                              v1::CreateCampaignResponse*) override;
+  grpc::Status UpdateCampaign(grpc::ServerContext*, const v1::UpdateCampaignRequest*,
+                              v1::UpdateCampaignResponse*) override;
+  grpc::Status SetCampaignState(grpc::ServerContext*, const v1::SetCampaignStateRequest*,
+                                v1::SetCampaignStateResponse*) override;
+  grpc::Status GetCampaign(grpc::ServerContext*, const v1::GetCampaignRequest*, v1::GetCampaignResponse*) override;
+  grpc::Status ListCampaigns(grpc::ServerContext*, const v1::ListCampaignsRequest*,
+                             v1::ListCampaignsResponse*) override;
+  grpc::Status GetActiveEarnRules(grpc::ServerContext*, const v1::GetActiveEarnRulesRequest*,
+                                  v1::GetActiveEarnRulesResponse*) override;
+  grpc::Status LeaseCampaignBudget(grpc::ServerContext*, const v1::LeaseCampaignBudgetRequest*,
+                                   v1::LeaseCampaignBudgetResponse*) override;
+  grpc::Status ReturnCampaignBudget(grpc::ServerContext*, const v1::ReturnCampaignBudgetRequest*,
+                                    v1::ReturnCampaignBudgetResponse*) override;
+  grpc::Status QuoteEarn(grpc::ServerContext*, const v1::QuoteEarnRequest*, v1::QuoteEarnResponse*) override;
 
  private:
   template <typename Response, typename Call>

@@ -74,6 +74,12 @@ struct VoucherFilter {
   int64_t before_id = 0;  // 0 = from the newest
 };
 
+struct CampaignFilter {
+  std::vector<v1::CampaignState> states;  // empty = all
+  std::string partner_id;                 // listed, or unrestricted
+  std::string after_campaign_id;
+};
+
 class CatalogTx {
  public:
   virtual ~CatalogTx() = default;
@@ -131,6 +137,27 @@ class CatalogTx {
   // `since` (the per-member limit).
   virtual absl::StatusOr<int64_t> CountMemberVouchers(const std::string& member_id, const std::string& reward_id,
                                                       absl::Time since) = 0;
+  // --- campaigns ---
+  virtual absl::Status InsertCampaign(const v1::Campaign& campaign) = 0;
+  // Rewrites body, state, partners, end_time, budget_points, updated_at and
+  // version (not budget_allocated).
+  virtual absl::Status UpdateCampaign(const v1::Campaign& campaign) = 0;
+  // With budget_allocated/remaining filled from the columns.
+  virtual absl::StatusOr<std::optional<v1::Campaign>> GetCampaign(const std::string& campaign_id,
+                                                                 bool for_update) = 0;
+  virtual absl::StatusOr<std::vector<v1::Campaign>> ListCampaigns(const CampaignFilter& filter, int limit) = 0;
+  // ACTIVE campaigns with a bonus whose end_time is unset or after `now`.
+  virtual absl::StatusOr<std::vector<v1::Campaign>> ListEarnRules(absl::Time now) = 0;
+  // The earn-rules version; `bump` takes the next one (row locked).
+  virtual absl::StatusOr<int64_t> EarnRulesVersion(bool bump) = 0;
+  // budget_allocated += points if it stays <= budget_points; false if not.
+  virtual absl::StatusOr<bool> AllocateBudget(const std::string& campaign_id, int64_t points) = 0;
+  // budget_allocated -= points.
+  virtual absl::Status ReleaseBudget(const std::string& campaign_id, int64_t points) = 0;
+  virtual absl::Status InsertLease(const v1::CampaignBudgetLease& lease) = 0;
+  virtual absl::Status CloseLease(const v1::CampaignBudgetLease& lease) = 0;
+  virtual absl::StatusOr<std::optional<v1::CampaignBudgetLease>> GetLease(const std::string& lease_id) = 0;
+
   // Codes of ISSUED vouchers with expires_at <= now.
   virtual absl::StatusOr<std::vector<std::string>> ListExpiredVouchers(absl::Time now, int limit) = 0;
 };

@@ -128,6 +128,15 @@ class GrpcLedgerClient final : public LedgerClient {
     return resp.balance().available_points();
   }
 
+  absl::StatusOr<lv1::QuoteEarnResponse> QuoteEarn(const lv1::QuoteEarnRequest& req) override {
+    lv1::QuoteEarnResponse resp;
+    grpc::ClientContext ctx;
+    Prepare(ctx, options_);
+    grpc::Status s = stub_->QuoteEarn(&ctx, req, &resp);
+    if (!s.ok()) return PeerError(s, "ledger", "QuoteEarn");
+    return resp;
+  }
+
  private:
   std::unique_ptr<lv1::LedgerService::Stub> stub_;
   GrpcClientOptions options_;

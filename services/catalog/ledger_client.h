@@ -49,6 +49,8 @@ class LedgerClient {
   virtual absl::StatusOr<HoldOutcome> GetHold(const std::string& hold_id) = 0;
   // The member's available points.
   virtual absl::StatusOr<int64_t> AvailablePoints(const std::string& member_id) = 0;
+  // Previews an earn (posts nothing).
+  virtual absl::StatusOr<ledger::v1::QuoteEarnResponse> QuoteEarn(const ledger::v1::QuoteEarnRequest& request) = 0;
 };
 
 // What the catalog needs to know of a member for tier limits. An interface

@@ -43,6 +43,24 @@ const std::set<std::string>& MaskPaths() {
   return *paths;
 }
 
+const std::set<std::string>& CampaignMaskPaths() {
+  static const auto* paths = new std::set<std::string>{
+      "name",          "description",       "bonus_rate_bp",      "fixed_bonus_points", "partner_ids",
+      "categories",    "tier_ids",          "segment_ids",        "min_purchase",       "start_time",
+      "end_time",      "days_of_week",      "daily_start_minute", "daily_end_minute",   "time_zone",
+      "birthday_month_only", "first_purchase_at_partner_only", "budget_points", "max_bonus_points_per_purchase"};
+  return *paths;
+}
+
+absl::Status ValidateIds(absl::string_view prefix, absl::string_view field,
+                         const google::protobuf::RepeatedPtrField<std::string>& ids) {
+  if (ids.size() > kMaxCampaignListEntries) return Invalid(prefix, field, "too many entries");
+  for (int i = 0; i < ids.size(); ++i) {
+    if (absl::Status s = ValidateId(absl::StrCat(prefix, field, "[", i, "]"), ids[i]); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void NormaliseReward(v1::Reward& r) {
@@ -146,6 +164,122 @@ void ApplyRewardMask(const google::protobuf::FieldMask& mask, const v1::Reward& 
     }
     if (path == "voucher_validity_days") to.set_voucher_validity_days(from.voucher_validity_days());
     if (path == "reward_type") to.set_reward_type(from.reward_type());
+  }
+}
+
+absl::Status ValidateCampaign(absl::string_view prefix, const v1::Campaign& c) {
+  if (c.name().empty() || c.name().size() > kMaxNameLength) return Invalid(prefix, "name", "1..100 characters");
+  if (c.description().size() > kMaxDescriptionLength) return Invalid(prefix, "description", "at most 2000 characters");
+  if (c.bonus_case() == v1::Campaign::kBonusRateBp &&
+      (c.bonus_rate_bp() <= 0 || c.bonus_rate_bp() > kMaxBonusRateBp)) {
+    return Invalid(prefix, "bonus_rate_bp", "must be 1..1000000");
+  }
+  if (c.bonus_case() == v1::Campaign::kFixedBonusPoints &&
+      (c.fixed_bonus_points() <= 0 || c.fixed_bonus_points() > kMaxBonusPoints)) {
+    return Invalid(prefix, "fixed_bonus_points", "must be > 0");
+  }
+  if (absl::Status s = ValidateIds(prefix, "partner_ids", c.partner_ids()); !s.ok()) return s;
+  if (absl::Status s = ValidateIds(prefix, "tier_ids", c.tier_ids()); !s.ok()) return s;
+  if (absl::Status s = ValidateIds(prefix, "segment_ids", c.segment_ids()); !s.ok()) return s;
+  if (c.categories().size() > kMaxCampaignListEntries) return Invalid(prefix, "categories", "too many entries");
+  for (int i = 0; i < c.categories().size(); ++i) {
+    if (c.categories(i).empty() || c.categories(i).size() > kMaxCategoryLength) {
+      return Invalid(prefix, absl::StrCat("categories[", i, "]"), "1..64 characters");
+    }
+  }
+  if (c.has_min_purchase()) {
+    if (c.min_purchase().amount_minor() <= 0) return Invalid(prefix, "min_purchase.amount_minor", "must be > 0");
+    if (!money::MinorDigits(c.min_purchase().currency()).has_value()) {
+      return Invalid(prefix, "min_purchase.currency", "unknown currency");
+    }
+  }
+  if (c.has_start_time() && c.has_end_time() && FromProtoTime(c.end_time()) <= FromProtoTime(c.start_time())) {
+    return Invalid(prefix, "end_time", "must be after start_time");
+  }
+  for (int i = 0; i < c.days_of_week().size(); ++i) {
+    const int d = c.days_of_week(i);
+    if (d == v1::DAY_OF_WEEK_UNSPECIFIED || !v1::DayOfWeek_IsValid(d)) {
+      return Invalid(prefix, absl::StrCat("days_of_week[", i, "]"), "not a day");
+    }
+  }
+  if (c.daily_start_minute() < 0 || c.daily_start_minute() > 1439) {
+    return Invalid(prefix, "daily_start_minute", "must be 0..1439");
+  }
+  if (c.daily_end_minute() < 0 || c.daily_end_minute() > 1440) {
+    return Invalid(prefix, "daily_end_minute", "must be 0..1440");
+  }
+  if (c.daily_end_minute() != 0 && c.daily_end_minute() <= c.daily_start_minute()) {
+    return Invalid(prefix, "daily_end_minute", "must be after daily_start_minute");
+  }
+  const bool scheduled = !c.days_of_week().empty() || c.daily_start_minute() != 0 || c.daily_end_minute() != 0;
+  if (scheduled && c.time_zone().empty()) {
+    return Invalid(prefix, "time_zone", "required with days_of_week or a daily window");
+  }
+  if (!c.time_zone().empty()) {
+    absl::TimeZone tz;
+    if (c.time_zone().size() > 64 || !absl::LoadTimeZone(c.time_zone(), &tz)) {
+      return Invalid(prefix, "time_zone", "unknown time zone");
+    }
+  }
+  if (c.budget_points() < 0) return Invalid(prefix, "budget_points", "must be >= 0");
+  if (c.max_bonus_points_per_purchase() < 0) return Invalid(prefix, "max_bonus_points_per_purchase", "must be >= 0");
+  return absl::OkStatus();
+}
+
+absl::Status ValidateCampaignMask(const google::protobuf::FieldMask& mask) {
+  if (mask.paths().empty()) return absl::InvalidArgumentError("update_mask: name at least one field");
+  for (const std::string& path : mask.paths()) {
+    if (!CampaignMaskPaths().contains(path)) {
+      return absl::InvalidArgumentError(absl::StrCat("update_mask: ", path, " cannot be updated"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void ApplyCampaignMask(const google::protobuf::FieldMask& mask, const v1::Campaign& from, v1::Campaign& to) {
+  const google::protobuf::Descriptor* d = v1::Campaign::descriptor();
+  const google::protobuf::Reflection* r = v1::Campaign::GetReflection();
+  for (const std::string& path : mask.paths()) {
+    const google::protobuf::FieldDescriptor* f = d->FindFieldByName(path);
+    if (f == nullptr) continue;
+    if (f->is_repeated()) {
+      r->ClearField(&to, f);
+      const int n = r->FieldSize(from, f);
+      for (int i = 0; i < n; ++i) {
+        // Repeated string, enum: copy element-wise.
+        if (f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_STRING) {
+          r->AddString(&to, f, r->GetRepeatedString(from, f, i));
+        } else if (f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_ENUM) {
+          r->AddEnumValue(&to, f, r->GetRepeatedEnumValue(from, f, i));
+        }
+      }
+    } else if (f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) {
+      if (r->HasField(from, f)) {
+        r->MutableMessage(&to, f)->CopyFrom(r->GetMessage(from, f));
+      } else {
+        r->ClearField(&to, f);
+      }
+    } else if (f->containing_oneof() != nullptr && !r->HasField(from, f)) {
+      // Clearing one bonus kind only if it is the one set.
+      if (r->HasField(to, f)) r->ClearField(&to, f);
+    } else {
+      switch (f->cpp_type()) {
+        case google::protobuf::FieldDescriptor::CPPTYPE_INT64:
+          r->SetInt64(&to, f, r->GetInt64(from, f));
+          break;
+        case google::protobuf::FieldDescriptor::CPPTYPE_INT32:
+          r->SetInt32(&to, f, r->GetInt32(from, f));
+          break;
+        case google::protobuf::FieldDescriptor::CPPTYPE_BOOL:
+          r->SetBool(&to, f, r->GetBool(from, f));
+          break;
+        case google::protobuf::FieldDescriptor::CPPTYPE_STRING:
+          r->SetString(&to, f, r->GetString(from, f));
+          break;
+        default:
+          break;
+      }
+    }
   }
 }
 

@@ -30,4 +30,13 @@ absl::Status ValidateRewardMask(const google::protobuf::FieldMask& mask);
 // Copies the masked fields of `from` into `to`.
 void ApplyRewardMask(const google::protobuf::FieldMask& mask, const v1::Reward& from, v1::Reward& to);
 
+inline constexpr int64_t kMaxBonusRateBp = 1'000'000;  // +10,000 %
+inline constexpr int64_t kMaxBonusPoints = 100'000'000;
+inline constexpr int kMaxCampaignListEntries = 200;
+
+// `prefix` is prepended to field names ("campaign.").
+absl::Status ValidateCampaign(absl::string_view prefix, const v1::Campaign& campaign);
+absl::Status ValidateCampaignMask(const google::protobuf::FieldMask& mask);
+void ApplyCampaignMask(const google::protobuf::FieldMask& mask, const v1::Campaign& from, v1::Campaign& to);
+
 }  // namespace loyalty::catalog

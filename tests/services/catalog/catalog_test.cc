@@ -673,5 +673,229 @@ TEST_F(CatalogTest, ListVouchersIsScopedAndPaged) {
   EXPECT_EQ(seen, 5);
 }
 
+// ---- campaigns ----------------------------------------------------------------------
+
+const Principal kLedgerService = Principal::Of("svc0000000000001", common::v1::ROLE_SERVICE);
+
+v1::Campaign DoublePoints(int64_t budget = 0) {
+  v1::Campaign c;
+  c.set_name("Double points on dog food");
+  c.set_bonus_rate_bp(10000);
+  c.add_partner_ids("food");
+  c.add_categories("dog");
+  c.set_budget_points(budget);
+  return c;
+}
+
+class CampaignTest : public CatalogTest {
+ protected:
+  v1::Campaign Create(const v1::Campaign& c) {
+    v1::CreateCampaignRequest r;
+    r.set_idempotency_key(absl::StrCat("cc-", ++keys_));
+    *r.mutable_campaign() = c;
+    auto created = catalog_->CreateCampaign(kBackoffice, r);
+    EXPECT_TRUE(created.ok()) << created.status();
+    return created->campaign();
+  }
+  absl::StatusOr<v1::Campaign> SetState(const std::string& id, v1::CampaignState state) {
+    v1::SetCampaignStateRequest r;
+    r.set_idempotency_key(absl::StrCat("cs-", ++keys_));
+    r.set_campaign_id(id);
+    r.set_state(state);
+    auto out = catalog_->SetCampaignState(kBackoffice, r);
+    if (!out.ok()) return out.status();
+    return out->campaign();
+  }
+  v1::GetActiveEarnRulesResponse Rules(int64_t known) {
+    v1::GetActiveEarnRulesRequest r;
+    r.set_known_version(known);
+    auto out = catalog_->GetActiveEarnRules(kLedgerService, r);
+    EXPECT_TRUE(out.ok()) << out.status();
+    return *out;
+  }
+};
+
+TEST_F(CampaignTest, ValidationNamesTheField) {
+  v1::CreateCampaignRequest r;
+  r.set_idempotency_key("c1");
+  *r.mutable_campaign() = DoublePoints();
+  r.mutable_campaign()->set_name("");
+  auto s = catalog_->CreateCampaign(kBackoffice, r);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.status().message(), HasSubstr("campaign.name"));
+  *r.mutable_campaign() = DoublePoints();
+  r.mutable_campaign()->add_days_of_week(v1::DAY_OF_WEEK_SATURDAY);
+  s = catalog_->CreateCampaign(kBackoffice, r);
+  EXPECT_THAT(s.status().message(), HasSubstr("campaign.time_zone"));
+  r.mutable_campaign()->set_time_zone("Mars/Olympus");
+  s = catalog_->CreateCampaign(kBackoffice, r);
+  EXPECT_THAT(s.status().message(), HasSubstr("campaign.time_zone"));
+  r.mutable_campaign()->set_time_zone("Europe/Berlin");
+  r.mutable_campaign()->set_budget_points(-1);
+  s = catalog_->CreateCampaign(kBackoffice, r);
+  EXPECT_THAT(s.status().message(), HasSubstr("campaign.budget_points"));
+  r.mutable_campaign()->set_budget_points(0);
+  EXPECT_TRUE(catalog_->CreateCampaign(kBackoffice, r).ok());
+}
+
+TEST_F(CampaignTest, EarnRulesAreVersionedAndHoldOnlyActiveCampaigns) {
+  const v1::GetActiveEarnRulesResponse start = Rules(0);
+  EXPECT_GT(start.version(), 0);
+  EXPECT_EQ(start.campaigns_size(), 0);
+  v1::Campaign c = Create(DoublePoints());
+  v1::Campaign coupon_only;
+  coupon_only.set_name("coupons");
+  coupon_only = Create(coupon_only);
+  EXPECT_TRUE(Rules(start.version()).not_modified());  // drafts change nothing
+
+  ASSERT_TRUE(SetState(c.campaign_id(), v1::CAMPAIGN_STATE_ACTIVE).ok());
+  ASSERT_TRUE(SetState(coupon_only.campaign_id(), v1::CAMPAIGN_STATE_ACTIVE).ok());
+  const v1::GetActiveEarnRulesResponse active = Rules(start.version());
+  EXPECT_GT(active.version(), start.version());
+  EXPECT_FALSE(active.not_modified());
+  ASSERT_EQ(active.campaigns_size(), 1);  // the bonus-less one is no earn rule
+  EXPECT_EQ(active.campaigns(0).campaign_id(), c.campaign_id());
+  EXPECT_EQ(active.campaigns(0).bonus_rate_bp(), 10000);
+  EXPECT_TRUE(Rules(active.version()).not_modified());
+
+  v1::UpdateCampaignRequest up;
+  up.set_idempotency_key("u1");
+  up.set_campaign_id(c.campaign_id());
+  up.mutable_campaign()->set_fixed_bonus_points(50);
+  up.mutable_update_mask()->add_paths("fixed_bonus_points");
+  auto updated = catalog_->UpdateCampaign(kBackoffice, up);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->campaign().bonus_case(), v1::Campaign::kFixedBonusPoints);
+  const v1::GetActiveEarnRulesResponse changed = Rules(active.version());
+  EXPECT_GT(changed.version(), active.version());
+  EXPECT_EQ(changed.campaigns(0).fixed_bonus_points(), 50);
+
+  ASSERT_TRUE(SetState(c.campaign_id(), v1::CAMPAIGN_STATE_ENDED).ok());
+  EXPECT_EQ(Rules(changed.version()).campaigns_size(), 0);
+  EXPECT_EQ(SetState(c.campaign_id(), v1::CAMPAIGN_STATE_ACTIVE).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  up.set_idempotency_key("u2");
+  EXPECT_EQ(catalog_->UpdateCampaign(kBackoffice, up).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(CampaignTest, PartnersSeeOnlyCampaignsOpenToThem) {
+  v1::Campaign food = Create(DoublePoints());
+  v1::Campaign everyone;
+  everyone.set_name("everyone");
+  everyone.set_fixed_bonus_points(10);
+  everyone = Create(everyone);
+  v1::GetCampaignRequest g;
+  g.set_campaign_id(food.campaign_id());
+  EXPECT_EQ(catalog_->GetCampaign(kVet, g).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(catalog_->GetCampaign(kFood, g).ok());
+  v1::ListCampaignsRequest l;
+  auto vet = catalog_->ListCampaigns(kVet, l);
+  ASSERT_TRUE(vet.ok());
+  ASSERT_EQ(vet->campaigns_size(), 1);
+  EXPECT_EQ(vet->campaigns(0).campaign_id(), everyone.campaign_id());
+  auto all = catalog_->ListCampaigns(kBackoffice, l);
+  EXPECT_EQ(all->campaigns_size(), 2);
+}
+
+TEST_F(CampaignTest, ConcurrentLeasesNeverOverspendTheBudget) {
+  constexpr int64_t kBudget = 1000;
+  v1::Campaign c = Create(DoublePoints(kBudget));
+  ASSERT_TRUE(SetState(c.campaign_id(), v1::CAMPAIGN_STATE_ACTIVE).ok());
+  constexpr int kThreads = 40;  // each asks 30: 1200 wanted
+  std::atomic<int64_t> granted{0};
+  std::atomic<int> exhausted{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      v1::LeaseCampaignBudgetRequest r;
+      r.set_idempotency_key(absl::StrCat("lease-", i));
+      r.set_campaign_id(c.campaign_id());
+      r.set_requested_points(30);
+      r.set_holder(absl::StrCat("ledger-", i));
+      auto out = catalog_->LeaseCampaignBudget(kLedgerService, r);
+      if (out.ok()) {
+        granted += out->lease().granted_points();
+      } else if (absl::IsFailedPrecondition(out.status())) {
+        ++exhausted;
+      } else {
+        ++other;
+        ADD_FAILURE() << out.status();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(granted.load(), kBudget);
+  EXPECT_GT(exhausted.load(), 0);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(Count("SELECT SUM(granted_points) FROM campaign_budget_leases"), kBudget);
+  v1::GetCampaignRequest g;
+  g.set_campaign_id(c.campaign_id());
+  auto after = catalog_->GetCampaign(kBackoffice, g);
+  EXPECT_EQ(after->campaign().budget_allocated_points(), kBudget);
+  EXPECT_EQ(after->campaign().budget_remaining_points(), 0);
+}
+
+TEST_F(CampaignTest, ReturnedBudgetCanBeLeasedAgain) {
+  v1::Campaign c = Create(DoublePoints(100));
+  v1::LeaseCampaignBudgetRequest lease;
+  lease.set_idempotency_key("l1");
+  lease.set_campaign_id(c.campaign_id());
+  lease.set_requested_points(80);
+  lease.set_holder("ledger-a");
+  EXPECT_EQ(catalog_->LeaseCampaignBudget(kLedgerService, lease).status().code(),
+            absl::StatusCode::kFailedPrecondition);  // draft
+  ASSERT_TRUE(SetState(c.campaign_id(), v1::CAMPAIGN_STATE_ACTIVE).ok());
+  lease.set_idempotency_key("l2");
+  auto first = catalog_->LeaseCampaignBudget(kLedgerService, lease);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->lease().granted_points(), 80);
+  EXPECT_EQ(first->budget_remaining_points(), 20);
+  // Idempotent by key: the same lease again.
+  auto replay = catalog_->LeaseCampaignBudget(kLedgerService, lease);
+  EXPECT_EQ(replay->lease().campaign_budget_lease_id(), first->lease().campaign_budget_lease_id());
+  lease.set_idempotency_key("l3");
+  auto partial = catalog_->LeaseCampaignBudget(kLedgerService, lease);
+  ASSERT_TRUE(partial.ok());
+  EXPECT_EQ(partial->lease().granted_points(), 20);
+
+  v1::ReturnCampaignBudgetRequest ret;
+  ret.set_idempotency_key("r1");
+  ret.set_campaign_budget_lease_id(first->lease().campaign_budget_lease_id());
+  ret.set_used_points(50);
+  ret.set_unused_points(20);
+  EXPECT_EQ(catalog_->ReturnCampaignBudget(kLedgerService, ret).status().code(), absl::StatusCode::kInvalidArgument);
+  ret.set_unused_points(30);
+  auto returned = catalog_->ReturnCampaignBudget(kLedgerService, ret);
+  ASSERT_TRUE(returned.ok()) << returned.status();
+  EXPECT_EQ(returned->lease().returned_points(), 30);
+  EXPECT_EQ(returned->budget_remaining_points(), 30);
+  ret.set_idempotency_key("r2");
+  EXPECT_EQ(catalog_->ReturnCampaignBudget(kLedgerService, ret).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  v1::UpdateCampaignRequest up;
+  up.set_idempotency_key("u1");
+  up.set_campaign_id(c.campaign_id());
+  up.mutable_campaign()->set_budget_points(60);
+  up.mutable_update_mask()->add_paths("budget_points");
+  EXPECT_EQ(catalog_->UpdateCampaign(kBackoffice, up).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(CampaignTest, QuoteEarnDelegatesToTheLedger) {
+  v1::QuoteEarnRequest q;
+  q.set_partner_id("food");
+  q.set_member_id("m1");
+  q.mutable_amount()->set_amount_minor(2500);
+  q.mutable_amount()->set_currency("EUR");
+  auto* line = q.add_lines();
+  line->set_category("dog");
+  EXPECT_EQ(catalog_->QuoteEarn(kVet, q).status().code(), absl::StatusCode::kPermissionDenied);
+  auto quoted = catalog_->QuoteEarn(kFood, q);
+  ASSERT_TRUE(quoted.ok()) << quoted.status();
+  EXPECT_EQ(quoted->points(), 25);
+  EXPECT_EQ(ledger_.last_quote().member_id(), "m1");
+  EXPECT_EQ(ledger_.last_quote().lines(0).category(), "dog");
+}
+
 }  // namespace
 }  // namespace loyalty::catalog

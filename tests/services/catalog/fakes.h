@@ -133,6 +133,19 @@ class FakeLedger final : public LedgerClient {
     return Available(member_id);
   }
 
+  // 1 point per whole major unit of amount; remembers the last request.
+  absl::StatusOr<ledger::v1::QuoteEarnResponse> QuoteEarn(const ledger::v1::QuoteEarnRequest& request) override {
+    absl::MutexLock lock(&mu_);
+    last_quote_ = request;
+    ledger::v1::QuoteEarnResponse out;
+    out.set_points(request.amount().amount_minor() / 100);
+    return out;
+  }
+  ledger::v1::QuoteEarnRequest last_quote() {
+    absl::MutexLock lock(&mu_);
+    return last_quote_;
+  }
+
   // Snapshot of the holds, for the invariants.
   std::map<std::string, Hold> Holds() {
     absl::MutexLock lock(&mu_);
@@ -201,6 +214,7 @@ class FakeLedger final : public LedgerClient {
   absl::flat_hash_map<std::string, absl::StatusOr<HoldOutcome>> answers_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, int64_t> posted_ ABSL_GUARDED_BY(mu_);
   int authorize_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  ledger::v1::QuoteEarnRequest last_quote_ ABSL_GUARDED_BY(mu_);
 };
 
 class FakeMembers final : public MemberDirectory {
