@@ -68,6 +68,19 @@ class Catalog {
   absl::StatusOr<v1::HonourVoucherResponse> HonourVoucher(const Principal& p, const v1::HonourVoucherRequest& r);
   absl::StatusOr<v1::CancelVoucherResponse> CancelVoucher(const Principal& p, const v1::CancelVoucherRequest& r);
 
+  // --- coupons ---
+  absl::StatusOr<v1::CreateCouponBatchResponse> CreateCouponBatch(const Principal& p,
+                                                                  const v1::CreateCouponBatchRequest& r);
+  absl::StatusOr<v1::GetCouponBatchResponse> GetCouponBatch(const Principal& p, const v1::GetCouponBatchRequest& r);
+  absl::StatusOr<v1::ListCouponCodesResponse> ListCouponCodes(const Principal& p,
+                                                              const v1::ListCouponCodesRequest& r);
+  absl::StatusOr<v1::ValidateCouponResponse> ValidateCoupon(const Principal& p, const v1::ValidateCouponRequest& r);
+  // Counts the use (limits exact under concurrency: the code row is locked),
+  // then grants the batch's bonus through the ledger, idempotently. A bonus
+  // the ledger refuses gives the use back and becomes the key's answer; an
+  // unreachable ledger leaves the grant due (GrantDueCouponBonuses).
+  absl::StatusOr<v1::RedeemCouponResponse> RedeemCoupon(const Principal& p, const v1::RedeemCouponRequest& r);
+
   // --- campaigns and earn rules ---
   absl::StatusOr<v1::CreateCampaignResponse> CreateCampaign(const Principal& p, const v1::CreateCampaignRequest& r);
   absl::StatusOr<v1::UpdateCampaignResponse> UpdateCampaign(const Principal& p, const v1::UpdateCampaignRequest& r);
@@ -95,6 +108,9 @@ class Catalog {
   // already released or captured) and returns the stock. Returns how many
   // vouchers changed state.
   absl::StatusOr<int> ExpireVouchers(int max);
+  // Grants coupon bonuses still due (the ledger was unreachable). Returns
+  // how many were settled (granted or refused).
+  absl::StatusOr<int> GrantDueCouponBonuses(int max);
 
  private:
   template <typename Response>
@@ -112,6 +128,8 @@ class Catalog {
   absl::Status Compensate(Redemption red, const absl::Status& outcome);
   // Voids a voucher's hold; the hold as the ledger has it afterwards.
   absl::StatusOr<HoldOutcome> ReleaseHold(const v1::Voucher& voucher, const std::string& reason);
+  // Grants (or settles) the bonus of a coupon redemption; its transfer id.
+  absl::StatusOr<std::string> SettleCouponGrant(const std::string& redemption_id);
   absl::Status CheckTier(const std::string& member_id, const v1::Reward& reward);
 
   absl::Time Now() const;

@@ -3,8 +3,8 @@
 // the request to the domain (Catalog) and maps the answer back. Sync API with
 // the bootstrap's bounded thread pool.
 //
-// RPCs not built yet (coupons, WatchEarnRules, ListRedeemableRewards) are
-// not overridden: they answer
+// RPCs not built yet (WatchEarnRules, ListRedeemableRewards) are not
+// overridden: they answer
 // UNIMPLEMENTED (after the bootstrap's auth gate), never a made-up answer.
 
 #include <functional>
@@ -57,6 +57,16 @@ class CatalogService final : public v1::CatalogService::Service {
                                    v1::LeaseCampaignBudgetResponse*) override;
   grpc::Status ReturnCampaignBudget(grpc::ServerContext*, const v1::ReturnCampaignBudgetRequest*,
                                     v1::ReturnCampaignBudgetResponse*) override;
+  grpc::Status CreateCouponBatch(grpc::ServerContext*, const v1::CreateCouponBatchRequest*,
+                                 v1::CreateCouponBatchResponse*) override;
+  grpc::Status GetCouponBatch(grpc::ServerContext*, const v1::GetCouponBatchRequest*,
+                              v1::GetCouponBatchResponse*) override;
+  grpc::Status ListCouponCodes(grpc::ServerContext*, const v1::ListCouponCodesRequest*,
+                               v1::ListCouponCodesResponse*) override;
+  grpc::Status ValidateCoupon(grpc::ServerContext*, const v1::ValidateCouponRequest*,
+                              v1::ValidateCouponResponse*) override;
+  grpc::Status RedeemCoupon(grpc::ServerContext*, const v1::RedeemCouponRequest*,
+                            v1::RedeemCouponResponse*) override;
   grpc::Status QuoteEarn(grpc::ServerContext*, const v1::QuoteEarnRequest*, v1::QuoteEarnResponse*) override;
 
  private:

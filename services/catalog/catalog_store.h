@@ -80,6 +80,15 @@ struct CampaignFilter {
   std::string after_campaign_id;
 };
 
+// A coupon redemption with what the ledger grant needs.
+struct CouponUse {
+  v1::CouponRedemption redemption;
+  std::string funding_partner_id;
+  int grant_state = 0;  // 0 none, 1 due, 2 granted, 3 refused
+  std::string scope;    // of the idempotency key that redeemed it
+  std::string key;
+};
+
 class CatalogTx {
  public:
   virtual ~CatalogTx() = default;
@@ -157,6 +166,29 @@ class CatalogTx {
   virtual absl::Status InsertLease(const v1::CampaignBudgetLease& lease) = 0;
   virtual absl::Status CloseLease(const v1::CampaignBudgetLease& lease) = 0;
   virtual absl::StatusOr<std::optional<v1::CampaignBudgetLease>> GetLease(const std::string& lease_id) = 0;
+
+  // --- coupons ---
+  // ABORTED if a code is already taken (the caller draws the batch again).
+  virtual absl::Status InsertCouponBatch(const v1::CouponBatch& batch, const std::vector<std::string>& codes) = 0;
+  virtual absl::StatusOr<std::optional<v1::CouponBatch>> GetCouponBatch(const std::string& batch_id) = 0;
+  // Codes of a batch after `after_code`, in code order.
+  virtual absl::StatusOr<std::vector<v1::CouponCode>> ListCouponCodes(const std::string& batch_id,
+                                                                      const std::string& after_code, int limit) = 0;
+  // The code's batch id and use count (row locked when `for_update`).
+  virtual absl::StatusOr<std::optional<std::pair<std::string, int>>> GetCouponCode(const std::string& code,
+                                                                                   bool for_update) = 0;
+  virtual absl::StatusOr<int> MemberCouponUses(const std::string& batch_id, const std::string& member_id) = 0;
+  // Counts one use of the code, the member and the batch; the counts after.
+  virtual absl::StatusOr<std::pair<int, int>> CountCouponUse(const std::string& batch_id, const std::string& code,
+                                                             const std::string& member_id) = 0;
+  // Gives one use back (a grant refused by the ledger).
+  virtual absl::Status UncountCouponUse(const std::string& batch_id, const std::string& code,
+                                        const std::string& member_id) = 0;
+  virtual absl::Status InsertCouponUse(const CouponUse& use) = 0;
+  virtual absl::StatusOr<std::optional<CouponUse>> GetCouponUse(const std::string& redemption_id) = 0;
+  virtual absl::Status SetCouponGrant(const std::string& redemption_id, int grant_state,
+                                      const std::string& transfer_id) = 0;
+  virtual absl::StatusOr<std::vector<std::string>> ListDueCouponGrants(int limit) = 0;
 
   // Codes of ISSUED vouchers with expires_at <= now.
   virtual absl::StatusOr<std::vector<std::string>> ListExpiredVouchers(absl::Time now, int limit) = 0;

@@ -26,4 +26,17 @@ absl::StatusOr<std::string> NormaliseVoucherCode(absl::string_view field, absl::
 // XXXX-XXXX-XXXX-XX for display.
 std::string FormatVoucherCode(absl::string_view normalised);
 
+// Coupon codes: an optional prefix of 0..6 Crockford characters, 10 random
+// ones (50 bits) and a check character over all of them.
+inline constexpr size_t kCouponRandomLength = 10;
+inline constexpr size_t kMaxCouponPrefixLength = 6;
+
+// INVALID_ARGUMENT naming `field` unless 0..6 Crockford characters
+// (upper-cased).
+absl::StatusOr<std::string> NormaliseCouponPrefix(absl::string_view field, absl::string_view prefix);
+// REQUIRES: `prefix` normalised.
+std::string NewCouponCode(absl::string_view prefix);
+// As NormaliseVoucherCode, for 11..17 characters.
+absl::StatusOr<std::string> NormaliseCouponCode(absl::string_view field, absl::string_view input);
+
 }  // namespace loyalty::catalog

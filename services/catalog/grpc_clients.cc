@@ -128,6 +128,25 @@ class GrpcLedgerClient final : public LedgerClient {
     return resp.balance().available_points();
   }
 
+  absl::StatusOr<std::string> GrantBonus(const std::string& key, const std::string& member_id, int64_t points,
+                                         const std::string& funding_partner_id, const std::string& reason,
+                                         const std::string& reference) override {
+    lv1::GrantBonusRequest req;
+    req.set_idempotency_key(key);
+    req.set_member_id(member_id);
+    req.set_points(points);
+    req.set_bonus_kind(lv1::BONUS_KIND_COUPON);
+    req.set_reason(reason);
+    req.set_funding_partner_id(funding_partner_id);
+    req.set_reference(reference);
+    lv1::GrantBonusResponse resp;
+    grpc::ClientContext ctx;
+    Prepare(ctx, options_);
+    grpc::Status s = stub_->GrantBonus(&ctx, req, &resp);
+    if (!s.ok()) return PeerError(s, "ledger", "GrantBonus");
+    return resp.transfer().transfer_id();
+  }
+
   absl::StatusOr<lv1::QuoteEarnResponse> QuoteEarn(const lv1::QuoteEarnRequest& req) override {
     lv1::QuoteEarnResponse resp;
     grpc::ClientContext ctx;

@@ -49,6 +49,11 @@ class LedgerClient {
   virtual absl::StatusOr<HoldOutcome> GetHold(const std::string& hold_id) = 0;
   // The member's available points.
   virtual absl::StatusOr<int64_t> AvailablePoints(const std::string& member_id) = 0;
+  // Grants bonus points (BONUS_KIND_COUPON), funded by `funding_partner_id`
+  // (empty = the operator). Returns the BONUS transfer id.
+  virtual absl::StatusOr<std::string> GrantBonus(const std::string& key, const std::string& member_id,
+                                                 int64_t points, const std::string& funding_partner_id,
+                                                 const std::string& reason, const std::string& reference) = 0;
   // Previews an earn (posts nothing).
   virtual absl::StatusOr<ledger::v1::QuoteEarnResponse> QuoteEarn(const ledger::v1::QuoteEarnRequest& request) = 0;
 };

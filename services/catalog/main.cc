@@ -47,13 +47,17 @@ class Instance final : public server::ServiceInstance {
   }
 
  private:
-  // Repairs interrupted Redeem sagas (on startup, then periodically) and
-  // releases expired vouchers. Errors are logged and retried next tick.
+  // Repairs interrupted Redeem sagas (on startup, then periodically),
+  // grants coupon bonuses still due and releases expired vouchers. Errors are logged and retried next tick.
   void Sweep() {
     while (!stop_.HasBeenNotified()) {
       absl::StatusOr<int> recovered = catalog_.Recover(kSweepBatch);
       if (!recovered.ok()) {
         log::Warn("saga_recovery_failed", {{"code", absl::StatusCodeToString(recovered.status().code())}});
+      }
+      absl::StatusOr<int> granted = catalog_.GrantDueCouponBonuses(kSweepBatch);
+      if (!granted.ok()) {
+        log::Warn("coupon_grants_failed", {{"code", absl::StatusCodeToString(granted.status().code())}});
       }
       absl::StatusOr<int> expired = catalog_.ExpireVouchers(kSweepBatch);
       if (!expired.ok()) {

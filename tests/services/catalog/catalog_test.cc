@@ -3,10 +3,14 @@
 // fakes.h): other services, not the database. The fake ledger is thread-safe
 // and idempotent by key like the real one, and fails where a test tells it.
 
+#include <algorithm>
 #include <atomic>
+#include <iostream>
+#include <set>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/db/migrations.h"
 #include "common/testing/test_db.h"
@@ -895,6 +899,143 @@ TEST_F(CampaignTest, QuoteEarnDelegatesToTheLedger) {
   EXPECT_EQ(quoted->points(), 25);
   EXPECT_EQ(ledger_.last_quote().member_id(), "m1");
   EXPECT_EQ(ledger_.last_quote().lines(0).category(), "dog");
+}
+
+// ---- coupons ------------------------------------------------------------------------
+
+class CouponTest : public CampaignTest {
+ protected:
+  v1::CouponBatch Batch(int count, int per_code, int per_member, int64_t bonus) {
+    v1::Campaign c = Create(DoublePoints());
+    EXPECT_TRUE(SetState(c.campaign_id(), v1::CAMPAIGN_STATE_ACTIVE).ok());
+    v1::CreateCouponBatchRequest r;
+    r.set_idempotency_key(absl::StrCat("cb-", ++keys_));
+    v1::CouponBatch* b = r.mutable_coupon_batch();
+    b->set_campaign_id(c.campaign_id());
+    b->set_name("spring");
+    b->set_code_count(count);
+    b->set_max_redemptions_per_code(per_code);
+    b->set_max_redemptions_per_member(per_member);
+    b->set_bonus_points(bonus);
+    b->set_code_prefix("pet");
+    auto out = catalog_->CreateCouponBatch(kBackoffice, r);
+    EXPECT_TRUE(out.ok()) << out.status();
+    return out->coupon_batch();
+  }
+  std::vector<std::string> Codes(const std::string& batch_id, int page_size = 5000) {
+    std::vector<std::string> out;
+    v1::ListCouponCodesRequest l;
+    l.set_coupon_batch_id(batch_id);
+    l.set_page_size(page_size);
+    for (int page = 0; page < 100; ++page) {
+      auto got = catalog_->ListCouponCodes(kBackoffice, l);
+      EXPECT_TRUE(got.ok()) << got.status();
+      for (const auto& c : got->codes()) out.push_back(c.code());
+      if (got->next_page_token().empty()) break;
+      l.set_page_token(got->next_page_token());
+    }
+    return out;
+  }
+  absl::StatusOr<v1::RedeemCouponResponse> Use(const std::string& key, const std::string& code,
+                                               const std::string& member) {
+    v1::RedeemCouponRequest r;
+    r.set_idempotency_key(key);
+    r.set_code(code);
+    r.set_member_id(member);
+    r.set_partner_id("food");
+    return catalog_->RedeemCoupon(kFood, r);
+  }
+};
+
+TEST_F(CouponTest, TenThousandCodesAreGeneratedUniqueAndValidate) {
+  const absl::Time start = absl::Now();
+  v1::CouponBatch b = Batch(10'000, 1, 1, 0);
+  const absl::Duration took = absl::Now() - start;
+  std::cerr << "10,000 coupon codes created in " << took << "\n";
+  std::vector<std::string> codes = Codes(b.coupon_batch_id());
+  ASSERT_EQ(codes.size(), 10'000u);
+  EXPECT_EQ(std::set<std::string>(codes.begin(), codes.end()).size(), 10'000u);
+  EXPECT_TRUE(std::is_sorted(codes.begin(), codes.end()));
+  EXPECT_EQ(codes[0].substr(0, 3), "PET");
+  EXPECT_EQ(codes[0].size(), 14u);
+
+  v1::ValidateCouponRequest v;
+  v.set_code(absl::AsciiStrToLower(codes[1234]));
+  v.set_member_id("m1");
+  v.set_partner_id("food");
+  auto ok = catalog_->ValidateCoupon(kFood, v);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->code_remaining_redemptions(), 1);
+  EXPECT_EQ(ok->coupon_batch().coupon_batch_id(), b.coupon_batch_id());
+  v.set_partner_id("vet");
+  EXPECT_EQ(catalog_->ValidateCoupon(kFood, v).status().code(), absl::StatusCode::kPermissionDenied);
+  std::string typo = codes[1234];
+  typo[5] = typo[5] == 'A' ? 'B' : 'A';
+  v.set_code(typo);
+  v.set_partner_id("food");
+  EXPECT_EQ(catalog_->ValidateCoupon(kFood, v).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(CouponTest, PerCodeLimitHoldsUnderConcurrency) {
+  v1::CouponBatch b = Batch(1, 5, 1, 0);
+  const std::string code = Codes(b.coupon_batch_id()).at(0);
+  std::atomic<int> ok{0}, exhausted{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 20; ++i) {
+    threads.emplace_back([&, i] {
+      auto res = Use(absl::StrCat("u-", i), code, absl::StrCat("m", i));
+      if (res.ok()) {
+        ++ok;
+      } else if (res.status().message().find("exhausted") != absl::string_view::npos) {
+        ++exhausted;
+      } else {
+        ADD_FAILURE() << res.status();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 5);
+  EXPECT_EQ(exhausted.load(), 15);
+  v1::GetCouponBatchRequest g;
+  g.set_coupon_batch_id(b.coupon_batch_id());
+  EXPECT_EQ(catalog_->GetCouponBatch(kBackoffice, g)->coupon_batch().redemption_count(), 5);
+}
+
+TEST_F(CouponTest, PerMemberLimitAndIdempotentRedeem) {
+  v1::CouponBatch b = Batch(3, 10, 2, 0);
+  std::vector<std::string> codes = Codes(b.coupon_batch_id());
+  auto first = Use("a", codes[0], "m1");
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->member_remaining_redemptions(), 1);
+  auto replay = Use("a", codes[0], "m1");
+  ASSERT_TRUE(replay.ok());
+  EXPECT_EQ(replay->redemption().coupon_redemption_id(), first->redemption().coupon_redemption_id());
+  EXPECT_TRUE(Use("b", codes[1], "m1").ok());
+  auto third = Use("c", codes[2], "m1");
+  EXPECT_EQ(third.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(third.status().message(), HasSubstr("member limit"));
+  EXPECT_TRUE(Use("d", codes[2], "m2").ok());
+  EXPECT_EQ(Use("a", codes[1], "m1").status().code(), absl::StatusCode::kAlreadyExists);
+}
+
+TEST_F(CouponTest, BonusIsGrantedOnceAndARefusalGivesTheUseBack) {
+  v1::CouponBatch b = Batch(2, 1, 5, 250);
+  std::vector<std::string> codes = Codes(b.coupon_batch_id());
+  ledger_.Inject([](FakeLedger& l) { l.fail_grant = 1; });
+  EXPECT_EQ(Use("g1", codes[0], "m1").status().code(), absl::StatusCode::kUnavailable);
+  auto retried = Use("g1", codes[0], "m1");
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_FALSE(retried->redemption().transfer_id().empty());
+  EXPECT_EQ(ledger_.Posted("m1"), 250);
+  EXPECT_EQ(ledger_.grants(), 1);
+  EXPECT_EQ(*catalog_->GrantDueCouponBonuses(10), 0);
+
+  ledger_.Inject([](FakeLedger& l) { l.refuse_grant_member = "frozen"; });
+  auto refused = Use("g2", codes[1], "frozen");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Use("g2", codes[1], "frozen").status().code(), absl::StatusCode::kFailedPrecondition);
+  // The use was given back: another member may still use the code.
+  EXPECT_TRUE(Use("g3", codes[1], "m2").ok());
 }
 
 }  // namespace

@@ -133,6 +133,26 @@ class FakeLedger final : public LedgerClient {
     return Available(member_id);
   }
 
+  int fail_grant = 0;                 // UNAVAILABLE, nothing granted
+  std::string refuse_grant_member;    // FAILED_PRECONDITION for this member
+
+  absl::StatusOr<std::string> GrantBonus(const std::string& key, const std::string& member_id, int64_t points,
+                                         const std::string&, const std::string&, const std::string&) override {
+    absl::MutexLock lock(&mu_);
+    if (fail_grant > 0) {
+      --fail_grant;
+      return absl::UnavailableError("ledger unreachable; retry later");
+    }
+    if (member_id == refuse_grant_member) return absl::FailedPreconditionError("member suspended");
+    auto [it, inserted] = grants_.try_emplace(key, absl::StrCat("bonus-", grants_.size() + 1));
+    if (inserted) posted_[member_id] += points;
+    return it->second;
+  }
+  int grants() {
+    absl::MutexLock lock(&mu_);
+    return static_cast<int>(grants_.size());
+  }
+
   // 1 point per whole major unit of amount; remembers the last request.
   absl::StatusOr<ledger::v1::QuoteEarnResponse> QuoteEarn(const ledger::v1::QuoteEarnRequest& request) override {
     absl::MutexLock lock(&mu_);
@@ -215,6 +235,7 @@ class FakeLedger final : public LedgerClient {
   absl::flat_hash_map<std::string, int64_t> posted_ ABSL_GUARDED_BY(mu_);
   int authorize_calls_ ABSL_GUARDED_BY(mu_) = 0;
   ledger::v1::QuoteEarnRequest last_quote_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::string> grants_ ABSL_GUARDED_BY(mu_);
 };
 
 class FakeMembers final : public MemberDirectory {
