@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <optional>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/crypto/random.h"
 #include "common/idempotency/idempotency.h"
@@ -28,6 +30,9 @@ constexpr int kCampaignsPageDefault = 50;
 constexpr int kCampaignsPageMax = 500;
 constexpr int64_t kMaxLeasePoints = 1'000'000;
 constexpr int kMaxCouponCodes = 100'000;
+constexpr int kRedeemablePageDefault = 50;
+constexpr int kRedeemablePageMax = 200;
+constexpr int kRedeemableMaxScanned = 1000;
 constexpr int kCouponCodesPageDefault = 1000;
 constexpr int kCouponCodesPageMax = 5000;
 constexpr size_t kMaxHolderLength = 128;
@@ -447,6 +452,88 @@ absl::StatusOr<v1::AdjustRewardStockResponse> Catalog::AdjustRewardStock(const P
         *out.mutable_reward() = *std::move(after);
         return absl::OkStatus();
       });
+}
+
+absl::StatusOr<v1::ListRedeemableRewardsResponse> Catalog::ListRedeemableRewards(
+    const Principal& p, const v1::ListRedeemableRewardsRequest& r) {
+  RETURN_IF_ERROR(RequireRole(p, {ROLE_PARTNER, ROLE_BACKOFFICE}));
+  RETURN_IF_ERROR(ValidateId("member_id", r.member_id()));
+  if (!r.partner_id().empty()) RETURN_IF_ERROR(ValidateId("partner_id", r.partner_id()));
+  if (r.category().size() > kMaxCategoryLength) return absl::InvalidArgumentError("category: at most 64 characters");
+  ASSIGN_OR_RETURN(int limit, paging::PageSize(r.page_size(), kRedeemablePageDefault, kRedeemablePageMax));
+  const std::string scope = absl::StrCat("redeemable|", r.member_id(), "|", r.partner_id(), "|", r.category());
+  RedeemableFilter filter;
+  if (!r.page_token().empty()) {
+    ASSIGN_OR_RETURN(std::string cursor, paging::DecodeKeyPageToken(r.page_token(), scope));
+    const size_t bar = cursor.find('|');
+    if (bar == std::string::npos || !absl::SimpleAtoi(cursor.substr(0, bar), &filter.after_points_price)) {
+      return absl::InvalidArgumentError("page_token: malformed");
+    }
+    filter.after_reward_id = cursor.substr(bar + 1);
+  }
+  if (p.is_partner()) {
+    ASSIGN_OR_RETURN(bool visible, members_.VisibleTo(r.member_id(), p.partner_id));
+    if (!visible) return absl::NotFoundError("member not found");
+  }
+  ASSIGN_OR_RETURN(MemberTier tier, members_.TierOf(r.member_id()));
+  ASSIGN_OR_RETURN(int64_t available, ledger_.AvailablePoints(r.member_id()));
+  filter.partner_id = r.partner_id();
+  filter.category = r.category();
+  filter.max_points_price = available;
+  filter.now = Now();
+
+  v1::ListRedeemableRewardsResponse out;
+  out.set_available_points(available);
+  out.set_tier_id(tier.tier_id);
+  // Tier ranks are asked once per distinct minimum tier.
+  absl::flat_hash_map<std::string, int> ranks;
+  RETURN_IF_ERROR(store_.Run("ListRedeemableRewards", [&](CatalogTx& tx) -> absl::Status {
+    out.clear_rewards();
+    out.clear_next_page_token();
+    RedeemableFilter f = filter;
+    int scanned = 0;
+    bool more = true;  // rows may remain after `last`
+    std::string last;
+    while (out.rewards_size() < limit && scanned < kRedeemableMaxScanned && more) {
+      ASSIGN_OR_RETURN(std::vector<v1::Reward> rows, tx.ListRedeemable(f, limit));
+      more = static_cast<int>(rows.size()) == limit;
+      for (size_t i = 0; i < rows.size(); ++i) {
+        v1::Reward& reward = rows[i];
+        ++scanned;
+        f.after_points_price = reward.points_price();
+        f.after_reward_id = reward.reward_id();
+        last = absl::StrCat(reward.points_price(), "|", reward.reward_id());
+        if (!reward.min_tier_id().empty()) {
+          auto it = ranks.find(reward.min_tier_id());
+          if (it == ranks.end()) {
+            absl::StatusOr<int> rank = members_.RankOf(reward.min_tier_id());
+            if (!rank.ok() && !absl::IsNotFound(rank.status())) return rank.status();
+            it = ranks.emplace(reward.min_tier_id(), rank.ok() ? *rank : INT32_MAX).first;
+          }
+          if (tier.rank < it->second) continue;
+        }
+        v1::RedeemableReward* item = nullptr;
+        if (reward.per_member_limit() > 0) {
+          ASSIGN_OR_RETURN(int64_t used, tx.CountMemberVouchers(r.member_id(), reward.reward_id(),
+                                                               PeriodStart(reward.per_member_limit_period(), f.now)));
+          if (used >= reward.per_member_limit()) continue;
+          item = out.add_rewards();
+          item->set_has_member_limit(true);
+          item->set_member_remaining_redemptions(static_cast<int32_t>(reward.per_member_limit() - used));
+        } else {
+          item = out.add_rewards();
+        }
+        *item->mutable_reward() = std::move(reward);
+        if (out.rewards_size() == limit) {
+          more = more || i + 1 < rows.size();
+          break;
+        }
+      }
+    }
+    if (more && !last.empty()) out.set_next_page_token(paging::EncodeKeyPageToken(scope, last));
+    return absl::OkStatus();
+  }));
+  return out;
 }
 
 // ---- redeem: the saga -------------------------------------------------------------------

@@ -61,6 +61,12 @@ class Catalog {
   absl::StatusOr<v1::AdjustRewardStockResponse> AdjustRewardStock(const Principal& p,
                                                                   const v1::AdjustRewardStockRequest& r);
 
+  // Checks tier, validity, stock, balance and per-member limits; examines
+  // at most a bounded number of rewards per call (a short page then still
+  // carries a next_page_token).
+  absl::StatusOr<v1::ListRedeemableRewardsResponse> ListRedeemableRewards(const Principal& p,
+                                                                          const v1::ListRedeemableRewardsRequest& r);
+
   // --- redeem and vouchers ---
   absl::StatusOr<v1::RedeemResponse> Redeem(const Principal& p, const v1::RedeemRequest& r);
   absl::StatusOr<v1::GetVoucherResponse> GetVoucher(const Principal& p, const v1::GetVoucherRequest& r);

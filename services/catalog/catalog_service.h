@@ -3,8 +3,7 @@
 // the request to the domain (Catalog) and maps the answer back. Sync API with
 // the bootstrap's bounded thread pool.
 //
-// RPCs not built yet (WatchEarnRules, ListRedeemableRewards) are not
-// overridden: they answer
+// The RPC not built yet (WatchEarnRules) is not overridden: they answers
 // UNIMPLEMENTED (after the bootstrap's auth gate), never a made-up answer.
 
 #include <functional>
@@ -67,6 +66,8 @@ class CatalogService final : public v1::CatalogService::Service {
                               v1::ValidateCouponResponse*) override;
   grpc::Status RedeemCoupon(grpc::ServerContext*, const v1::RedeemCouponRequest*,
                             v1::RedeemCouponResponse*) override;
+  grpc::Status ListRedeemableRewards(grpc::ServerContext*, const v1::ListRedeemableRewardsRequest*,
+                                     v1::ListRedeemableRewardsResponse*) override;
   grpc::Status QuoteEarn(grpc::ServerContext*, const v1::QuoteEarnRequest*, v1::QuoteEarnResponse*) override;
 
  private:

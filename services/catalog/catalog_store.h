@@ -67,6 +67,16 @@ struct RewardFilter {
   std::string after_reward_id;
 };
 
+// Rewards a member might redeem now, by (points_price, reward_id).
+struct RedeemableFilter {
+  std::string partner_id;
+  std::string category;
+  int64_t max_points_price = 0;
+  absl::Time now;
+  int64_t after_points_price = -1;
+  std::string after_reward_id;
+};
+
 struct VoucherFilter {
   std::string member_id;
   std::string partner_id;  // honouring or channel partner
@@ -109,6 +119,8 @@ class CatalogTx {
   virtual absl::Status UpdateReward(const v1::Reward& reward) = 0;
   virtual absl::StatusOr<std::optional<v1::Reward>> GetReward(const std::string& reward_id, bool for_update) = 0;
   virtual absl::StatusOr<std::vector<v1::Reward>> ListRewards(const RewardFilter& filter, int limit) = 0;
+  // ACTIVE, within validity, in stock and at most max_points_price.
+  virtual absl::StatusOr<std::vector<v1::Reward>> ListRedeemable(const RedeemableFilter& filter, int limit) = 0;
   // stock_available += delta if the result stays >= 0 (a conditional
   // UPDATE); false if it would not.
   virtual absl::StatusOr<bool> AdjustStock(const std::string& reward_id, int64_t delta, absl::Time now) = 0;

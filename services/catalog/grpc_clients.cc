@@ -184,6 +184,30 @@ class GrpcMemberDirectory final : public MemberDirectory {
     return out;
   }
 
+  absl::StatusOr<bool> VisibleTo(const std::string& member_id, const std::string& partner_id) override {
+    {
+      mv1::GetMemberRequest req;
+      req.set_member_id(member_id);
+      mv1::GetMemberResponse resp;
+      grpc::ClientContext ctx;
+      Prepare(ctx, options_);
+      grpc::Status s = stub_->GetMember(&ctx, req, &resp);
+      if (!s.ok()) return PeerError(s, "membership", "GetMember");
+      if (resp.member().enrolling_partner_id() == partner_id) return true;
+    }
+    mv1::GetConsentsRequest req;
+    req.set_member_id(member_id);
+    mv1::GetConsentsResponse resp;
+    grpc::ClientContext ctx;
+    Prepare(ctx, options_);
+    grpc::Status s = stub_->GetConsents(&ctx, req, &resp);
+    if (!s.ok()) return PeerError(s, "membership", "GetConsents");
+    for (const auto& d : resp.consents().data_sharing()) {
+      if (d.partner_id() == partner_id && d.granted()) return true;
+    }
+    return false;
+  }
+
   absl::StatusOr<int> RankOf(const std::string& tier_id) override {
     {
       absl::MutexLock lock(&mu_);

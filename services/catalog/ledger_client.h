@@ -74,6 +74,9 @@ class MemberDirectory {
   virtual absl::StatusOr<MemberTier> TierOf(const std::string& member_id) = 0;
   // The ladder rank of `tier_id`; NOT_FOUND for an unknown tier.
   virtual absl::StatusOr<int> RankOf(const std::string& tier_id) = 0;
+  // Whether a partner may see the member (membership.proto: it enrolled with
+  // the partner or shares data with it). NOT_FOUND for an unknown member.
+  virtual absl::StatusOr<bool> VisibleTo(const std::string& member_id, const std::string& partner_id) = 0;
 };
 
 }  // namespace loyalty::catalog

@@ -54,6 +54,13 @@ constexpr absl::string_view kListRewards =
     "AND (? = '' OR partner_id = ?) AND (? = '' OR category = ?) "
     "AND (? = '' OR state IN (2, 3) OR partner_id = ? OR proposed_by_partner_id = ?) "
     "AND (? = 0 OR FIND_IN_SET(state, ?) > 0) ORDER BY reward_id LIMIT ?";
+constexpr absl::string_view kListRedeemable =
+    "SELECT " LOYALTY_REWARD_COLUMNS " FROM rewards WHERE state = 2 "
+    "AND (valid_from IS NULL OR valid_from <= ?) AND (valid_until IS NULL OR valid_until > ?) "
+    "AND (unlimited_stock = 1 OR stock_available > 0) AND points_price <= ? "
+    "AND (? = '' OR partner_id = ?) AND (? = '' OR category = ?) "
+    "AND (points_price > ? OR (points_price = ? AND reward_id > ?)) "
+    "ORDER BY points_price, reward_id LIMIT ?";
 constexpr absl::string_view kAdjustStock =
     "UPDATE rewards SET stock_available = stock_available + ?, updated_at = ?, version = version + 1 "
     "WHERE reward_id = ? AND unlimited_stock = 0 AND stock_available + ? >= 0";
@@ -437,6 +444,28 @@ class MysqlTx final : public CatalogTx {
     s.setString(8, f.visible_to_partner_id);
     s.setInt(9, static_cast<int>(states.size()));
     s.setString(10, StateList(states));
+    s.setInt(11, limit);
+    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
+    std::vector<v1::Reward> out;
+    while (rs->next()) {
+      ASSIGN_OR_RETURN(v1::Reward r, ReadReward(*rs));
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  absl::StatusOr<std::vector<v1::Reward>> ListRedeemable(const RedeemableFilter& f, int limit) override {
+    auto& s = tx_.Prepare(kListRedeemable);
+    s.setString(1, SqlTime(f.now));
+    s.setString(2, SqlTime(f.now));
+    s.setInt64(3, f.max_points_price);
+    s.setString(4, f.partner_id);
+    s.setString(5, f.partner_id);
+    s.setString(6, f.category);
+    s.setString(7, f.category);
+    s.setInt64(8, f.after_points_price);
+    s.setInt64(9, f.after_points_price);
+    s.setString(10, f.after_reward_id);
     s.setInt(11, limit);
     std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
     std::vector<v1::Reward> out;

@@ -439,6 +439,71 @@ TEST_F(CatalogTest, HundredConcurrentRedemptionsOfTenUnits) {
   ExpectConsistent(r.reward_id());
 }
 
+TEST_F(CatalogTest, RedeemableRewardsFollowTierStockBalanceAndLimits) {
+  ledger_.SetPoints("m1", 500);
+  members_.SetTier("m1", "silver");
+  v1::Reward cheap = Active(Reward(5, 100));
+  v1::Reward exact = Active(Reward(5, 500));
+  Active(Reward(5, 501));  // too expensive
+  Active(Reward(0, 10));   // out of stock
+  v1::Reward gold = Reward(5, 50);
+  gold.set_min_tier_id("gold");
+  Active(gold);  // tier too low
+  v1::Reward silver = Reward(5, 60);
+  silver.set_min_tier_id("silver");
+  silver = Active(silver);
+  v1::Reward once = Reward(5, 70);
+  once.set_per_member_limit(1);
+  once.set_per_member_limit_period(v1::LIMIT_PERIOD_YEAR);
+  once = Active(once);
+  v1::Reward food = Reward(5, 80);
+  food.set_partner_id("food");
+  food.set_category("pet-food");
+  food = Active(food);
+
+  v1::ListRedeemableRewardsRequest l;
+  l.set_member_id("m1");
+  l.set_page_size(2);
+  std::vector<std::string> ids;
+  for (int page = 0; page < 10; ++page) {
+    auto got = catalog_->ListRedeemableRewards(kBackoffice, l);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->available_points(), 500);
+    EXPECT_EQ(got->tier_id(), "silver");
+    for (const auto& item : got->rewards()) {
+      ids.push_back(item.reward().reward_id());
+      if (item.reward().reward_id() == once.reward_id()) {
+        EXPECT_TRUE(item.has_member_limit());
+        EXPECT_EQ(item.member_remaining_redemptions(), 1);
+      }
+    }
+    if (got->next_page_token().empty()) break;
+    l.set_page_token(got->next_page_token());
+  }
+  // By price: silver 60, once 70, food 80, cheap 100, exact 500.
+  EXPECT_EQ(ids, (std::vector<std::string>{silver.reward_id(), once.reward_id(), food.reward_id(), cheap.reward_id(),
+                                           exact.reward_id()}));
+
+  ASSERT_TRUE(Redeem("once", "m1", once.reward_id()).ok());  // 430 left; limit used
+  l.clear_page_token();
+  l.set_page_size(50);
+  l.set_category("pet-food");
+  auto foods = catalog_->ListRedeemableRewards(kBackoffice, l);
+  ASSERT_TRUE(foods.ok());
+  ASSERT_EQ(foods->rewards_size(), 1);
+  EXPECT_EQ(foods->rewards(0).reward().reward_id(), food.reward_id());
+  l.clear_category();
+  auto after = catalog_->ListRedeemableRewards(kBackoffice, l);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->available_points(), 430);
+  EXPECT_EQ(after->rewards_size(), 3);  // silver, food, cheap
+
+  // A partner sees only members that share with it.
+  EXPECT_EQ(catalog_->ListRedeemableRewards(kVet, l).status().code(), absl::StatusCode::kNotFound);
+  members_.ShareWith("m1", "vet");
+  EXPECT_TRUE(catalog_->ListRedeemableRewards(kVet, l).ok());
+}
+
 // ---- saga failure points ------------------------------------------------------------
 
 TEST_F(CatalogTest, LedgerUnreachableBeforeTheHoldIsCompensated) {

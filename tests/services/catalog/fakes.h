@@ -252,6 +252,14 @@ class FakeMembers final : public MemberDirectory {
     out.rank = Rank(out.tier_id);
     return out;
   }
+  void ShareWith(const std::string& member_id, const std::string& partner_id) {
+    absl::MutexLock lock(&mu_);
+    visible_[member_id + "|" + partner_id] = true;
+  }
+  absl::StatusOr<bool> VisibleTo(const std::string& member_id, const std::string& partner_id) override {
+    absl::MutexLock lock(&mu_);
+    return visible_.contains(member_id + "|" + partner_id);
+  }
   absl::StatusOr<int> RankOf(const std::string& tier_id) override {
     absl::MutexLock lock(&mu_);
     const int r = Rank(tier_id);
@@ -268,6 +276,7 @@ class FakeMembers final : public MemberDirectory {
   }
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::string> tiers_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, bool> visible_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace loyalty::catalog::testing
