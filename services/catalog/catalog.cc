@@ -37,6 +37,8 @@ constexpr int kCouponCodesPageDefault = 1000;
 constexpr int kCouponCodesPageMax = 5000;
 constexpr size_t kMaxHolderLength = 128;
 constexpr size_t kMaxReferenceLength = 64;
+constexpr int kPendingCancel = 1;
+constexpr int kPendingHonour = 2;
 
 using common::v1::ROLE_BACKOFFICE;
 using common::v1::ROLE_PARTNER;
@@ -947,7 +949,11 @@ absl::StatusOr<v1::HonourVoucherResponse> Catalog::HonourVoucher(const Principal
   absl::Status capture_refusal = absl::OkStatus();
   if (seen.has_value() && seen->partner_id() == p.partner_id && seen->state() == v1::VOUCHER_STATE_ISSUED &&
       FromProtoTime(seen->expires_at()) > Now()) {
+    RETURN_IF_ERROR(store_.Run("HonourVoucher.pending", [&](CatalogTx& tx) -> absl::Status {
+      return tx.SetVoucherPending(code, kPendingHonour, Now());
+    }));
     absl::StatusOr<HoldOutcome> c = ledger_.Capture(CaptureKey(code), seen->hold_id(), r.reference());
+    if (c.ok() && options_.crash_at) RETURN_IF_ERROR(options_.crash_at(SagaPoint::kVoucherLedgerDone));
     if (c.ok()) {
       captured = *c;
     } else if (absl::IsFailedPrecondition(c.status())) {
@@ -1005,7 +1011,11 @@ absl::StatusOr<v1::CancelVoucherResponse> Catalog::CancelVoucher(const Principal
   std::optional<HoldOutcome> released;
   if (seen.has_value() && VoucherVisible(p, *seen) && seen->state() == v1::VOUCHER_STATE_ISSUED &&
       FromProtoTime(seen->expires_at()) > Now()) {
+    RETURN_IF_ERROR(store_.Run("CancelVoucher.pending", [&](CatalogTx& tx) -> absl::Status {
+      return tx.SetVoucherPending(code, kPendingCancel, Now());
+    }));
     ASSIGN_OR_RETURN(HoldOutcome h, ReleaseHold(*seen, r.reason()));
+    if (options_.crash_at) RETURN_IF_ERROR(options_.crash_at(SagaPoint::kVoucherLedgerDone));
     if (h.available_points < 0) {
       absl::StatusOr<int64_t> available = ledger_.AvailablePoints(seen->member_id());
       if (available.ok()) h.available_points = *available;
@@ -1059,26 +1069,74 @@ absl::StatusOr<int> Catalog::ExpireVouchers(int max) {
       continue;
     }
     if (hold->state == ledger::v1::HOLD_STATE_PENDING) continue;  // not closed yet at the ledger; next pass
-    RETURN_IF_ERROR(store_.Run("ExpireVouchers.apply", [&](CatalogTx& tx) -> absl::Status {
-      ASSIGN_OR_RETURN(std::optional<v1::Voucher> cur, tx.GetVoucher(code, /*for_update=*/true));
-      if (!cur.has_value() || cur->state() != v1::VOUCHER_STATE_ISSUED) return absl::OkStatus();
-      if (hold->state == ledger::v1::HOLD_STATE_CAPTURED) {
-        // Honoured at the ledger, but the honour's own update never landed.
-        cur->set_state(v1::VOUCHER_STATE_HONOURED);
-        *cur->mutable_honoured_at() = ToProtoTime(hold->closed_at);
-        cur->set_capture_transfer_id(hold->closing_transfer_id);
-        RETURN_IF_ERROR(tx.UpdateVoucher(*cur));
-        return tx.ConsumeUnit(cur->reward_id());
-      }
-      ASSIGN_OR_RETURN(std::optional<v1::Reward> reward, tx.GetReward(cur->reward_id(), false));
-      cur->set_state(v1::VOUCHER_STATE_EXPIRED);
-      *cur->mutable_cancelled_at() = ToProtoTime(Now());
-      RETURN_IF_ERROR(tx.UpdateVoucher(*cur));
-      return tx.ReleaseUnit(cur->reward_id(), reward.has_value() && !reward->unlimited_stock());
-    }));
+    ASSIGN_OR_RETURN(bool settled, SettleVoucher(code, *hold, v1::VOUCHER_STATE_EXPIRED, ""));
+    if (!settled) continue;
     ++changed;
   }
   return changed;
+}
+
+absl::StatusOr<bool> Catalog::SettleVoucher(const std::string& code, const HoldOutcome& hold,
+                                            v1::VoucherState released, const std::string& reason) {
+  bool settled = false;
+  RETURN_IF_ERROR(store_.Run("SettleVoucher", [&](CatalogTx& tx) -> absl::Status {
+    settled = false;
+    ASSIGN_OR_RETURN(std::optional<v1::Voucher> cur, tx.GetVoucher(code, /*for_update=*/true));
+    if (!cur.has_value() || cur->state() != v1::VOUCHER_STATE_ISSUED) return absl::OkStatus();
+    settled = true;
+    if (hold.state == ledger::v1::HOLD_STATE_CAPTURED) {
+      // Honoured at the ledger, but the honour's own update never landed.
+      cur->set_state(v1::VOUCHER_STATE_HONOURED);
+      *cur->mutable_honoured_at() = ToProtoTime(TruncateToMicros(hold.closed_at));
+      cur->set_capture_transfer_id(hold.closing_transfer_id);
+      RETURN_IF_ERROR(tx.UpdateVoucher(*cur));
+      return tx.ConsumeUnit(cur->reward_id());
+    }
+    ASSIGN_OR_RETURN(std::optional<v1::Reward> reward, tx.GetReward(cur->reward_id(), false));
+    cur->set_state(hold.state == ledger::v1::HOLD_STATE_EXPIRED ? v1::VOUCHER_STATE_EXPIRED : released);
+    *cur->mutable_cancelled_at() = ToProtoTime(Now());
+    cur->set_cancel_reason(reason);
+    RETURN_IF_ERROR(tx.UpdateVoucher(*cur));
+    return tx.ReleaseUnit(cur->reward_id(), reward.has_value() && !reward->unlimited_stock());
+  }));
+  return settled;
+}
+
+absl::StatusOr<int> Catalog::RepairVouchers(int max, bool everything) {
+  const absl::Time before = everything ? absl::InfiniteFuture() : Now() - options_.saga_grace;
+  std::vector<std::pair<std::string, int>> pending;
+  RETURN_IF_ERROR(store_.Run("RepairVouchers.list", [&](CatalogTx& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(pending, tx.ListPendingVouchers(everything ? Now() + absl::Hours(1) : before, max));
+    return absl::OkStatus();
+  }));
+  int repaired = 0;
+  for (const auto& [code, op] : pending) {
+    std::optional<v1::Voucher> v;
+    RETURN_IF_ERROR(store_.Run("RepairVouchers.read", [&](CatalogTx& tx) -> absl::Status {
+      ASSIGN_OR_RETURN(v, tx.GetVoucher(code, false));
+      return absl::OkStatus();
+    }));
+    if (!v.has_value() || v->state() != v1::VOUCHER_STATE_ISSUED) continue;
+    absl::StatusOr<HoldOutcome> hold = ledger_.GetHold(v->hold_id());
+    if (hold.ok() && hold->state == ledger::v1::HOLD_STATE_PENDING && op == kPendingCancel) {
+      hold = ReleaseHold(*v, "voucher cancelled");  // finish the cancel
+    }
+    if (!hold.ok()) {
+      log::Warn("voucher_repair_failed", {{"code", absl::StatusCodeToString(hold.status().code())}});
+      continue;
+    }
+    if (hold->state == ledger::v1::HOLD_STATE_PENDING) {
+      // The honour never reached the ledger: nothing to repair.
+      RETURN_IF_ERROR(store_.Run("RepairVouchers.clear", [&](CatalogTx& tx) -> absl::Status {
+        return tx.SetVoucherPending(code, 0, Now());
+      }));
+      ++repaired;
+      continue;
+    }
+    ASSIGN_OR_RETURN(bool settled, SettleVoucher(code, *hold, v1::VOUCHER_STATE_CANCELLED, "repaired"));
+    if (settled) ++repaired;
+  }
+  return repaired;
 }
 
 // ---- coupons --------------------------------------------------------------------------

@@ -32,6 +32,9 @@ enum class SagaPoint {
   kClaimed,       // redemption row written; no hold asked yet
   kHeld,          // the ledger placed the hold; stock not reserved
   kCompensating,  // refusal recorded; the hold not voided yet
+  // HonourVoucher / CancelVoucher: the ledger captured / voided the hold,
+  // the voucher's own update has not run.
+  kVoucherLedgerDone,
 };
 
 struct CatalogOptions {
@@ -114,6 +117,11 @@ class Catalog {
   // already released or captured) and returns the stock. Returns how many
   // vouchers changed state.
   absl::StatusOr<int> ExpireVouchers(int max);
+  // Repairs ISSUED vouchers whose honour or cancel reached the ledger but not
+  // their own update (a crash in between), from the ledger's view of the
+  // hold, once saga_grace has passed (at once when `everything`). Returns
+  // how many vouchers were settled.
+  absl::StatusOr<int> RepairVouchers(int max, bool everything = false);
   // Grants coupon bonuses still due (the ledger was unreachable). Returns
   // how many were settled (granted or refused).
   absl::StatusOr<int> GrantDueCouponBonuses(int max);
@@ -132,6 +140,11 @@ class Catalog {
   // Voids the saga's hold (finding it by re-asking Authorize with the same
   // key when its id is unknown) and records the saga FAILED with `outcome`.
   absl::Status Compensate(Redemption red, const absl::Status& outcome);
+  // Brings an ISSUED voucher in line with its closed hold: CAPTURED ->
+  // HONOURED, VOIDED -> `released` (CANCELLED or EXPIRED), EXPIRED ->
+  // EXPIRED; stock follows. False if the voucher was not ISSUED.
+  absl::StatusOr<bool> SettleVoucher(const std::string& code, const HoldOutcome& hold, v1::VoucherState released,
+                                     const std::string& reason);
   // Voids a voucher's hold; the hold as the ledger has it afterwards.
   absl::StatusOr<HoldOutcome> ReleaseHold(const v1::Voucher& voucher, const std::string& reason);
   // Grants (or settles) the bonus of a coupon redemption; its transfer id.

@@ -149,7 +149,14 @@ class CatalogTx {
   // --- vouchers ---
   // ALREADY_EXISTS if the code is taken (the caller draws another).
   virtual absl::Status InsertVoucher(const std::string& redemption_id, const v1::Voucher& voucher) = 0;
+  // Rewrites the state fields and clears any pending operation.
   virtual absl::Status UpdateVoucher(const v1::Voucher& voucher) = 0;
+  // Records that an operation (1 cancel, 2 honour) goes to the ledger for an
+  // ISSUED voucher; 0 clears it.
+  virtual absl::Status SetVoucherPending(const std::string& code, int op, absl::Time now) = 0;
+  // ISSUED vouchers with an operation pending since before `before`.
+  virtual absl::StatusOr<std::vector<std::pair<std::string, int>>> ListPendingVouchers(absl::Time before,
+                                                                                       int limit) = 0;
   virtual absl::StatusOr<std::optional<v1::Voucher>> GetVoucher(const std::string& code, bool for_update) = 0;
   // Newest first; each with its row id (the page cursor).
   virtual absl::StatusOr<std::vector<std::pair<int64_t, v1::Voucher>>> ListVouchers(const VoucherFilter& filter,

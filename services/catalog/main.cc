@@ -55,6 +55,10 @@ class Instance final : public server::ServiceInstance {
       if (!recovered.ok()) {
         log::Warn("saga_recovery_failed", {{"code", absl::StatusCodeToString(recovered.status().code())}});
       }
+      absl::StatusOr<int> repaired = catalog_.RepairVouchers(kSweepBatch);
+      if (!repaired.ok()) {
+        log::Warn("voucher_repair_failed", {{"code", absl::StatusCodeToString(repaired.status().code())}});
+      }
       absl::StatusOr<int> granted = catalog_.GrantDueCouponBonuses(kSweepBatch);
       if (!granted.ok()) {
         log::Warn("coupon_grants_failed", {{"code", absl::StatusCodeToString(granted.status().code())}});

@@ -107,7 +107,12 @@ constexpr absl::string_view kInsertVoucher =
     "channel_partner_id, points, hold_id, state, issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 constexpr absl::string_view kUpdateVoucher =
     "UPDATE vouchers SET state = ?, honoured_at = ?, cancelled_at = ?, capture_transfer_id = ?, "
-    "honour_reference = ?, cancel_reason = ? WHERE voucher_code = ?";
+    "honour_reference = ?, cancel_reason = ?, pending_op = 0, pending_since = NULL WHERE voucher_code = ?";
+constexpr absl::string_view kSetVoucherPending =
+    "UPDATE vouchers SET pending_op = ?, pending_since = IF(? = 0, NULL, ?) WHERE voucher_code = ? AND state = 1";
+constexpr absl::string_view kPendingVouchers =
+    "SELECT voucher_code, pending_op FROM vouchers WHERE pending_op > 0 AND pending_since < ? AND state = 1 "
+    "ORDER BY pending_since LIMIT ?";
 constexpr absl::string_view kSelectVoucher =
     "SELECT " LOYALTY_VOUCHER_COLUMNS " FROM vouchers WHERE voucher_code = ?";
 constexpr absl::string_view kSelectVoucherForUpdate =
@@ -618,6 +623,27 @@ class MysqlTx final : public CatalogTx {
     s.setString(7, v.voucher_code());
     s.executeUpdate();
     return absl::OkStatus();
+  }
+
+  absl::Status SetVoucherPending(const std::string& code, int op, absl::Time now) override {
+    auto& s = tx_.Prepare(kSetVoucherPending);
+    s.setInt(1, op);
+    s.setInt(2, op);
+    s.setString(3, SqlTime(now));
+    s.setString(4, code);
+    s.executeUpdate();
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::vector<std::pair<std::string, int>>> ListPendingVouchers(absl::Time before,
+                                                                               int limit) override {
+    auto& s = tx_.Prepare(kPendingVouchers);
+    s.setString(1, SqlTime(before));
+    s.setInt(2, limit);
+    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
+    std::vector<std::pair<std::string, int>> out;
+    while (rs->next()) out.emplace_back(Str(*rs, 1), rs->getInt(2));
+    return out;
   }
 
   absl::StatusOr<std::optional<v1::Voucher>> GetVoucher(const std::string& code, bool for_update) override {

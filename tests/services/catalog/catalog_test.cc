@@ -668,6 +668,56 @@ TEST_F(CatalogTest, HonourWhileLedgerDownChangesNothing) {
   ExpectConsistent(r.reward_id());
 }
 
+TEST_F(CatalogTest, CrashAfterCaptureOrVoidIsRepaired) {
+  ledger_.SetPoints("m1", 1000);
+  v1::Reward r = Active(Reward(5, 100));
+  auto a = Redeem("a", "m1", r.reward_id());
+  auto b = Redeem("b", "m1", r.reward_id());
+  ASSERT_TRUE(a.ok() && b.ok());
+  MakeCatalog([](SagaPoint p) {
+    return p == SagaPoint::kVoucherLedgerDone ? absl::InternalError("crash") : absl::OkStatus();
+  });
+  v1::HonourVoucherRequest h;
+  h.set_idempotency_key("h");
+  h.set_voucher_code(a->voucher().voucher_code());
+  h.set_partner_id("vet");
+  EXPECT_FALSE(catalog_->HonourVoucher(kVet, h).ok());
+  v1::CancelVoucherRequest c;
+  c.set_idempotency_key("c");
+  c.set_voucher_code(b->voucher().voucher_code());
+  EXPECT_FALSE(catalog_->CancelVoucher(kBackoffice, c).ok());
+  // Points captured and released at the ledger, vouchers still ISSUED.
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM vouchers WHERE state = 1 AND pending_op > 0"), 2);
+  MakeCatalog({});
+  EXPECT_EQ(*catalog_->RepairVouchers(100), 0);  // within the grace period
+  clock_.Advance(absl::Minutes(5));
+  EXPECT_EQ(*catalog_->RepairVouchers(100), 2);
+  v1::GetVoucherRequest g;
+  g.set_voucher_code(a->voucher().voucher_code());
+  EXPECT_EQ(catalog_->GetVoucher(kBackoffice, g)->voucher().state(), v1::VOUCHER_STATE_HONOURED);
+  g.set_voucher_code(b->voucher().voucher_code());
+  EXPECT_EQ(catalog_->GetVoucher(kBackoffice, g)->voucher().state(), v1::VOUCHER_STATE_CANCELLED);
+  EXPECT_EQ(Get(r.reward_id()).stock_available(), 4);
+  ExpectConsistent(r.reward_id());
+}
+
+TEST_F(CatalogTest, HonourThatNeverReachedTheLedgerLeavesTheVoucherUsable) {
+  ledger_.SetPoints("m1", 1000);
+  v1::Reward r = Active(Reward(5, 100));
+  auto a = Redeem("a", "m1", r.reward_id());
+  ASSERT_TRUE(a.ok());
+  ledger_.Inject([](FakeLedger& l) { l.fail_capture = 1; });
+  v1::HonourVoucherRequest h;
+  h.set_idempotency_key("h");
+  h.set_voucher_code(a->voucher().voucher_code());
+  h.set_partner_id("vet");
+  EXPECT_EQ(catalog_->HonourVoucher(kVet, h).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(*catalog_->RepairVouchers(100, /*everything=*/true), 1);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM vouchers WHERE pending_op > 0"), 0);
+  EXPECT_TRUE(catalog_->HonourVoucher(kVet, h).ok());
+  ExpectConsistent(r.reward_id());
+}
+
 TEST_F(CatalogTest, CancelReleasesPointsAndStock) {
   ledger_.SetPoints("m1", 1000);
   v1::Reward r = Active(Reward(5, 300));
