@@ -52,4 +52,39 @@ LOYALTY_CATALOG_RPC(RedeemCoupon)
 
 #undef LOYALTY_CATALOG_RPC
 
+grpc::Status CatalogService::WatchEarnRules(grpc::ServerContext* context, const v1::WatchEarnRulesRequest* request,
+                                            grpc::ServerWriter<v1::WatchEarnRulesResponse>* writer) {
+  absl::StatusOr<auth::Principal> principal = authorize_(*context, "WatchEarnRules");
+  if (!principal.ok()) return ToGrpcStatus(principal.status());
+  if (request->known_version() < 0) {
+    return ToGrpcStatus(absl::InvalidArgumentError("known_version: must be >= 0"));
+  }
+  int64_t known = request->known_version();
+  absl::Time last_sent = absl::Now();
+  while (!context->IsCancelled()) {
+    if (stop_.HasBeenNotified()) {
+      return ToGrpcStatus(absl::UnavailableError("server shutting down; reconnect with the last version received"));
+    }
+    v1::GetActiveEarnRulesRequest poll;
+    poll.set_known_version(known);
+    absl::StatusOr<v1::GetActiveEarnRulesResponse> rules = catalog_.GetActiveEarnRules(*principal, poll);
+    if (!rules.ok()) return ToGrpcStatus(rules.status());
+    v1::WatchEarnRulesResponse message;
+    message.set_version(rules->version());
+    const absl::Time now = absl::Now();
+    if (!rules->not_modified()) {
+      *message.mutable_campaigns() = std::move(*rules->mutable_campaigns());
+      known = rules->version();
+    } else if (now - last_sent >= watch_.heartbeat) {
+      message.set_not_modified(true);
+    } else {
+      stop_.WaitForNotificationWithTimeout(watch_.watch_poll);
+      continue;
+    }
+    if (!writer->Write(message)) break;  // the client went away
+    last_sent = now;
+  }
+  return grpc::Status(grpc::StatusCode::CANCELLED, "watch ended by the client");
+}
+
 }  // namespace loyalty::catalog

@@ -9,6 +9,8 @@
 #include <functional>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "absl/strings/string_view.h"
 #include "common/auth/principal.h"
 #include "loyalty/catalog/v1/catalog.grpc.pb.h"
@@ -19,9 +21,20 @@ namespace loyalty::catalog {
 // Authenticates and authorises the caller of a method ("Redeem").
 using Authorize = std::function<absl::StatusOr<auth::Principal>(const grpc::ServerContext&, absl::string_view)>;
 
+struct WatchOptions {
+  absl::Duration watch_poll = absl::Seconds(1);
+  absl::Duration heartbeat = absl::Seconds(30);
+};
+
 class CatalogService final : public v1::CatalogService::Service {
  public:
-  CatalogService(Catalog& catalog, Authorize authorize) : catalog_(catalog), authorize_(std::move(authorize)) {}
+  CatalogService(Catalog& catalog, Authorize authorize, WatchOptions watch = {})
+      : catalog_(catalog), authorize_(std::move(authorize)), watch_(watch) {}
+
+  // Ends open WatchEarnRules streams (graceful shutdown).
+  void BeginShutdown() {
+    if (!stop_.HasBeenNotified()) stop_.Notify();
+  }
 
   // v1::CatalogService::Service
   grpc::Status CreateReward(grpc::ServerContext*, const v1::CreateRewardRequest*, v1::CreateRewardResponse*) override;
@@ -69,6 +82,8 @@ class CatalogService final : public v1::CatalogService::Service {
   grpc::Status ListRedeemableRewards(grpc::ServerContext*, const v1::ListRedeemableRewardsRequest*,
                                      v1::ListRedeemableRewardsResponse*) override;
   grpc::Status QuoteEarn(grpc::ServerContext*, const v1::QuoteEarnRequest*, v1::QuoteEarnResponse*) override;
+  grpc::Status WatchEarnRules(grpc::ServerContext*, const v1::WatchEarnRulesRequest*,
+                              grpc::ServerWriter<v1::WatchEarnRulesResponse>*) override;
 
  private:
   template <typename Response, typename Call>
@@ -76,6 +91,8 @@ class CatalogService final : public v1::CatalogService::Service {
 
   Catalog& catalog_;
   Authorize authorize_;
+  WatchOptions watch_;
+  absl::Notification stop_;
 };
 
 }  // namespace loyalty::catalog

@@ -43,6 +43,7 @@ class Instance final : public server::ServiceInstance {
 
   std::vector<grpc::Service*> services() override { return {&service_}; }
   void BeginShutdown() override {
+    service_.BeginShutdown();
     if (!stop_.HasBeenNotified()) stop_.Notify();
   }
 

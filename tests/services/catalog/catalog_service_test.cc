@@ -62,7 +62,8 @@ class CatalogServiceTest : public ::testing::Test {
     catalog_ = std::make_unique<Catalog>(*store_, *ledger_client_, members_);
     guard_ = std::make_unique<auth::RpcGuard>(keys_.authenticator(), v1::CatalogService::service_full_name());
     service_ = std::make_unique<CatalogService>(
-        *catalog_, [this](const grpc::ServerContext& ctx, absl::string_view m) { return guard_->Check(ctx, m); });
+        *catalog_, [this](const grpc::ServerContext& ctx, absl::string_view m) { return guard_->Check(ctx, m); },
+        WatchOptions{.watch_poll = absl::Milliseconds(20), .heartbeat = absl::Milliseconds(200)});
     grpc::ServerBuilder builder;
     builder.RegisterService(service_.get());
     server_ = builder.BuildAndStart();
@@ -159,15 +160,46 @@ TEST_F(CatalogServiceTest, AuthenticatesAndChecksRoles) {
             grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_EQ(Call(&Stub::CreateReward, create, &created, keys_.backoffice()).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
-  v1::WatchEarnRulesRequest watch;
+}
+
+TEST_F(CatalogServiceTest, WatchEarnRulesStreamsEachChangeAndHeartbeats) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + kDeadline);
   context.AddMetadata("authorization", "Bearer " + keys_.service());
-  auto reader = stub_->WatchEarnRules(&context, watch);
-  v1::WatchEarnRulesResponse message;
-  while (reader->Read(&message)) {
+  auto reader = stub_->WatchEarnRules(&context, v1::WatchEarnRulesRequest());
+  v1::WatchEarnRulesResponse first;
+  ASSERT_TRUE(reader->Read(&first));
+  EXPECT_FALSE(first.not_modified());
+  EXPECT_EQ(first.campaigns_size(), 0);
+
+  v1::CreateCampaignRequest create;
+  create.set_idempotency_key("c1");
+  create.mutable_campaign()->set_name("double");
+  create.mutable_campaign()->set_bonus_rate_bp(10000);
+  v1::CreateCampaignResponse created;
+  ASSERT_TRUE(Call(&Stub::CreateCampaign, create, &created, keys_.backoffice()).ok());
+  v1::SetCampaignStateRequest activate;
+  activate.set_idempotency_key("a1");
+  activate.set_campaign_id(created.campaign().campaign_id());
+  activate.set_state(v1::CAMPAIGN_STATE_ACTIVE);
+  v1::SetCampaignStateResponse active;
+  ASSERT_TRUE(Call(&Stub::SetCampaignState, activate, &active, keys_.backoffice()).ok());
+
+  v1::WatchEarnRulesResponse changed;
+  ASSERT_TRUE(reader->Read(&changed));
+  EXPECT_GT(changed.version(), first.version());
+  ASSERT_EQ(changed.campaigns_size(), 1);
+  EXPECT_EQ(changed.campaigns(0).campaign_id(), created.campaign().campaign_id());
+  v1::WatchEarnRulesResponse heartbeat;
+  ASSERT_TRUE(reader->Read(&heartbeat));
+  EXPECT_TRUE(heartbeat.not_modified());
+  EXPECT_EQ(heartbeat.version(), changed.version());
+  EXPECT_EQ(heartbeat.campaigns_size(), 0);
+
+  service_->BeginShutdown();
+  while (reader->Read(&heartbeat)) {
   }
-  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
 }
 
 TEST_F(CatalogServiceTest, RedeemHonourAndCancelAgainstTheRealLedger) {
