@@ -3,8 +3,10 @@
 // the request to the domain (Catalog) and maps the answer back. Sync API with
 // the bootstrap's bounded thread pool.
 //
-// The RPC not built yet (WatchEarnRules) is not overridden: they answers
-// UNIMPLEMENTED (after the bootstrap's auth gate), never a made-up answer.
+// Every RPC is overridden. WatchEarnRules holds one handler thread per open
+// stream (the sync API's bounded pool caps them): it polls the rules version
+// every `watch_poll`, sends a full snapshot on each change and a heartbeat
+// when idle, and ends with UNAVAILABLE once BeginShutdown() is called.
 
 #include <functional>
 
