@@ -294,6 +294,7 @@ absl::StatusOr<v1::CreateRewardResponse> Catalog::CreateReward(const Principal& 
   v1::Reward reward = r.reward();
   NormaliseReward(reward);
   RETURN_IF_ERROR(ValidateReward("reward.", reward));
+  RETURN_IF_ERROR(CheckTierExists(reward.min_tier_id()));
   return Mutate<v1::CreateRewardResponse>(p, "CreateReward", r.idempotency_key(), r,
                                           [&](CatalogTx& tx, v1::CreateRewardResponse& out) -> absl::Status {
                                             ASSIGN_OR_RETURN(*out.mutable_reward(), InsertNewReward(tx, p, reward));
@@ -311,6 +312,7 @@ absl::StatusOr<v1::ProposeRewardResponse> Catalog::ProposeReward(const Principal
   v1::Reward reward = r.reward();
   NormaliseReward(reward);
   RETURN_IF_ERROR(ValidateReward("reward.", reward));
+  RETURN_IF_ERROR(CheckTierExists(reward.min_tier_id()));
   return Mutate<v1::ProposeRewardResponse>(p, "ProposeReward", r.idempotency_key(), r,
                                            [&](CatalogTx& tx, v1::ProposeRewardResponse& out) -> absl::Status {
                                              ASSIGN_OR_RETURN(*out.mutable_reward(), InsertNewReward(tx, p, reward));
@@ -324,6 +326,10 @@ absl::StatusOr<v1::UpdateRewardResponse> Catalog::UpdateReward(const Principal& 
   RETURN_IF_ERROR(ValidateId("reward_id", r.reward_id()));
   RETURN_IF_ERROR(ValidateRewardMask(r.update_mask()));
   if (r.expected_version() < 0) return absl::InvalidArgumentError("expected_version: must be >= 0");
+  if (std::find(r.update_mask().paths().begin(), r.update_mask().paths().end(), "min_tier_id") !=
+      r.update_mask().paths().end()) {
+    RETURN_IF_ERROR(CheckTierExists(r.reward().min_tier_id()));
+  }
   return Mutate<v1::UpdateRewardResponse>(
       p, "UpdateReward", r.idempotency_key(), r, [&](CatalogTx& tx, v1::UpdateRewardResponse& out) -> absl::Status {
         ASSIGN_OR_RETURN(std::optional<v1::Reward> current, tx.GetReward(r.reward_id(), /*for_update=*/true));
@@ -539,6 +545,15 @@ absl::StatusOr<v1::ListRedeemableRewardsResponse> Catalog::ListRedeemableRewards
 }
 
 // ---- redeem: the saga -------------------------------------------------------------------
+
+absl::Status Catalog::CheckTierExists(const std::string& tier_id) {
+  if (tier_id.empty()) return absl::OkStatus();
+  absl::StatusOr<int> rank = members_.RankOf(tier_id);
+  if (absl::IsNotFound(rank.status())) {
+    return absl::NotFoundError(absl::StrCat("reward.min_tier_id: tier ", tier_id, " not found"));
+  }
+  return rank.status();
+}
 
 absl::Status Catalog::CheckTier(const std::string& member_id, const v1::Reward& reward) {
   if (reward.min_tier_id().empty()) return absl::OkStatus();

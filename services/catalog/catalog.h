@@ -149,6 +149,8 @@ class Catalog {
   absl::StatusOr<HoldOutcome> ReleaseHold(const v1::Voucher& voucher, const std::string& reason);
   // Grants (or settles) the bonus of a coupon redemption; its transfer id.
   absl::StatusOr<std::string> SettleCouponGrant(const std::string& redemption_id);
+  // NOT_FOUND naming reward.min_tier_id unless membership's ladder has it.
+  absl::Status CheckTierExists(const std::string& tier_id);
   absl::Status CheckTier(const std::string& member_id, const v1::Reward& reward);
 
   absl::Time Now() const;

@@ -202,6 +202,18 @@ TEST_F(CatalogTest, CreateRewardRefusesBadInputNamingTheField) {
   EXPECT_TRUE(catalog_->CreateReward(kBackoffice, r).ok());
 }
 
+TEST_F(CatalogTest, CreateRewardNeedsAKnownMinimumTier) {
+  v1::CreateRewardRequest r;
+  r.set_idempotency_key("tier");
+  *r.mutable_reward() = Reward();
+  r.mutable_reward()->set_min_tier_id("diamond");
+  auto s = catalog_->CreateReward(kBackoffice, r);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(s.status().message(), HasSubstr("reward.min_tier_id"));
+  r.mutable_reward()->set_min_tier_id("gold");
+  EXPECT_TRUE(catalog_->CreateReward(kBackoffice, r).ok());
+}
+
 TEST_F(CatalogTest, PartnerProposesOnlyForItselfAndCannotActivate) {
   v1::ProposeRewardRequest p;
   p.set_idempotency_key("p1");
