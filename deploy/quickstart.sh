@@ -177,6 +177,11 @@ service_args() {
       # Tiers, export, activity and referral rewards call the ledger.
       printf '%s\n' "--ledger_address=$LISTEN_HOST:$(service_port ledger)"
       ;;
+    catalog)
+      # Redeem, vouchers and tier limits call the ledger and membership.
+      printf '%s\n' "--ledger_address=$LISTEN_HOST:$(service_port ledger)"
+      printf '%s\n' "--membership_address=$LISTEN_HOST:$(service_port membership)"
+      ;;
   esac
 }
 
@@ -206,9 +211,10 @@ start_service() {
   # stops the services in order.
   (
     export LOYALTY_DB_PASSWORD="$DEV_DB_PASSWORD"
-    # Membership calls the ledger with the development service key (through
+    # Membership and catalog call the ledger (catalog also membership) with
+    # the development service key (through
     # the environment: secrets never go on a command line).
-    if [[ "$name" == membership ]]; then
+    if [[ "$name" == membership || "$name" == catalog ]]; then
       LOYALTY_LEDGER_API_KEY="$(awk '$1 == "service" { print $2 }' "$DEV_KEYS")"
       export LOYALTY_LEDGER_API_KEY
     fi

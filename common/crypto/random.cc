@@ -37,4 +37,12 @@ std::string RandomString(absl::string_view alphabet, size_t length) {
   return out;
 }
 
+std::string NewOpaqueId(absl::string_view prefix) {
+  static constexpr absl::string_view kLowerBase32 = "0123456789abcdefghjkmnpqrstvwxyz";
+  std::string out(prefix);
+  out.push_back('_');
+  out += RandomString(kLowerBase32, 20);
+  return out;
+}
+
 }  // namespace loyalty::crypto

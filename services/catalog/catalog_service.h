@@ -1,14 +1,100 @@
 #pragma once
-// The gRPC adapter of the catalog service.
+// The gRPC adapter of the catalog service: authenticates the caller, hands
+// the request to the domain (Catalog) and maps the answer back. Sync API with
+// the bootstrap's bounded thread pool.
 //
-// The catalog RPCs are not built yet: every one answers UNIMPLEMENTED (the
-// generated base class's default), which is the honest answer until its
-// issue lands. Health and reflection are served by the shared bootstrap.
+// Every RPC is overridden. WatchEarnRules holds one handler thread per open
+// stream (the sync API's bounded pool caps them): it polls the rules version
+// every `watch_poll`, sends a full snapshot on each change and a heartbeat
+// when idle, and ends with UNAVAILABLE once BeginShutdown() is called.
 
+#include <functional>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "absl/strings/string_view.h"
+#include "common/auth/principal.h"
 #include "loyalty/catalog/v1/catalog.grpc.pb.h"
+#include "services/catalog/catalog.h"
 
 namespace loyalty::catalog {
 
-class CatalogService final : public v1::CatalogService::Service {};
+// Authenticates and authorises the caller of a method ("Redeem").
+using Authorize = std::function<absl::StatusOr<auth::Principal>(const grpc::ServerContext&, absl::string_view)>;
+
+struct WatchOptions {
+  absl::Duration watch_poll = absl::Seconds(1);
+  absl::Duration heartbeat = absl::Seconds(30);
+};
+
+class CatalogService final : public v1::CatalogService::Service {
+ public:
+  CatalogService(Catalog& catalog, Authorize authorize, WatchOptions watch = {})
+      : catalog_(catalog), authorize_(std::move(authorize)), watch_(watch) {}
+
+  // Ends open WatchEarnRules streams (graceful shutdown).
+  void BeginShutdown() {
+    if (!stop_.HasBeenNotified()) stop_.Notify();
+  }
+
+  // v1::CatalogService::Service
+  grpc::Status CreateReward(grpc::ServerContext*, const v1::CreateRewardRequest*, v1::CreateRewardResponse*) override;
+  grpc::Status ProposeReward(grpc::ServerContext*, const v1::ProposeRewardRequest*,
+                             v1::ProposeRewardResponse*) override;
+  grpc::Status UpdateReward(grpc::ServerContext*, const v1::UpdateRewardRequest*, v1::UpdateRewardResponse*) override;
+  grpc::Status GetReward(grpc::ServerContext*, const v1::GetRewardRequest*, v1::GetRewardResponse*) override;
+  grpc::Status ListRewards(grpc::ServerContext*, const v1::ListRewardsRequest*, v1::ListRewardsResponse*) override;
+  grpc::Status SetRewardState(grpc::ServerContext*, const v1::SetRewardStateRequest*,
+                              v1::SetRewardStateResponse*) override;
+  grpc::Status AdjustRewardStock(grpc::ServerContext*, const v1::AdjustRewardStockRequest*,
+                                 v1::AdjustRewardStockResponse*) override;
+  grpc::Status Redeem(grpc::ServerContext*, const v1::RedeemRequest*, v1::RedeemResponse*) override;
+  grpc::Status GetVoucher(grpc::ServerContext*, const v1::GetVoucherRequest*, v1::GetVoucherResponse*) override;
+  grpc::Status ListVouchers(grpc::ServerContext*, const v1::ListVouchersRequest*, v1::ListVouchersResponse*) override;
+  grpc::Status HonourVoucher(grpc::ServerContext*, const v1::HonourVoucherRequest*,
+                             v1::HonourVoucherResponse*) override;
+  grpc::Status CancelVoucher(grpc::ServerContext*, const v1::CancelVoucherRequest*,
+                             v1::CancelVoucherResponse*) override;
+  grpc::Status CreateCampaign(grpc::ServerContext*, const v1::CreateCampaignRequest*,
+                              v1::CreateCampaignResponse*) override;
+  grpc::Status UpdateCampaign(grpc::ServerContext*, const v1::UpdateCampaignRequest*,
+                              v1::UpdateCampaignResponse*) override;
+  grpc::Status SetCampaignState(grpc::ServerContext*, const v1::SetCampaignStateRequest*,
+                                v1::SetCampaignStateResponse*) override;
+  grpc::Status GetCampaign(grpc::ServerContext*, const v1::GetCampaignRequest*, v1::GetCampaignResponse*) override;
+  grpc::Status ListCampaigns(grpc::ServerContext*, const v1::ListCampaignsRequest*,
+                             v1::ListCampaignsResponse*) override;
+  grpc::Status GetActiveEarnRules(grpc::ServerContext*, const v1::GetActiveEarnRulesRequest*,
+                                  v1::GetActiveEarnRulesResponse*) override;
+  grpc::Status LeaseCampaignBudget(grpc::ServerContext*, const v1::LeaseCampaignBudgetRequest*,
+                                   v1::LeaseCampaignBudgetResponse*) override;
+  grpc::Status ReturnCampaignBudget(grpc::ServerContext*, const v1::ReturnCampaignBudgetRequest*,
+                                    v1::ReturnCampaignBudgetResponse*) override;
+  grpc::Status CreateCouponBatch(grpc::ServerContext*, const v1::CreateCouponBatchRequest*,
+                                 v1::CreateCouponBatchResponse*) override;
+  grpc::Status GetCouponBatch(grpc::ServerContext*, const v1::GetCouponBatchRequest*,
+                              v1::GetCouponBatchResponse*) override;
+  grpc::Status ListCouponCodes(grpc::ServerContext*, const v1::ListCouponCodesRequest*,
+                               v1::ListCouponCodesResponse*) override;
+  grpc::Status ValidateCoupon(grpc::ServerContext*, const v1::ValidateCouponRequest*,
+                              v1::ValidateCouponResponse*) override;
+  grpc::Status RedeemCoupon(grpc::ServerContext*, const v1::RedeemCouponRequest*,
+                            v1::RedeemCouponResponse*) override;
+  grpc::Status ListRedeemableRewards(grpc::ServerContext*, const v1::ListRedeemableRewardsRequest*,
+                                     v1::ListRedeemableRewardsResponse*) override;
+  grpc::Status QuoteEarn(grpc::ServerContext*, const v1::QuoteEarnRequest*, v1::QuoteEarnResponse*) override;
+  grpc::Status WatchEarnRules(grpc::ServerContext*, const v1::WatchEarnRulesRequest*,
+                              grpc::ServerWriter<v1::WatchEarnRulesResponse>*) override;
+
+ private:
+  template <typename Response, typename Call>
+  grpc::Status Handle(grpc::ServerContext* context, absl::string_view method, Response* response, Call call);
+
+  Catalog& catalog_;
+  Authorize authorize_;
+  WatchOptions watch_;
+  absl::Notification stop_;
+};
 
 }  // namespace loyalty::catalog

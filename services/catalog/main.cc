@@ -1,22 +1,120 @@
 // loyalty-catalog: wiring only. See common/server/service_main.h.
 #include <memory>
+#include <thread>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
+#include "common/auth/grpc_auth.h"
+#include "common/log/log.h"
 #include "common/server/service_main.h"
+#include "common/status/status_macros.h"
+#include "services/catalog/catalog.h"
 #include "services/catalog/catalog_service.h"
+#include "services/catalog/grpc_clients.h"
+#include "services/catalog/mysql_catalog_store.h"
 
 namespace loyalty::catalog {
 const std::vector<db::MigrationFile>& Migrations();
 
 namespace {
 
+constexpr int kSweepBatch = 200;
+
 class Instance final : public server::ServiceInstance {
  public:
+  Instance(db::ConnectionPool& pool, auth::Authenticator& authenticator, std::unique_ptr<LedgerClient> ledger,
+           std::unique_ptr<MemberDirectory> members, CatalogOptions options, absl::Duration sweep_every)
+      : store_(NewMysqlCatalogStore(pool)),
+        ledger_(std::move(ledger)),
+        members_(std::move(members)),
+        catalog_(*store_, *ledger_, *members_, std::move(options)),
+        guard_(authenticator, v1::CatalogService::service_full_name()),
+        service_(catalog_, [this](const grpc::ServerContext& ctx, absl::string_view method) {
+          return guard_.Check(ctx, method);
+        }),
+        sweep_every_(sweep_every) {
+    if (sweep_every_ > absl::ZeroDuration()) background_ = std::thread([this] { Sweep(); });
+  }
+  ~Instance() override {
+    BeginShutdown();
+    if (background_.joinable()) background_.join();
+  }
+
   std::vector<grpc::Service*> services() override { return {&service_}; }
+  void BeginShutdown() override {
+    service_.BeginShutdown();
+    if (!stop_.HasBeenNotified()) stop_.Notify();
+  }
 
  private:
+  // Repairs interrupted Redeem sagas (on startup, then periodically),
+  // grants coupon bonuses still due and releases expired vouchers. Errors are logged and retried next tick.
+  void Sweep() {
+    while (!stop_.HasBeenNotified()) {
+      absl::StatusOr<int> recovered = catalog_.Recover(kSweepBatch);
+      if (!recovered.ok()) {
+        log::Warn("saga_recovery_failed", {{"code", absl::StatusCodeToString(recovered.status().code())}});
+      }
+      absl::StatusOr<int> repaired = catalog_.RepairVouchers(kSweepBatch);
+      if (!repaired.ok()) {
+        log::Warn("voucher_repair_failed", {{"code", absl::StatusCodeToString(repaired.status().code())}});
+      }
+      absl::StatusOr<int> granted = catalog_.GrantDueCouponBonuses(kSweepBatch);
+      if (!granted.ok()) {
+        log::Warn("coupon_grants_failed", {{"code", absl::StatusCodeToString(granted.status().code())}});
+      }
+      absl::StatusOr<int> expired = catalog_.ExpireVouchers(kSweepBatch);
+      if (!expired.ok()) {
+        log::Warn("voucher_expiry_failed", {{"code", absl::StatusCodeToString(expired.status().code())}});
+      } else if (*expired > 0) {
+        log::Info("vouchers_expired", {{"count", *expired}});
+      }
+      if (expired.ok() && *expired == kSweepBatch) continue;
+      stop_.WaitForNotificationWithTimeout(sweep_every_);
+    }
+  }
+
+  std::unique_ptr<CatalogStore> store_;
+  std::unique_ptr<LedgerClient> ledger_;
+  std::unique_ptr<MemberDirectory> members_;
+  Catalog catalog_;
+  auth::RpcGuard guard_;
   CatalogService service_;
+  absl::Duration sweep_every_;
+  absl::Notification stop_;
+  std::thread background_;
 };
+
+absl::StatusOr<server::ServiceInstancePtr> Build(const server::ServiceContext& ctx) {
+  ASSIGN_OR_RETURN(int64_t deadline_ms, ctx.config.GetInt("ledger_deadline_ms", 100, 60'000));
+  ASSIGN_OR_RETURN(int64_t sweep_ms, ctx.config.GetInt("sweep_ms", 0, 3'600'000));
+  ASSIGN_OR_RETURN(int64_t grace_ms, ctx.config.GetInt("saga_grace_ms", 1'000, 3'600'000));
+  if (grace_ms <= 2 * deadline_ms) {
+    return absl::InvalidArgumentError("--saga_grace_ms: must exceed twice --ledger_deadline_ms");
+  }
+  GrpcClientOptions ledger_options;
+  ledger_options.api_key = ctx.config.GetString("ledger_api_key");
+  ledger_options.deadline = absl::Milliseconds(deadline_ms);
+  GrpcClientOptions membership_options = ledger_options;
+  if (!ctx.config.GetString("membership_api_key").empty()) {
+    membership_options.api_key = ctx.config.GetString("membership_api_key");
+  }
+  if (ledger_options.api_key.empty()) {
+    // Without a service credential every ledger call is refused: Redeem,
+    // honour and cancel answer an error; the sweeper still runs and retries.
+    log::Warn("ledger_api_key_missing", {{"effect", "redeem, honour, cancel and voucher expiry unavailable"}});
+  }
+  CatalogOptions options;
+  options.saga_grace = absl::Milliseconds(grace_ms);
+  // Channels connect lazily and reconnect by themselves: the ledger and
+  // membership may start after the catalog.
+  auto ledger_channel = ctx.channel_to(ctx.config.GetString("ledger_address"));
+  auto membership_channel = ctx.channel_to(ctx.config.GetString("membership_address"));
+  return std::make_unique<Instance>(ctx.pool, ctx.authenticator,
+                                    NewGrpcLedgerClient(std::move(ledger_channel), ledger_options),
+                                    NewGrpcMemberDirectory(std::move(membership_channel), membership_options),
+                                    std::move(options), absl::Milliseconds(sweep_ms));
+}
 
 }  // namespace
 }  // namespace loyalty::catalog
@@ -28,9 +126,15 @@ int main(int argc, char** argv) {
       .grpc_service_name = catalog::v1::CatalogService::service_full_name(),
       .default_port = 7104,
       .migrations = &catalog::Migrations(),
-      .extra_flags = {},
-      .build = [](const server::ServiceContext&) -> absl::StatusOr<server::ServiceInstancePtr> {
-        return std::make_unique<catalog::Instance>();
+      .extra_flags = {
+          {"ledger_address", "127.0.0.1:7102", "host:port of the ledger service"},
+          {"ledger_api_key", "", "service API key the catalog presents to the ledger", true},
+          {"ledger_deadline_ms", "5000", "deadline of each call to the ledger and membership"},
+          {"membership_address", "127.0.0.1:7101", "host:port of the membership service (tier limits)"},
+          {"membership_api_key", "", "service API key for membership; empty = the ledger's", true},
+          {"sweep_ms", "5000", "how often interrupted sagas are repaired and expired vouchers released; 0 = off"},
+          {"saga_grace_ms", "60000", "a Redeem saga untouched this long is presumed interrupted and compensated"},
       },
+      .build = catalog::Build,
   });
 }

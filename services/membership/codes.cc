@@ -11,9 +11,7 @@ constexpr absl::string_view kLowerBase32 = "0123456789abcdefghjkmnpqrstvwxyz";
 
 std::string NewMemberId() { return absl::StrCat("mb_", crypto::RandomString(kLowerBase32, 24)); }
 
-std::string NewOpaqueId(absl::string_view prefix) {
-  return absl::StrCat(prefix, "_", crypto::RandomString(kLowerBase32, 20));
-}
+std::string NewOpaqueId(absl::string_view prefix) { return crypto::NewOpaqueId(prefix); }
 
 char LuhnCheckDigit(absl::string_view payload) {
   int sum = 0;

@@ -31,10 +31,20 @@
 #include "loyalty/ledger/v1/ledger.grpc.pb.h"
 #include "loyalty/membership/v1/membership.grpc.pb.h"
 #include "loyalty/settlement/v1/settlement.grpc.pb.h"
+#include "common/auth/grpc_auth.h"
+#include "common/db/migrations.h"
+#include "common/testing/test_db.h"
+#include "services/catalog/catalog.h"
+#include "services/catalog/catalog_service.h"
+#include "services/catalog/mysql_catalog_store.h"
 #include "services/ledger/ledger_service.h"
+#include "tests/services/catalog/fakes.h"
 #include "tests/services/ledger/ledger_fixture.h"
 
 namespace loyalty {
+namespace catalog {
+const std::vector<db::MigrationFile>& Migrations();
+}  // namespace catalog
 namespace {
 
 using common::v1::Role;
@@ -75,6 +85,33 @@ class HostedLedger final : public Hosted {
   std::unique_ptr<ledger::LedgerService> service_;
 };
 
+// The catalog adapter on a throwaway schema; the ledger and membership it
+// calls are the catalog tests' fakes.
+class HostedCatalog final : public Hosted {
+ public:
+  explicit HostedCatalog(auth::Authenticator& authenticator) {
+    auto db = testing::TestDatabase::Create("walkcat");
+    if (!db.ok() || !db::ApplyMigrations((*db)->pool(), catalog::Migrations()).ok()) return;
+    db_ = *std::move(db);
+    store_ = catalog::NewMysqlCatalogStore(db_->pool());
+    catalog_ = std::make_unique<catalog::Catalog>(*store_, ledger_, members_);
+    guard_ = std::make_unique<auth::RpcGuard>(authenticator, catalog::v1::CatalogService::service_full_name());
+    service_ = std::make_unique<catalog::CatalogService>(
+        *catalog_, [this](const grpc::ServerContext& ctx, absl::string_view m) { return guard_->Check(ctx, m); });
+  }
+  grpc::Service* service() override { return service_.get(); }
+
+ private:
+  std::unique_ptr<testing::TestDatabase> db_;
+  std::unique_ptr<catalog::CatalogStore> store_;
+  catalog::testing::TestClock clock_;
+  catalog::testing::FakeLedger ledger_{clock_};
+  catalog::testing::FakeMembers members_;
+  std::unique_ptr<catalog::Catalog> catalog_;
+  std::unique_ptr<auth::RpcGuard> guard_;
+  std::unique_ptr<catalog::CatalogService> service_;
+};
+
 struct WalkTarget {
   std::string name;
   std::string full_name;  // "loyalty.ledger.v1.LedgerService"
@@ -96,9 +133,7 @@ const std::vector<WalkTarget>& Targets() {
          return std::make_unique<Skeleton<settlement::v1::SettlementService::Service>>();
        }},
       {"catalog", catalog::v1::CatalogService::service_full_name(),
-       [](auth::Authenticator&) -> HostedPtr {
-         return std::make_unique<Skeleton<catalog::v1::CatalogService::Service>>();
-       }},
+       [](auth::Authenticator& a) -> HostedPtr { return std::make_unique<HostedCatalog>(a); }},
   };
   return *targets;
 }
