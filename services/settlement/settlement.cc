@@ -456,7 +456,8 @@ absl::StatusOr<v1::CreateContractVersionResponse> Settlement::CreateContractVers
   RETURN_IF_ERROR(ValidateId("contract.partner_id", in.partner_id()));
   if (!in.has_effective_from()) return Invalid("contract.effective_from", "required");
   const absl::Time now = Now();
-  const absl::Time effective_from = FromProtoTime(in.effective_from());
+  // Microseconds, as stored (DATETIME(6)).
+  const absl::Time effective_from = TruncateToMicros(FromProtoTime(in.effective_from()));
   // Validation that needs the partner and the periods runs inside the
   // transaction; its INVALID_ARGUMENT is not remembered under the key.
   return Mutate<v1::CreateContractVersionResponse>(
@@ -485,6 +486,7 @@ absl::StatusOr<v1::CreateContractVersionResponse> Settlement::CreateContractVers
         v1::Contract c = in;
         c.set_contract_id(NewId("ct"));
         c.set_version(static_cast<int32_t>(history.size()) + 1);
+        *c.mutable_effective_from() = ToProtoTime(effective_from);
         c.clear_effective_until();
         *c.mutable_created_at() = ToProtoTime(now);
         c.set_created_by_key_id(p.key_id);
