@@ -9,7 +9,10 @@
 #include <cppconn/resultset.h>
 #include <grpcpp/grpcpp.h>
 
+#include <sys/wait.h>
+
 #include <atomic>
+#include <cstdlib>
 #include <chrono>
 #include <memory>
 #include <sstream>
@@ -24,7 +27,9 @@
 #include "common/testing/test_keys.h"
 #include "common/time/proto_time.h"
 #include "gtest/gtest.h"
+#include "common/auth/grpc_auth.h"
 #include "services/ledger/ledger_service.h"
+#include "services/settlement/settlement_service.h"
 #include "services/settlement/grpc_ledger_client.h"
 #include "services/settlement/mysql_settlement_store.h"
 #include "services/settlement/settlement.h"
@@ -125,6 +130,7 @@ class SettlementTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    if (ctl_server_ != nullptr) ctl_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
     if (server_ != nullptr) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   }
 
@@ -207,6 +213,25 @@ class SettlementTest : public ::testing::Test {
     auto out = ledger_->ledger->Reverse(ledger_caller_, r);
     EXPECT_TRUE(out.ok()) << out.status();
   }
+  // Runs loyalty-settlementctl against this settlement (served on a local
+  // port with the finance key); returns its exit code.
+  int RunCtl(const std::string& args) {
+    if (ctl_server_ == nullptr) {
+      guard_ = std::make_unique<auth::RpcGuard>(keys_.authenticator(), v1::SettlementService::service_full_name());
+      service_ = std::make_unique<SettlementService>(
+          *settlement_, [this](const grpc::ServerContext& ctx, absl::string_view m) { return guard_->Check(ctx, m); });
+      grpc::ServerBuilder builder;
+      builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &ctl_port_);
+      builder.RegisterService(service_.get());
+      ctl_server_ = builder.BuildAndStart();
+      EXPECT_NE(ctl_server_, nullptr);
+    }
+    const std::string command = absl::StrCat("LOYALTY_API_KEY='", keys_.finance(), "' ", LOYALTY_SETTLEMENTCTL,
+                                             " ", args, " --target=127.0.0.1:", ctl_port_, " > /dev/null");
+    const int status = std::system(command.c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
   int64_t LedgerHead() {
     auto page = ledger_client_->ReadJournal(0, 0, 1);
     EXPECT_TRUE(page.ok()) << page.status();
@@ -222,6 +247,10 @@ class SettlementTest : public ::testing::Test {
   std::unique_ptr<loyalty::testing::TestDatabase> db_;
   SettlementStorePtr store_;
   std::unique_ptr<Settlement> settlement_;
+  std::unique_ptr<auth::RpcGuard> guard_;
+  std::unique_ptr<SettlementService> service_;
+  std::unique_ptr<grpc::Server> ctl_server_;
+  int ctl_port_ = 0;
   absl::Duration clock_offset_ = absl::Hours(24);
   ledger::Caller ledger_caller_{.principal = "key:test-driver"};
   const Principal backoffice_ = Principal::Of("bo-key", common::v1::ROLE_BACKOFFICE);
@@ -668,6 +697,7 @@ TEST_F(SettlementTest, ThreePartnerMonthWithCrashMidCloseNettingExportAndReconci
   EXPECT_GT(report->checks(0).items_checked(), 0);
   EXPECT_EQ(report->checks(1).items_checked(), cutoff);
   EXPECT_EQ(ledger::testing::CheckInvariants(*ledger_), "");
+  EXPECT_EQ(RunCtl("reconcile --period_id=" + period->period_id()), 0);
 
   // Tamper with E1 in the ledger's table (200 -> 201 points): reconciliation
   // names vet, EARN and the difference, and the chain breaks there.
@@ -706,6 +736,8 @@ TEST_F(SettlementTest, ThreePartnerMonthWithCrashMidCloseNettingExportAndReconci
     }
   }
   EXPECT_TRUE(totals) << tampered->DebugString();
+  EXPECT_EQ(RunCtl("reconcile --period_id=" + period->period_id()), 1);  // mismatches
+  EXPECT_EQ(RunCtl("reconcile --period_id=no-such-period"), 3);          // NOT_FOUND
   EXPECT_TRUE(chain) << tampered->DebugString();
 }
 
