@@ -175,6 +175,10 @@ service_args() {
       # Tiers, export, activity and referral rewards call the ledger.
       printf '%s\n' "--ledger_address=$LISTEN_HOST:$(service_port ledger)"
       ;;
+    settlement)
+      # Closing and reconciling periods read the ledger's journal.
+      printf '%s\n' "--ledger_address=$LISTEN_HOST:$(service_port ledger)"
+      ;;
   esac
 }
 
@@ -204,9 +208,9 @@ start_service() {
   # stops the services in order.
   (
     export LOYALTY_DB_PASSWORD="$DEV_DB_PASSWORD"
-    # Membership calls the ledger with the development service key (through
+    # Membership and settlement call the ledger with the development service key (through
     # the environment: secrets never go on a command line).
-    if [[ "$name" == membership ]]; then
+    if [[ "$name" == membership || "$name" == settlement ]]; then
       LOYALTY_LEDGER_API_KEY="$(awk '$1 == "service" { print $2 }' "$DEV_KEYS")"
       export LOYALTY_LEDGER_API_KEY
     fi
