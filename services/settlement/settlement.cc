@@ -254,6 +254,80 @@ bool TransitionAllowed(v1::PartnerStatus from, v1::PartnerStatus to) {
   }
 }
 
+
+constexpr char kPrepaidCursor[] = "prepaid";
+constexpr int kRecentBlocks = 20;
+constexpr int kMaxPrepaidPartners = 10'000;
+constexpr int kMaxBlocksPerPartner = 100'000;
+
+// Net prepaid issuance per partner of a page of transfers: issued minus
+// reversed points priced under a PREPAID contract version.
+std::map<std::string, int64_t> PrepaidIssuance(const std::vector<lv1::Transfer>& transfers,
+                                               const std::map<std::string, ContractHistory>& contracts) {
+  std::vector<PointsCount> points;
+  std::vector<MatrixCount> matrix;
+  for (const auto& t : transfers) CountTransfer(t, contracts, points, matrix);
+  std::map<std::string, int64_t> out;
+  for (const PointsCount& row : points) {
+    if (row.line_type != v1::STATEMENT_LINE_TYPE_ISSUED && row.line_type != v1::STATEMENT_LINE_TYPE_ISSUE_REVERSED) {
+      continue;
+    }
+    auto it = contracts.find(row.partner_id);
+    if (it == contracts.end()) continue;
+    bool prepaid = false;
+    for (const auto& c : it->second) {
+      if (c.contract_id() == row.contract_id) prepaid = c.funding_model() == v1::FUNDING_MODEL_PREPAID;
+    }
+    if (!prepaid) continue;
+    out[row.partner_id] += row.line_type == v1::STATEMENT_LINE_TYPE_ISSUED ? row.points : -row.points;
+  }
+  return out;
+}
+
+// The prepaid low-balance threshold of the version in force at `now` (0 if
+// it is not prepaid).
+int64_t ThresholdAt(const ContractHistory& history, absl::Time now) {
+  const v1::Contract* c = ContractAt(history, now);
+  if (c == nullptr || c->funding_model() != v1::FUNDING_MODEL_PREPAID) return 0;
+  return c->prepaid_low_balance_threshold_points();
+}
+
+v1::PrepaidBalance BalanceOf(const PrepaidRow& row, int64_t threshold, int64_t as_of_sequence) {
+  v1::PrepaidBalance b;
+  b.set_partner_id(row.partner_id);
+  b.set_purchased_points(row.purchased_points);
+  b.set_issued_points(row.issued_points);
+  b.set_remaining_points(row.purchased_points - row.issued_points);
+  b.set_low_balance_threshold_points(threshold);
+  b.set_as_of_sequence(as_of_sequence);
+  return b;
+}
+
+// Sets row.alert_level from the balance; when it rises, stores an alert and
+// logs it. A purchase lowers the level without an alert.
+absl::Status UpdateAlertLevel(SettlementTx& tx, PrepaidRow& row, int64_t threshold, absl::Time now) {
+  const int64_t remaining = row.purchased_points - row.issued_points;
+  const int level = remaining <= 0 ? 2 : (threshold > 0 && remaining < threshold ? 1 : 0);
+  const int previous = row.alert_level;
+  row.alert_level = level;
+  if (level <= previous) return absl::OkStatus();
+  v1::Alert a;
+  a.set_alert_id(NewId("al"));
+  a.set_partner_id(row.partner_id);
+  a.set_kind(level == 2 ? v1::ALERT_KIND_PREPAID_EXHAUSTED : v1::ALERT_KIND_PREPAID_LOW_BALANCE);
+  a.set_message(level == 2 ? absl::StrCat("prepaid points exhausted: ", remaining, " remaining")
+                           : absl::StrCat("prepaid balance low: ", remaining, " points remaining, threshold ",
+                                          threshold));
+  *a.mutable_created_at() = ToProtoTime(now);
+  a.set_remaining_points(remaining);
+  a.set_threshold_points(threshold);
+  log::Warn("prepaid_alert", {{"partner_id", row.partner_id},
+                              {"kind", v1::AlertKind_Name(a.kind())},
+                              {"remaining_points", remaining},
+                              {"threshold_points", threshold}});
+  return tx.InsertAlert(a);
+}
+
 }  // namespace
 
 absl::Time Settlement::Now() const { return TruncateToMicros(options_.now()); }
@@ -579,6 +653,7 @@ absl::StatusOr<v1::ListPartnerSnapshotsResponse> Settlement::ListPartnerSnapshot
     out.Clear();
     out.set_last_version(r.after_version());
     ASSIGN_OR_RETURN(auto changed, tx.ListChangedPartners(r.after_version(), page_size + 1));
+    ASSIGN_OR_RETURN(int64_t prepaid_as_of, tx.GetCursor(kPrepaidCursor, false));
     out.set_has_more(static_cast<int>(changed.size()) > page_size);
     if (out.has_more()) changed.pop_back();
     for (auto& [version, partner] : changed) {
@@ -587,6 +662,11 @@ absl::StatusOr<v1::ListPartnerSnapshotsResponse> Settlement::ListPartnerSnapshot
       s->set_status(partner.status());
       s->set_settlement_currency(partner.settlement_currency());
       s->set_version(version);
+      ASSIGN_OR_RETURN(std::optional<PrepaidRow> prepaid, tx.GetPrepaid(partner.partner_id(), false));
+      if (prepaid.has_value()) {
+        s->set_prepaid_remaining_points(prepaid->purchased_points - prepaid->issued_points);
+        s->set_prepaid_as_of_sequence(prepaid_as_of);
+      }
       ASSIGN_OR_RETURN(ContractHistory history, tx.ListContracts(partner.partner_id()));
       for (const auto& c : WithUntil(std::move(history))) {
         if (c.has_effective_until() && FromProtoTime(c.effective_until()) <= horizon) continue;
@@ -597,6 +677,153 @@ absl::StatusOr<v1::ListPartnerSnapshotsResponse> Settlement::ListPartnerSnapshot
     return absl::OkStatus();
   }));
   return out;
+}
+
+// ---- prepaid blocks and alerts -------------------------------------------------------
+
+absl::StatusOr<v1::PurchasePointBlockResponse> Settlement::PurchasePointBlock(const Principal& p,
+                                                                              const v1::PurchasePointBlockRequest& r) {
+  RETURN_IF_ERROR(ValidateId("partner_id", r.partner_id()));
+  if (r.points() <= 0) return Invalid("points", "must be > 0");
+  if (r.price().amount_minor() < 0) return Invalid("price.amount_minor", "must be >= 0");
+  RETURN_IF_ERROR(ValidateText("reference", r.reference(), 0, 64));
+  const absl::Time now = Now();
+  return Mutate<v1::PurchasePointBlockResponse>(
+      p, "PurchasePointBlock", r.idempotency_key(), r,
+      [&](SettlementTx& tx, v1::PurchasePointBlockResponse& out) -> absl::Status {
+        ASSIGN_OR_RETURN(v1::Partner partner, LoadPartner(tx, r.partner_id(), true));
+        if (r.price().currency() != partner.settlement_currency()) {
+          return Invalid("price.currency", absl::StrCat("must be the partner's settlement currency ",
+                                                        partner.settlement_currency()));
+        }
+        if (partner.status() == v1::PARTNER_STATUS_TERMINATED) {
+          return absl::FailedPreconditionError("partner is terminated");
+        }
+        ASSIGN_OR_RETURN(ContractHistory history, tx.ListContracts(r.partner_id()));
+        const v1::Contract* in_force = ContractAt(history, now);
+        if (in_force == nullptr || FromProtoTime(in_force->effective_from()) > now ||
+            in_force->funding_model() != v1::FUNDING_MODEL_PREPAID) {
+          return absl::FailedPreconditionError("the contract in force is not prepaid");
+        }
+        v1::PointBlock block;
+        block.set_point_block_id(NewId("pb"));
+        block.set_partner_id(r.partner_id());
+        block.set_points(r.points());
+        *block.mutable_price() = r.price();
+        *block.mutable_purchased_at() = ToProtoTime(now);
+        block.set_reference(r.reference());
+        ASSIGN_OR_RETURN(std::optional<PrepaidRow> row, tx.GetPrepaid(r.partner_id(), true));
+        PrepaidRow next = row.value_or(PrepaidRow{r.partner_id(), 0, 0, 0});
+        next.purchased_points += r.points();
+        const int64_t threshold = ThresholdAt(history, now);
+        RETURN_IF_ERROR(UpdateAlertLevel(tx, next, threshold, now));
+        RETURN_IF_ERROR(tx.PutPrepaid(next));
+        RETURN_IF_ERROR(tx.InsertPointBlock(block));
+        RETURN_IF_ERROR(tx.TouchPartner(r.partner_id()));
+        RETURN_IF_ERROR(Audit(tx, p, "PurchasePointBlock", "point_block", block.point_block_id(), nullptr, &block,
+                              r.idempotency_key(), "", now));
+        ASSIGN_OR_RETURN(int64_t as_of, tx.GetCursor(kPrepaidCursor, false));
+        *out.mutable_point_block() = std::move(block);
+        *out.mutable_balance() = BalanceOf(next, threshold, as_of);
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<v1::GetPrepaidBalanceResponse> Settlement::GetPrepaidBalance(const Principal& p,
+                                                                            const v1::GetPrepaidBalanceRequest& r) {
+  RETURN_IF_ERROR(ValidateId("partner_id", r.partner_id()));
+  RETURN_IF_ERROR(OwnPartnerOnly(p, r.partner_id(), "prepaid balance"));
+  const absl::Time now = Now();
+  v1::GetPrepaidBalanceResponse out;
+  RETURN_IF_ERROR(store_.Run("GetPrepaidBalance", [&](SettlementTx& tx) -> absl::Status {
+    out.Clear();
+    ASSIGN_OR_RETURN(v1::Partner partner, LoadPartner(tx, r.partner_id(), false));
+    ASSIGN_OR_RETURN(ContractHistory history, tx.ListContracts(r.partner_id()));
+    ASSIGN_OR_RETURN(std::optional<PrepaidRow> row, tx.GetPrepaid(r.partner_id(), false));
+    const int64_t threshold = ThresholdAt(history, now);
+    if (!row.has_value()) {
+      const v1::Contract* c = ContractAt(history, now);
+      if (c == nullptr || c->funding_model() != v1::FUNDING_MODEL_PREPAID) {
+        return absl::FailedPreconditionError("partner is postpaid and never bought a block");
+      }
+      row = PrepaidRow{partner.partner_id(), 0, 0, 0};
+    }
+    ASSIGN_OR_RETURN(int64_t as_of, tx.GetCursor(kPrepaidCursor, false));
+    *out.mutable_balance() = BalanceOf(*row, threshold, as_of);
+    ASSIGN_OR_RETURN(std::vector<v1::PointBlock> blocks, tx.ListPointBlocks(r.partner_id(), kRecentBlocks));
+    for (auto& b : blocks) *out.add_recent_blocks() = std::move(b);
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<v1::ListAlertsResponse> Settlement::ListAlerts(const Principal& p, const v1::ListAlertsRequest& r) {
+  if (!r.partner_id().empty()) RETURN_IF_ERROR(ValidateId("partner_id", r.partner_id()));
+  if (p.is_partner() && r.partner_id() != p.partner_id) {
+    return absl::PermissionDeniedError("partner_id: a partner lists only its own alerts");
+  }
+  ASSIGN_OR_RETURN(int page_size, paging::PageSize(r.page_size(), 50, 500));
+  std::string scope = absl::StrCat("alerts:", r.partner_id(), ":", r.start_time().seconds());
+  for (int k : r.kinds()) absl::StrAppend(&scope, ",", k);
+  int64_t before_id = 0;
+  if (!r.page_token().empty()) {
+    ASSIGN_OR_RETURN(before_id, paging::DecodePageToken(r.page_token(), scope));
+  }
+  const std::set<int> kinds(r.kinds().begin(), r.kinds().end());
+  v1::ListAlertsResponse out;
+  RETURN_IF_ERROR(store_.Run("ListAlerts", [&](SettlementTx& tx) -> absl::Status {
+    out.Clear();
+    ASSIGN_OR_RETURN(auto rows, tx.ListAlerts(r.partner_id(), before_id, page_size + 1));
+    const bool more = static_cast<int>(rows.size()) > page_size;
+    if (more) rows.pop_back();
+    for (auto& [id, a] : rows) {
+      if (!kinds.empty() && !kinds.contains(a.kind())) continue;
+      if (r.has_start_time() && FromProtoTime(a.created_at()) < FromProtoTime(r.start_time())) continue;
+      *out.add_alerts() = std::move(a);
+    }
+    if (more) out.set_next_page_token(paging::EncodePageToken(scope, rows.back().first));
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<int> Settlement::FollowJournal(int page_size) {
+  int64_t after = 0;
+  RETURN_IF_ERROR(store_.Run("FollowJournal.cursor", [&](SettlementTx& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(after, tx.GetCursor(kPrepaidCursor, false));
+    return absl::OkStatus();
+  }));
+  ASSIGN_OR_RETURN(JournalPage page, ledger_.ReadJournal(after, 0, std::clamp(page_size, 1, kMaxJournalPageSize)));
+  if (page.transfers.empty()) return 0;
+  if (page.transfers.front().sequence() != after + 1) {
+    return absl::InternalError(absl::StrCat("the ledger journal has a gap after sequence ", after));
+  }
+  const absl::Time now = Now();
+  int consumed = 0;
+  RETURN_IF_ERROR(store_.Run("FollowJournal", [&](SettlementTx& tx) -> absl::Status {
+    consumed = 0;
+    ASSIGN_OR_RETURN(int64_t position, tx.GetCursor(kPrepaidCursor, true));
+    if (position != after) return absl::OkStatus();  // another replica applied this page
+    std::map<std::string, ContractHistory> contracts;
+    for (const auto& t : page.transfers) {
+      if (!t.partner_id().empty() && !contracts.contains(t.partner_id())) {
+        ASSIGN_OR_RETURN(contracts[t.partner_id()], tx.ListContracts(t.partner_id()));
+      }
+    }
+    for (const auto& [partner_id, delta] : PrepaidIssuance(page.transfers, contracts)) {
+      if (delta == 0) continue;
+      ASSIGN_OR_RETURN(std::optional<PrepaidRow> row, tx.GetPrepaid(partner_id, true));
+      PrepaidRow next = row.value_or(PrepaidRow{partner_id, 0, 0, 0});
+      next.issued_points += delta;
+      RETURN_IF_ERROR(UpdateAlertLevel(tx, next, ThresholdAt(contracts[partner_id], now), now));
+      RETURN_IF_ERROR(tx.PutPrepaid(next));
+      RETURN_IF_ERROR(tx.TouchPartner(partner_id));
+    }
+    RETURN_IF_ERROR(tx.SetCursor(kPrepaidCursor, page.transfers.back().sequence(), now));
+    consumed = static_cast<int>(page.transfers.size());
+    return absl::OkStatus();
+  }));
+  return consumed;
 }
 
 // ---- periods ----------------------------------------------------------------------
@@ -1116,8 +1343,54 @@ absl::StatusOr<v1::ReconcileResponse> Settlement::Reconcile(const Principal& /*p
     result(v1::RECONCILIATION_CHECK_HASH_CHAIN, items, before);
   }
 
-  // 3. Prepaid blocks: not built (PurchasePointBlock is UNIMPLEMENTED), so
-  //    the check is not reported rather than reported as passed.
+  // 3. Prepaid blocks: each balance's purchases equal its blocks, and its
+  //    issuance equals the ledger's, recounted from the start of the journal
+  //    up to the follower's cursor.
+  {
+    const int before = out.mismatches_size();
+    std::vector<PrepaidRow> rows;
+    std::map<std::string, int64_t> blocks;
+    std::map<std::string, ContractHistory> contracts;
+    int64_t as_of = 0;
+    RETURN_IF_ERROR(store_.Run("Reconcile.prepaid", [&](SettlementTx& tx) -> absl::Status {
+      blocks.clear();
+      contracts.clear();
+      ASSIGN_OR_RETURN(rows, tx.ListPrepaid(kMaxPrepaidPartners));
+      ASSIGN_OR_RETURN(as_of, tx.GetCursor(kPrepaidCursor, false));
+      for (const auto& row : rows) {
+        ASSIGN_OR_RETURN(std::vector<v1::PointBlock> list, tx.ListPointBlocks(row.partner_id, kMaxBlocksPerPartner));
+        for (const auto& b : list) blocks[row.partner_id] += b.points();
+      }
+      ASSIGN_OR_RETURN(std::vector<v1::Partner> partners, tx.ListPartners("", kMaxPartners));
+      for (const auto& partner : partners) {
+        ASSIGN_OR_RETURN(contracts[partner.partner_id()], tx.ListContracts(partner.partner_id()));
+      }
+      return absl::OkStatus();
+    }));
+    std::map<std::string, int64_t> issued;
+    for (int64_t after = 0; after < as_of;) {
+      ASSIGN_OR_RETURN(JournalPage page, ledger_.ReadJournal(after, as_of, kMaxJournalPageSize));
+      if (page.transfers.empty()) return absl::InternalError("the ledger journal ended before the prepaid cursor");
+      for (const auto& [partner_id, delta] : PrepaidIssuance(page.transfers, contracts)) issued[partner_id] += delta;
+      after = page.transfers.back().sequence();
+    }
+    for (const auto& row : rows) {
+      const std::pair<int64_t, int64_t> pairs[] = {{row.purchased_points, blocks[row.partner_id]},
+                                                   {row.issued_points, issued[row.partner_id]}};
+      for (int i = 0; i < 2; ++i) {
+        if (pairs[i].first == pairs[i].second) continue;
+        v1::ReconciliationMismatch* m = mismatch(v1::RECONCILIATION_CHECK_PREPAID_BLOCKS);
+        m->set_partner_id(row.partner_id);
+        m->set_expected_points(pairs[i].first);
+        m->set_actual_points(pairs[i].second);
+        m->set_difference_points(pairs[i].second - pairs[i].first);
+        m->set_sequence(as_of);
+        m->set_detail(i == 0 ? "purchased points differ from the sum of the blocks"
+                             : "issued points differ from the ledger's prepaid issuance");
+      }
+    }
+    result(v1::RECONCILIATION_CHECK_PREPAID_BLOCKS, static_cast<int64_t>(rows.size()), before);
+  }
 
   // 4. Points liability: member balances = open lots = the issuers' sum.
   //    The ledger answers as of its head, not as of the cut-off.

@@ -60,6 +60,20 @@ class Settlement {
   absl::StatusOr<v1::ListPartnerSnapshotsResponse> ListPartnerSnapshots(const Principal& p,
                                                                         const v1::ListPartnerSnapshotsRequest& r);
 
+  // --- prepaid blocks and alerts ---
+  absl::StatusOr<v1::PurchasePointBlockResponse> PurchasePointBlock(const Principal& p,
+                                                                    const v1::PurchasePointBlockRequest& r);
+  absl::StatusOr<v1::GetPrepaidBalanceResponse> GetPrepaidBalance(const Principal& p,
+                                                                  const v1::GetPrepaidBalanceRequest& r);
+  absl::StatusOr<v1::ListAlertsResponse> ListAlerts(const Principal& p, const v1::ListAlertsRequest& r);
+
+  // Background work (main.cc runs it in a loop): one pass of the prepaid
+  // journal follower. Reads the page after the durable 'prepaid' cursor,
+  // adds prepaid partners' net issuance to their balances, raises
+  // low-balance and exhausted alerts (and logs them), and advances the
+  // cursor, all in one transaction. Returns the transfers consumed.
+  absl::StatusOr<int> FollowJournal(int page_size);
+
   // --- periods and statements ---
   absl::StatusOr<v1::CreatePeriodResponse> CreatePeriod(const Principal& p, const v1::CreatePeriodRequest& r);
   absl::StatusOr<v1::ClosePeriodResponse> ClosePeriod(const Principal& p, const v1::ClosePeriodRequest& r);

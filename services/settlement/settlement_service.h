@@ -2,14 +2,13 @@
 // The gRPC adapter of the settlement service: authenticates the caller,
 // hands the request to the domain (Settlement) and maps the answer back.
 //
-// Built: partners, contracts, the snapshot feed, periods, close, finalize,
-// statements, netting, export, reconciliation and audit. Not built, and so
-// answering UNIMPLEMENTED (the generated base class; the server's auth gate
-// still answers UNAUTHENTICATED / PERMISSION_DENIED first): prepaid blocks
-// (PurchasePointBlock, GetPrepaidBalance), ListAlerts, the API-key RPCs
-// (CreateApiKey, RotateApiKey, RevokeApiKey, ListApiKeys,
-// AuthenticateApiKey) and disputes (DisputeStatementLine, ResolveDispute,
-// ListDisputes).
+// Built: partners, contracts, the snapshot feed, prepaid blocks and alerts,
+// periods, close, finalize, statements, netting, export, reconciliation and
+// audit. Not built, and so answering UNIMPLEMENTED (the generated base class;
+// the server's auth gate still answers UNAUTHENTICATED / PERMISSION_DENIED
+// first): the API-key RPCs (CreateApiKey, RotateApiKey, RevokeApiKey,
+// ListApiKeys, AuthenticateApiKey) and disputes (DisputeStatementLine,
+// ResolveDispute, ListDisputes).
 
 #include <functional>
 
@@ -40,6 +39,9 @@ class SettlementService final : public v1::SettlementService::Service {
   LOYALTY_SETTLEMENT_RPC_DECL(GetContract)
   LOYALTY_SETTLEMENT_RPC_DECL(ListContracts)
   LOYALTY_SETTLEMENT_RPC_DECL(ListPartnerSnapshots)
+  LOYALTY_SETTLEMENT_RPC_DECL(PurchasePointBlock)
+  LOYALTY_SETTLEMENT_RPC_DECL(GetPrepaidBalance)
+  LOYALTY_SETTLEMENT_RPC_DECL(ListAlerts)
   LOYALTY_SETTLEMENT_RPC_DECL(CreatePeriod)
   LOYALTY_SETTLEMENT_RPC_DECL(ClosePeriod)
   LOYALTY_SETTLEMENT_RPC_DECL(FinalizePeriod)

@@ -38,6 +38,14 @@ struct StatementFilter {
   std::string partner_id;  // "" = any
 };
 
+// A prepaid partner's position (prepaid_balances).
+struct PrepaidRow {
+  std::string partner_id;
+  int64_t purchased_points = 0;
+  int64_t issued_points = 0;
+  int alert_level = 0;  // 0 none, 1 low balance, 2 exhausted
+};
+
 struct AuditFilter {
   std::string entity_type;
   std::string entity_id;
@@ -100,6 +108,23 @@ class SettlementTx {
   // newest), at most `limit`.
   virtual absl::StatusOr<std::vector<std::pair<int64_t, v1::Statement>>> ListStatements(
       const StatementFilter& filter, int64_t before_id, int limit) = 0;
+
+  // --- prepaid blocks, the journal cursor, alerts ---
+  virtual absl::Status InsertPointBlock(const v1::PointBlock& block) = 0;
+  // Newest first, at most `limit`.
+  virtual absl::StatusOr<std::vector<v1::PointBlock>> ListPointBlocks(const std::string& partner_id, int limit) = 0;
+  virtual absl::StatusOr<std::optional<PrepaidRow>> GetPrepaid(const std::string& partner_id, bool for_update) = 0;
+  // Every prepaid row (bounded by `limit`), by partner_id.
+  virtual absl::StatusOr<std::vector<PrepaidRow>> ListPrepaid(int limit) = 0;
+  // Inserts or replaces the row.
+  virtual absl::Status PutPrepaid(const PrepaidRow& row) = 0;
+  // A journal cursor's position; with `for_update`, locked until commit.
+  virtual absl::StatusOr<int64_t> GetCursor(const std::string& name, bool for_update) = 0;
+  virtual absl::Status SetCursor(const std::string& name, int64_t position, absl::Time now) = 0;
+  virtual absl::Status InsertAlert(const v1::Alert& alert) = 0;
+  // Newest first, below `before_id` (0 = from the newest); "" = any partner.
+  virtual absl::StatusOr<std::vector<std::pair<int64_t, v1::Alert>>> ListAlerts(const std::string& partner_id,
+                                                                              int64_t before_id, int limit) = 0;
 
   // --- audit ---
   virtual absl::Status InsertAudit(const common::v1::AuditEvent& event) = 0;
