@@ -120,6 +120,20 @@ constexpr absl::string_view kInsertAlert =
 constexpr absl::string_view kListAlerts =
     "SELECT id, body FROM alerts WHERE (? = '' OR partner_id = ?) AND (? = 0 OR id < ?) ORDER BY id DESC LIMIT ?";
 
+constexpr absl::string_view kInsertDispute =
+    "INSERT INTO disputes (dispute_id, statement_id, partner_id, status, adjustment_period_id, body) "
+    "VALUES (?, ?, ?, ?, ?, ?)";
+constexpr absl::string_view kUpdateDispute =
+    "UPDATE disputes SET status = ?, adjustment_period_id = ?, body = ? WHERE dispute_id = ?";
+constexpr absl::string_view kSelectDispute = "SELECT body FROM disputes WHERE dispute_id = ?";
+constexpr absl::string_view kSelectDisputeForUpdate = "SELECT body FROM disputes WHERE dispute_id = ? FOR UPDATE";
+constexpr absl::string_view kListStatementDisputes =
+    "SELECT body FROM disputes WHERE statement_id = ? ORDER BY id LIMIT ?";
+constexpr absl::string_view kListAdjustments =
+    "SELECT body FROM disputes WHERE adjustment_period_id = ? AND status = 2 ORDER BY id LIMIT ?";
+constexpr absl::string_view kListDisputes =
+    "SELECT id, body FROM disputes WHERE (? = '' OR partner_id = ?) AND (? = 0 OR id < ?) ORDER BY id DESC LIMIT ?";
+
 // ---- helpers ------------------------------------------------------------------
 
 void SetBlob(sql::PreparedStatement& s, int i, const std::string& bytes, std::istringstream& holder) {
@@ -539,6 +553,68 @@ class MysqlTx final : public SettlementTx {
     while (rs->next()) {
       ASSIGN_OR_RETURN(v1::Alert a, Parse<v1::Alert>(*rs, 2, "alert"));
       out.emplace_back(rs->getInt64(1), std::move(a));
+    }
+    return out;
+  }
+
+  absl::Status InsertDispute(const v1::Dispute& d) override {
+    auto& s = tx_.Prepare(kInsertDispute);
+    std::istringstream body;
+    const std::string bytes = Serialize(d);
+    s.setString(1, d.dispute_id());
+    s.setString(2, d.statement_id());
+    s.setString(3, d.partner_id());
+    s.setInt(4, d.status());
+    s.setString(5, d.adjustment_period_id());
+    SetBlob(s, 6, bytes, body);
+    s.executeUpdate();
+    return absl::OkStatus();
+  }
+
+  absl::Status UpdateDispute(const v1::Dispute& d) override {
+    auto& s = tx_.Prepare(kUpdateDispute);
+    std::istringstream body;
+    const std::string bytes = Serialize(d);
+    s.setInt(1, d.status());
+    s.setString(2, d.adjustment_period_id());
+    SetBlob(s, 3, bytes, body);
+    s.setString(4, d.dispute_id());
+    s.executeUpdate();
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::optional<v1::Dispute>> GetDispute(const std::string& dispute_id, bool for_update) override {
+    return SelectOne<v1::Dispute>(for_update ? kSelectDisputeForUpdate : kSelectDispute, dispute_id, "dispute");
+  }
+
+  absl::StatusOr<std::vector<v1::Dispute>> ListStatementDisputes(const std::string& statement_id,
+                                                                 int limit) override {
+    auto& s = tx_.Prepare(kListStatementDisputes);
+    s.setString(1, statement_id);
+    s.setInt(2, limit);
+    return ReadAll<v1::Dispute>(s, 1, "dispute");
+  }
+
+  absl::StatusOr<std::vector<v1::Dispute>> ListAdjustments(const std::string& period_id, int limit) override {
+    auto& s = tx_.Prepare(kListAdjustments);
+    s.setString(1, period_id);
+    s.setInt(2, limit);
+    return ReadAll<v1::Dispute>(s, 1, "dispute");
+  }
+
+  absl::StatusOr<std::vector<std::pair<int64_t, v1::Dispute>>> ListDisputes(const std::string& partner_id,
+                                                                          int64_t before_id, int limit) override {
+    auto& s = tx_.Prepare(kListDisputes);
+    s.setString(1, partner_id);
+    s.setString(2, partner_id);
+    s.setInt64(3, before_id);
+    s.setInt64(4, before_id);
+    s.setInt(5, limit);
+    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
+    std::vector<std::pair<int64_t, v1::Dispute>> out;
+    while (rs->next()) {
+      ASSIGN_OR_RETURN(v1::Dispute d, Parse<v1::Dispute>(*rs, 2, "dispute"));
+      out.emplace_back(rs->getInt64(1), std::move(d));
     }
     return out;
   }

@@ -84,6 +84,10 @@ class Settlement {
   absl::StatusOr<v1::ListStatementsResponse> ListStatements(const Principal& p, const v1::ListStatementsRequest& r);
   absl::StatusOr<v1::ComputeNettingResponse> ComputeNetting(const Principal& p, const v1::ComputeNettingRequest& r);
   absl::StatusOr<v1::ExportPeriodResponse> ExportPeriod(const Principal& p, const v1::ExportPeriodRequest& r);
+  absl::StatusOr<v1::DisputeStatementLineResponse> DisputeStatementLine(const Principal& p,
+                                                                        const v1::DisputeStatementLineRequest& r);
+  absl::StatusOr<v1::ResolveDisputeResponse> ResolveDispute(const Principal& p, const v1::ResolveDisputeRequest& r);
+  absl::StatusOr<v1::ListDisputesResponse> ListDisputes(const Principal& p, const v1::ListDisputesRequest& r);
   absl::StatusOr<v1::ReconcileResponse> Reconcile(const Principal& p, const v1::ReconcileRequest& r);
   absl::StatusOr<v1::ListAuditEventsResponse> ListAuditEvents(const Principal& p,
                                                               const v1::ListAuditEventsRequest& r);

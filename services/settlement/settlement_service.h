@@ -3,12 +3,11 @@
 // hands the request to the domain (Settlement) and maps the answer back.
 //
 // Built: partners, contracts, the snapshot feed, prepaid blocks and alerts,
-// periods, close, finalize, statements, netting, export, reconciliation and
-// audit. Not built, and so answering UNIMPLEMENTED (the generated base class;
-// the server's auth gate still answers UNAUTHENTICATED / PERMISSION_DENIED
-// first): the API-key RPCs (CreateApiKey, RotateApiKey, RevokeApiKey,
-// ListApiKeys, AuthenticateApiKey) and disputes (DisputeStatementLine,
-// ResolveDispute, ListDisputes).
+// periods, close, finalize, statements, netting, export, reconciliation,
+// audit and disputes. Not built, and so answering UNIMPLEMENTED (the generated
+// base class; the server's auth gate still answers UNAUTHENTICATED /
+// PERMISSION_DENIED first): the API-key RPCs (CreateApiKey, RotateApiKey,
+// RevokeApiKey, ListApiKeys, AuthenticateApiKey).
 
 #include <functional>
 
@@ -51,6 +50,9 @@ class SettlementService final : public v1::SettlementService::Service {
   LOYALTY_SETTLEMENT_RPC_DECL(ListStatements)
   LOYALTY_SETTLEMENT_RPC_DECL(ComputeNetting)
   LOYALTY_SETTLEMENT_RPC_DECL(ExportPeriod)
+  LOYALTY_SETTLEMENT_RPC_DECL(DisputeStatementLine)
+  LOYALTY_SETTLEMENT_RPC_DECL(ResolveDispute)
+  LOYALTY_SETTLEMENT_RPC_DECL(ListDisputes)
   LOYALTY_SETTLEMENT_RPC_DECL(Reconcile)
   LOYALTY_SETTLEMENT_RPC_DECL(ListAuditEvents)
 #undef LOYALTY_SETTLEMENT_RPC_DECL

@@ -126,6 +126,19 @@ class SettlementTx {
   virtual absl::StatusOr<std::vector<std::pair<int64_t, v1::Alert>>> ListAlerts(const std::string& partner_id,
                                                                               int64_t before_id, int limit) = 0;
 
+  // --- disputes ---
+  virtual absl::Status InsertDispute(const v1::Dispute& dispute) = 0;
+  virtual absl::Status UpdateDispute(const v1::Dispute& dispute) = 0;
+  virtual absl::StatusOr<std::optional<v1::Dispute>> GetDispute(const std::string& dispute_id, bool for_update) = 0;
+  // A statement's disputes, oldest first (bounded by `limit`).
+  virtual absl::StatusOr<std::vector<v1::Dispute>> ListStatementDisputes(const std::string& statement_id,
+                                                                         int limit) = 0;
+  // Accepted disputes whose adjustment a period carries, oldest first.
+  virtual absl::StatusOr<std::vector<v1::Dispute>> ListAdjustments(const std::string& period_id, int limit) = 0;
+  // Newest first, below `before_id` (0 = from the newest); "" = any partner.
+  virtual absl::StatusOr<std::vector<std::pair<int64_t, v1::Dispute>>> ListDisputes(const std::string& partner_id,
+                                                                                  int64_t before_id, int limit) = 0;
+
   // --- audit ---
   virtual absl::Status InsertAudit(const common::v1::AuditEvent& event) = 0;
   // Newest first, below `before_id` (0 = from the newest).

@@ -291,6 +291,17 @@ absl::StatusOr<v1::Statement> BuildStatement(const StatementInput& in) {
     ASSIGN_OR_RETURN(fee, Add(fee, amount));
   }
 
+  int64_t adjustment = 0;
+  for (const v1::Dispute& d : in.adjustments) {
+    if (d.adjustment().currency() != currency) return absl::InternalError("adjustment in another currency");
+    v1::StatementLine* line = s.add_lines();
+    line->set_line_type(v1::STATEMENT_LINE_TYPE_DISPUTE_ADJUSTMENT);
+    *line->mutable_amount() = MoneyOf(d.adjustment().amount_minor(), currency);
+    line->set_description(absl::StrCat("adjustment from dispute ", d.dispute_id(), " (statement ", d.statement_id(),
+                                       ", line ", d.line_id(), ")"));
+    ASSIGN_OR_RETURN(adjustment, Add(adjustment, d.adjustment().amount_minor()));
+  }
+
   for (int i = 0; i < s.lines_size(); ++i) s.mutable_lines(i)->set_line_id(absl::StrFormat("L%03d", i + 1));
   for (const MatrixCount& m : MergeMatrix(in.matrix)) {
     v1::IssuerRedeemerPoints* row = s.add_issuer_redeemer();
@@ -309,7 +320,7 @@ absl::StatusOr<v1::Statement> BuildStatement(const StatementInput& in) {
   *s.mutable_reimbursement_amount() = MoneyOf(reimbursement, currency);
   *s.mutable_breakage_share_amount() = MoneyOf(breakage, currency);
   *s.mutable_fee_amount() = MoneyOf(fee, currency);
-  *s.mutable_adjustment_amount() = MoneyOf(0, currency);
+  *s.mutable_adjustment_amount() = MoneyOf(adjustment, currency);
   int64_t net = 0;
   for (const auto& l : s.lines()) {
     ASSIGN_OR_RETURN(net, Add(net, l.amount().amount_minor()));

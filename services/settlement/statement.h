@@ -77,13 +77,15 @@ struct StatementInput {
   v1::Period period;                     // with first/cutoff sequence and end_hash
   std::vector<PointsCount> points;       // this partner's rows
   std::vector<MatrixCount> matrix;       // rows with this partner on either side
+  std::vector<v1::Dispute> adjustments;  // accepted disputes this period carries
   std::string statement_id;
   absl::Time created_at;
 };
 
 // The DRAFT statement: lines priced as above, the platform fee pro rata per
 // contract version in force during the period (fee x overlap / period
-// length, floored), totals and net amount.
+// length, floored), one DISPUTE_ADJUSTMENT line per carried adjustment
+// (signed as given), totals and net amount.
 absl::StatusOr<v1::Statement> BuildStatement(const StatementInput& input);
 
 }  // namespace loyalty::settlement
