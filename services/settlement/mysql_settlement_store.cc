@@ -134,6 +134,15 @@ constexpr absl::string_view kListAdjustments =
 constexpr absl::string_view kListDisputes =
     "SELECT id, body FROM disputes WHERE (? = '' OR partner_id = ?) AND (? = 0 OR id < ?) ORDER BY id DESC LIMIT ?";
 
+constexpr absl::string_view kInsertApiKey =
+    "INSERT INTO api_keys (key_id, key_hash, partner_id, role, body) VALUES (?, ?, ?, ?, ?)";
+constexpr absl::string_view kUpdateApiKey = "UPDATE api_keys SET body = ? WHERE key_id = ?";
+constexpr absl::string_view kSelectApiKey = "SELECT body FROM api_keys WHERE key_id = ?";
+constexpr absl::string_view kSelectApiKeyForUpdate = "SELECT body FROM api_keys WHERE key_id = ? FOR UPDATE";
+constexpr absl::string_view kSelectApiKeyByHash = "SELECT body FROM api_keys WHERE key_hash = ?";
+constexpr absl::string_view kListApiKeys =
+    "SELECT id, body FROM api_keys WHERE (? = '' OR partner_id = ?) AND (? = 0 OR id < ?) ORDER BY id DESC LIMIT ?";
+
 // ---- helpers ------------------------------------------------------------------
 
 void SetBlob(sql::PreparedStatement& s, int i, const std::string& bytes, std::istringstream& holder) {
@@ -615,6 +624,54 @@ class MysqlTx final : public SettlementTx {
     while (rs->next()) {
       ASSIGN_OR_RETURN(v1::Dispute d, Parse<v1::Dispute>(*rs, 2, "dispute"));
       out.emplace_back(rs->getInt64(1), std::move(d));
+    }
+    return out;
+  }
+
+  absl::Status InsertApiKey(const v1::ApiKey& k, const std::string& key_hash) override {
+    auto& s = tx_.Prepare(kInsertApiKey);
+    std::istringstream body;
+    const std::string bytes = Serialize(k);
+    s.setString(1, k.key_id());
+    s.setString(2, key_hash);
+    s.setString(3, k.partner_id());
+    s.setInt(4, k.role());
+    SetBlob(s, 5, bytes, body);
+    s.executeUpdate();
+    return absl::OkStatus();
+  }
+
+  absl::Status UpdateApiKey(const v1::ApiKey& k) override {
+    auto& s = tx_.Prepare(kUpdateApiKey);
+    std::istringstream body;
+    const std::string bytes = Serialize(k);
+    SetBlob(s, 1, bytes, body);
+    s.setString(2, k.key_id());
+    s.executeUpdate();
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::optional<v1::ApiKey>> GetApiKey(const std::string& key_id, bool for_update) override {
+    return SelectOne<v1::ApiKey>(for_update ? kSelectApiKeyForUpdate : kSelectApiKey, key_id, "api key");
+  }
+
+  absl::StatusOr<std::optional<v1::ApiKey>> FindApiKeyByHash(const std::string& key_hash) override {
+    return SelectOne<v1::ApiKey>(kSelectApiKeyByHash, key_hash, "api key");
+  }
+
+  absl::StatusOr<std::vector<std::pair<int64_t, v1::ApiKey>>> ListApiKeys(const std::string& partner_id,
+                                                                        int64_t before_id, int limit) override {
+    auto& s = tx_.Prepare(kListApiKeys);
+    s.setString(1, partner_id);
+    s.setString(2, partner_id);
+    s.setInt64(3, before_id);
+    s.setInt64(4, before_id);
+    s.setInt(5, limit);
+    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
+    std::vector<std::pair<int64_t, v1::ApiKey>> out;
+    while (rs->next()) {
+      ASSIGN_OR_RETURN(v1::ApiKey k, Parse<v1::ApiKey>(*rs, 2, "api key"));
+      out.emplace_back(rs->getInt64(1), std::move(k));
     }
     return out;
   }

@@ -74,6 +74,14 @@ class Settlement {
   // cursor, all in one transaction. Returns the transfers consumed.
   absl::StatusOr<int> FollowJournal(int page_size);
 
+  // --- credentials ---
+  absl::StatusOr<v1::CreateApiKeyResponse> CreateApiKey(const Principal& p, const v1::CreateApiKeyRequest& r);
+  absl::StatusOr<v1::RotateApiKeyResponse> RotateApiKey(const Principal& p, const v1::RotateApiKeyRequest& r);
+  absl::StatusOr<v1::RevokeApiKeyResponse> RevokeApiKey(const Principal& p, const v1::RevokeApiKeyRequest& r);
+  absl::StatusOr<v1::ListApiKeysResponse> ListApiKeys(const Principal& p, const v1::ListApiKeysRequest& r);
+  absl::StatusOr<v1::AuthenticateApiKeyResponse> AuthenticateApiKey(const Principal& p,
+                                                                    const v1::AuthenticateApiKeyRequest& r);
+
   // --- periods and statements ---
   absl::StatusOr<v1::CreatePeriodResponse> CreatePeriod(const Principal& p, const v1::CreatePeriodRequest& r);
   absl::StatusOr<v1::ClosePeriodResponse> ClosePeriod(const Principal& p, const v1::ClosePeriodRequest& r);

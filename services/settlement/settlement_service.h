@@ -2,12 +2,9 @@
 // The gRPC adapter of the settlement service: authenticates the caller,
 // hands the request to the domain (Settlement) and maps the answer back.
 //
-// Built: partners, contracts, the snapshot feed, prepaid blocks and alerts,
-// periods, close, finalize, statements, netting, export, reconciliation,
-// audit and disputes. Not built, and so answering UNIMPLEMENTED (the generated
-// base class; the server's auth gate still answers UNAUTHENTICATED /
-// PERMISSION_DENIED first): the API-key RPCs (CreateApiKey, RotateApiKey,
-// RevokeApiKey, ListApiKeys, AuthenticateApiKey).
+// Every RPC of the proto is handled here (the partner directory, contracts,
+// the snapshot feed, prepaid blocks and alerts, credentials, periods, close,
+// statements, netting, export, disputes, reconciliation and audit).
 
 #include <functional>
 
@@ -41,6 +38,11 @@ class SettlementService final : public v1::SettlementService::Service {
   LOYALTY_SETTLEMENT_RPC_DECL(PurchasePointBlock)
   LOYALTY_SETTLEMENT_RPC_DECL(GetPrepaidBalance)
   LOYALTY_SETTLEMENT_RPC_DECL(ListAlerts)
+  LOYALTY_SETTLEMENT_RPC_DECL(CreateApiKey)
+  LOYALTY_SETTLEMENT_RPC_DECL(RotateApiKey)
+  LOYALTY_SETTLEMENT_RPC_DECL(RevokeApiKey)
+  LOYALTY_SETTLEMENT_RPC_DECL(ListApiKeys)
+  LOYALTY_SETTLEMENT_RPC_DECL(AuthenticateApiKey)
   LOYALTY_SETTLEMENT_RPC_DECL(CreatePeriod)
   LOYALTY_SETTLEMENT_RPC_DECL(ClosePeriod)
   LOYALTY_SETTLEMENT_RPC_DECL(FinalizePeriod)

@@ -139,6 +139,15 @@ class SettlementTx {
   virtual absl::StatusOr<std::vector<std::pair<int64_t, v1::Dispute>>> ListDisputes(const std::string& partner_id,
                                                                                   int64_t before_id, int limit) = 0;
 
+  // --- API keys (metadata and the secret's SHA-256, never the secret) ---
+  virtual absl::Status InsertApiKey(const v1::ApiKey& key, const std::string& key_hash) = 0;
+  virtual absl::Status UpdateApiKey(const v1::ApiKey& key) = 0;
+  virtual absl::StatusOr<std::optional<v1::ApiKey>> GetApiKey(const std::string& key_id, bool for_update) = 0;
+  virtual absl::StatusOr<std::optional<v1::ApiKey>> FindApiKeyByHash(const std::string& key_hash) = 0;
+  // Newest first, below `before_id` (0 = from the newest); "" = any partner.
+  virtual absl::StatusOr<std::vector<std::pair<int64_t, v1::ApiKey>>> ListApiKeys(const std::string& partner_id,
+                                                                                int64_t before_id, int limit) = 0;
+
   // --- audit ---
   virtual absl::Status InsertAudit(const common::v1::AuditEvent& event) = 0;
   // Newest first, below `before_id` (0 = from the newest).
