@@ -1799,6 +1799,14 @@ absl::StatusOr<v1::ReconcileResponse> Settlement::Reconcile(const Principal& /*p
   }
   if (out.mismatches_size() > 0) {
     log::Warn("reconciliation_mismatch", {{"period_id", period.period_id()}, {"mismatches", out.mismatches_size()}});
+    v1::Alert alert;
+    alert.set_alert_id(NewId("al"));
+    alert.set_kind(v1::ALERT_KIND_RECONCILIATION_MISMATCH);
+    alert.set_period_id(period.period_id());
+    alert.set_message(absl::StrCat("reconciliation of period '", period.name(), "' found ", out.mismatches_size(),
+                                   " mismatches"));
+    *alert.mutable_created_at() = out.generated_at();
+    RETURN_IF_ERROR(store_.Run("Reconcile.alert", [&](SettlementTx& tx) { return tx.InsertAlert(alert); }));
   }
   return out;
 }

@@ -738,6 +738,12 @@ TEST_F(SettlementTest, ThreePartnerMonthWithCrashMidCloseNettingExportAndReconci
     }
   }
   EXPECT_TRUE(totals) << tampered->DebugString();
+  // The mismatch is also an alert (global: no partner).
+  auto alerts = settlement_->ListAlerts(finance_, v1::ListAlertsRequest());
+  ASSERT_TRUE(alerts.ok()) << alerts.status();
+  ASSERT_GE(alerts->alerts_size(), 1);
+  EXPECT_EQ(alerts->alerts(0).kind(), v1::ALERT_KIND_RECONCILIATION_MISMATCH);
+  EXPECT_EQ(alerts->alerts(0).period_id(), period->period_id());
   EXPECT_EQ(RunCtl("reconcile --period_id=" + period->period_id()), 1);  // mismatches
   EXPECT_EQ(RunCtl("reconcile --period_id=no-such-period"), 3);          // NOT_FOUND
   EXPECT_TRUE(chain) << tampered->DebugString();
