@@ -182,6 +182,10 @@ service_args() {
       printf '%s\n' "--ledger_address=$LISTEN_HOST:$(service_port ledger)"
       printf '%s\n' "--membership_address=$LISTEN_HOST:$(service_port membership)"
       ;;
+    settlement)
+      # Closing and reconciling periods read the ledger's journal.
+      printf '%s\n' "--ledger_address=$LISTEN_HOST:$(service_port ledger)"
+      ;;
   esac
 }
 
@@ -211,10 +215,10 @@ start_service() {
   # stops the services in order.
   (
     export LOYALTY_DB_PASSWORD="$DEV_DB_PASSWORD"
-    # Membership and catalog call the ledger (catalog also membership) with
-    # the development service key (through
-    # the environment: secrets never go on a command line).
-    if [[ "$name" == membership || "$name" == catalog ]]; then
+    # Membership, catalog and settlement call the ledger (catalog also
+    # membership) with the development service key (through the environment:
+    # secrets never go on a command line).
+    if [[ "$name" == membership || "$name" == catalog || "$name" == settlement ]]; then
       LOYALTY_LEDGER_API_KEY="$(awk '$1 == "service" { print $2 }' "$DEV_KEYS")"
       export LOYALTY_LEDGER_API_KEY
     fi

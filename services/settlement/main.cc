@@ -1,8 +1,16 @@
 // loyalty-settlement: wiring only. See common/server/service_main.h.
 #include <memory>
+#include <thread>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
+#include "common/auth/grpc_auth.h"
+#include "common/log/log.h"
 #include "common/server/service_main.h"
+#include "common/status/status_macros.h"
+#include "services/settlement/grpc_ledger_client.h"
+#include "services/settlement/mysql_settlement_store.h"
+#include "services/settlement/settlement.h"
 #include "services/settlement/settlement_service.h"
 
 namespace loyalty::settlement {
@@ -12,11 +20,75 @@ namespace {
 
 class Instance final : public server::ServiceInstance {
  public:
+  Instance(db::ConnectionPool& pool, auth::Authenticator& authenticator, LedgerClientPtr ledger,
+           SettlementOptions options, absl::Duration journal_poll)
+      : store_(NewMysqlSettlementStore(pool)),
+        ledger_(std::move(ledger)),
+        settlement_(*store_, *ledger_, std::move(options)),
+        guard_(authenticator, v1::SettlementService::service_full_name()),
+        service_(settlement_, [this](const grpc::ServerContext& ctx, absl::string_view method) {
+          return guard_.Check(ctx, method);
+        }),
+        journal_poll_(journal_poll) {
+    if (journal_poll_ > absl::ZeroDuration()) background_ = std::thread([this] { FollowJournal(); });
+  }
+  ~Instance() override {
+    BeginShutdown();
+    if (background_.joinable()) background_.join();
+  }
+
   std::vector<grpc::Service*> services() override { return {&service_}; }
+  void BeginShutdown() override {
+    if (!stop_.HasBeenNotified()) stop_.Notify();
+  }
 
  private:
+  // Follows the ledger journal for prepaid balances and alerts. Errors are
+  // logged and retried on the next tick; a full page is followed at once.
+  void FollowJournal() {
+    constexpr int kPage = 2000;
+    while (!stop_.HasBeenNotified()) {
+      absl::StatusOr<int> consumed = settlement_.FollowJournal(kPage);
+      if (!consumed.ok()) {
+        log::Warn("journal_follow_failed", {{"code", absl::StatusCodeToString(consumed.status().code())}});
+      }
+      if (consumed.ok() && *consumed == kPage) continue;
+      stop_.WaitForNotificationWithTimeout(journal_poll_);
+    }
+  }
+
+  SettlementStorePtr store_;
+  LedgerClientPtr ledger_;
+  Settlement settlement_;
+  auth::RpcGuard guard_;
   SettlementService service_;
+  absl::Duration journal_poll_;
+  absl::Notification stop_;
+  std::thread background_;
 };
+
+absl::StatusOr<server::ServiceInstancePtr> Build(const server::ServiceContext& ctx) {
+  SettlementOptions options;
+  ASSIGN_OR_RETURN(int64_t page_size, ctx.config.GetInt("close_page_size", 1, kMaxJournalPageSize));
+  options.close_page_size = static_cast<int>(page_size);
+  ASSIGN_OR_RETURN(int64_t deadline_ms, ctx.config.GetInt("ledger_deadline_ms", 100, 600'000));
+  ASSIGN_OR_RETURN(int64_t poll_ms, ctx.config.GetInt("journal_poll_ms", 0, 3'600'000));
+  GrpcLedgerClientOptions ledger_options;
+  ledger_options.api_key = ctx.config.GetString("ledger_api_key");
+  ledger_options.deadline = absl::Milliseconds(deadline_ms);
+  if (ledger_options.api_key.empty()) {
+    // Without a service credential every ledger call is refused.
+    log::Warn("ledger_api_key_missing",
+              {{"effect", "ClosePeriod and Reconcile unavailable, prepaid balances not followed"}});
+    poll_ms = 0;
+  }
+  // The channel connects lazily and reconnects by itself: the ledger may
+  // start after settlement.
+  auto channel = ctx.channel_to(ctx.config.GetString("ledger_address"));
+  return std::make_unique<Instance>(ctx.pool, ctx.authenticator,
+                                    NewGrpcLedgerClient(std::move(channel), std::move(ledger_options)),
+                                    std::move(options), absl::Milliseconds(poll_ms));
+}
 
 }  // namespace
 }  // namespace loyalty::settlement
@@ -28,9 +100,13 @@ int main(int argc, char** argv) {
       .grpc_service_name = settlement::v1::SettlementService::service_full_name(),
       .default_port = 7103,
       .migrations = &settlement::Migrations(),
-      .extra_flags = {},
-      .build = [](const server::ServiceContext&) -> absl::StatusOr<server::ServiceInstancePtr> {
-        return std::make_unique<settlement::Instance>();
+      .extra_flags = {
+          {"ledger_address", "127.0.0.1:7102", "host:port of the ledger service"},
+          {"ledger_api_key", "", "service API key settlement presents to the ledger", true},
+          {"ledger_deadline_ms", "30000", "deadline of each call to the ledger"},
+          {"journal_poll_ms", "2000", "how often the ledger journal is followed for prepaid balances; 0 = off"},
+          {"close_page_size", "2000", "journal transfers counted per close transaction (1..5000)"},
       },
+      .build = settlement::Build,
   });
 }

@@ -34,10 +34,14 @@
 #include "common/auth/grpc_auth.h"
 #include "common/db/migrations.h"
 #include "common/testing/test_db.h"
+#include "grpcpp/create_channel.h"
 #include "services/catalog/catalog.h"
 #include "services/catalog/catalog_service.h"
 #include "services/catalog/mysql_catalog_store.h"
 #include "services/ledger/ledger_service.h"
+#include "services/settlement/grpc_ledger_client.h"
+#include "services/settlement/mysql_settlement_store.h"
+#include "services/settlement/settlement_service.h"
 #include "tests/services/catalog/fakes.h"
 #include "tests/services/ledger/ledger_fixture.h"
 
@@ -45,6 +49,9 @@ namespace loyalty {
 namespace catalog {
 const std::vector<db::MigrationFile>& Migrations();
 }  // namespace catalog
+namespace settlement {
+const std::vector<db::MigrationFile>& Migrations();
+}  // namespace settlement
 namespace {
 
 using common::v1::Role;
@@ -112,6 +119,38 @@ class HostedCatalog final : public Hosted {
   std::unique_ptr<catalog::CatalogService> service_;
 };
 
+// The settlement adapter on a throwaway schema; its ledger address points
+// nowhere (empty requests never get that far).
+class HostedSettlement final : public Hosted {
+ public:
+  explicit HostedSettlement(auth::Authenticator& authenticator) {
+    auto db = loyalty::testing::TestDatabase::Create("walk_settle");
+    EXPECT_TRUE(db.ok()) << db.status();
+    if (!db.ok()) return;
+    db_ = *std::move(db);
+    EXPECT_TRUE(db::ApplyMigrations(db_->pool(), settlement::Migrations()).ok());
+    store_ = settlement::NewMysqlSettlementStore(db_->pool());
+    ledger_ = settlement::NewGrpcLedgerClient(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", loyalty::testing::PickFreePort()),
+                            grpc::InsecureChannelCredentials()),
+        {});
+    settlement_ = std::make_unique<settlement::Settlement>(*store_, *ledger_);
+    guard_ = std::make_unique<auth::RpcGuard>(authenticator,
+                                              settlement::v1::SettlementService::service_full_name());
+    service_ = std::make_unique<settlement::SettlementService>(
+        *settlement_, [this](const grpc::ServerContext& ctx, absl::string_view m) { return guard_->Check(ctx, m); });
+  }
+  grpc::Service* service() override { return service_.get(); }
+
+ private:
+  std::unique_ptr<loyalty::testing::TestDatabase> db_;
+  settlement::SettlementStorePtr store_;
+  settlement::LedgerClientPtr ledger_;
+  std::unique_ptr<settlement::Settlement> settlement_;
+  std::unique_ptr<auth::RpcGuard> guard_;
+  std::unique_ptr<settlement::SettlementService> service_;
+};
+
 struct WalkTarget {
   std::string name;
   std::string full_name;  // "loyalty.ledger.v1.LedgerService"
@@ -128,10 +167,10 @@ const std::vector<WalkTarget>& Targets() {
        [](auth::Authenticator&) -> HostedPtr {
          return std::make_unique<Skeleton<membership::v1::MembershipService::Service>>();
        }},
+      // The settlement adapter: its unbuilt RPCs answer UNIMPLEMENTED after
+      // the same gate.
       {"settlement", settlement::v1::SettlementService::service_full_name(),
-       [](auth::Authenticator&) -> HostedPtr {
-         return std::make_unique<Skeleton<settlement::v1::SettlementService::Service>>();
-       }},
+       [](auth::Authenticator& a) -> HostedPtr { return std::make_unique<HostedSettlement>(a); }},
       {"catalog", catalog::v1::CatalogService::service_full_name(),
        [](auth::Authenticator& a) -> HostedPtr { return std::make_unique<HostedCatalog>(a); }},
   };

@@ -1,0 +1,14 @@
+#pragma once
+// SettlementStore on MariaDB (Connector/C++). All of settlement's SQL.
+
+#include <memory>
+
+#include "common/db/pool.h"
+#include "services/settlement/settlement_store.h"
+
+namespace loyalty::settlement {
+
+// `pool` must outlive the store.
+SettlementStorePtr NewMysqlSettlementStore(db::ConnectionPool& pool);
+
+}  // namespace loyalty::settlement
