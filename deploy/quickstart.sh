@@ -114,7 +114,8 @@ build() {
   # The health-check tool is optional: without it the python fallback is used.
   # The ledger's operations CLI (verify-chain, run-expiry), used in the README.
   # loyalty-keygen makes the development API keys.
-  targets+=(loyalty-ledgerctl loyalty-keygen)
+  # loyaltyctl, the reference integrations and the demo, for the README.
+  targets+=(loyalty-ledgerctl loyalty-keygen loyaltyctl loyalty-vet-pos loyalty-eshop loyalty-demo)
   if ninja -C "$BUILD_DIR" -t query loyalty-healthcheck >/dev/null 2>&1; then
     targets+=(loyalty-healthcheck)
   fi
@@ -167,11 +168,14 @@ ensure_dev_keys() {
 service_args() {
   case "$1" in
     ledger)
-      # Members, their status and tier, and the ladder come from membership's
-      # feed; partners and campaigns from the rules file until settlement and
-      # catalog publish theirs (docs/adr/0006).
+      # The earn rules come from the owning services' feeds: members and
+      # tiers from membership, partners and contracts from settlement,
+      # campaigns from catalog (docs/adr/0006). The file adds the programme
+      # policy (lot expiry) only.
       printf '%s\n' "--earn_rules_file=${QUICKSTART_EARN_RULES:-$DEPLOY_DIR/config/earn-rules.dev.json}"
       printf '%s\n' "--membership_address=$LISTEN_HOST:$(service_port membership)"
+      printf '%s\n' "--settlement_address=$LISTEN_HOST:$(service_port settlement)"
+      printf '%s\n' "--catalog_address=$LISTEN_HOST:$(service_port catalog)"
       ;;
     membership)
       # Tiers, export, activity and referral rewards call the ledger.
@@ -331,16 +335,16 @@ print_endpoints() {
   printf '    %-11s %s (plaintext, one per role and dev partner)\n' "api keys" "${DEV_KEYS#"$REPO_ROOT"/}"
 }
 
-# run_demo: the hook for the end-to-end demo, run once all four services are
-# SERVING. A later issue adds the demo program; until it exists this does
-# nothing. It gets the endpoints in the environment:
+# run_demo: the end-to-end demo (partners/demo), run once all four services
+# are SERVING. It is idempotent: a second run changes nothing and prints the
+# same statements. It gets the endpoints in the environment:
 #   LOYALTY_MEMBERSHIP_ADDR, LOYALTY_LEDGER_ADDR, LOYALTY_SETTLEMENT_ADDR,
 #   LOYALTY_CATALOG_ADDR (HOST:PORT each), and LOYALTY_DEV_KEYS_FILE (the
 #   plaintext development keys, see ensure_dev_keys).
 # Set QUICKSTART_DEMO_BIN to run another program, QUICKSTART_SKIP_DEMO=1 to
 # skip it. A failing demo is reported but leaves the platform running.
 run_demo() {
-  local demo="${QUICKSTART_DEMO_BIN:-$BUILD_DIR/partners/loyalty-demo}" name var
+  local demo="${QUICKSTART_DEMO_BIN:-$BUILD_DIR/partners/demo/loyalty-demo}" name var
   if [[ "${QUICKSTART_SKIP_DEMO:-0}" == 1 || ! -x "$demo" ]]; then
     return 0
   fi

@@ -1,5 +1,7 @@
 #include "common/money/currency.h"
 
+#include "absl/strings/str_cat.h"
+
 #include <array>
 #include <utility>
 
@@ -30,6 +32,17 @@ std::optional<int64_t> MinorUnitsPerMajor(absl::string_view currency) {
   int64_t factor = 1;
   for (int i = 0; i < *digits; ++i) factor *= 10;
   return factor;
+}
+
+std::string FormatMinor(int64_t amount_minor, absl::string_view currency) {
+  const int digits = MinorDigits(currency).value_or(0);
+  if (digits == 0) return absl::StrCat(amount_minor, " ", currency);
+  uint64_t scale = 1;
+  for (int i = 0; i < digits; ++i) scale *= 10;
+  const uint64_t abs = amount_minor < 0 ? 0 - static_cast<uint64_t>(amount_minor) : static_cast<uint64_t>(amount_minor);
+  std::string fraction = absl::StrCat(abs % scale);
+  fraction.insert(0, static_cast<size_t>(digits) - fraction.size(), '0');
+  return absl::StrCat(amount_minor < 0 ? "-" : "", abs / scale, ".", fraction, " ", currency);
 }
 
 }  // namespace loyalty::money

@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/money/currency.h"
+#include "common/text/table.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
@@ -116,16 +117,8 @@ absl::Status SetLeaf(Message& m, const FieldDescriptor& f, absl::string_view pat
 std::string FormatMoney(const Message& money) {
   const Reflection& r = *money.GetReflection();
   const Descriptor& d = *money.GetDescriptor();
-  const int64_t minor = r.GetInt64(money, d.FindFieldByName("amount_minor"));
-  const std::string currency = r.GetString(money, d.FindFieldByName("currency"));
-  const int digits = money::MinorDigits(currency).value_or(0);
-  if (digits == 0) return absl::StrCat(minor, " ", currency);
-  int64_t scale = 1;
-  for (int i = 0; i < digits; ++i) scale *= 10;
-  const uint64_t abs = minor < 0 ? 0 - static_cast<uint64_t>(minor) : static_cast<uint64_t>(minor);
-  std::string fraction = absl::StrCat(abs % static_cast<uint64_t>(scale));
-  fraction.insert(0, static_cast<size_t>(digits) - fraction.size(), '0');
-  return absl::StrCat(minor < 0 ? "-" : "", abs / static_cast<uint64_t>(scale), ".", fraction, " ", currency);
+  return money::FormatMinor(r.GetInt64(money, d.FindFieldByName("amount_minor")),
+                            r.GetString(money, d.FindFieldByName("currency")));
 }
 
 // One value as text; nested messages other than the known ones are not
@@ -211,25 +204,6 @@ void Flatten(const Message& m, const std::string& prefix, int depth,
       out.emplace_back(name, absl::StrCat("{", r.GetMessage(m, &f).ShortDebugString(), "}"));
     }
   }
-}
-
-std::string Table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> width(header.size());
-  for (size_t c = 0; c < header.size(); ++c) {
-    width[c] = header[c].size();
-    for (const auto& row : rows) width[c] = std::max(width[c], row[c].size());
-  }
-  auto line = [&](const std::vector<std::string>& cells) {
-    std::string out;
-    for (size_t c = 0; c < cells.size(); ++c) {
-      absl::StrAppend(&out, cells[c]);
-      if (c + 1 < cells.size()) out.append(width[c] - cells[c].size() + 2, ' ');
-    }
-    return out + "\n";
-  };
-  std::string out = line(header);
-  for (const auto& row : rows) out += line(row);
-  return out;
 }
 
 }  // namespace
@@ -326,7 +300,7 @@ std::string RenderTable(const Message& message) {
         }
         kept_rows.push_back(std::move(kept));
       }
-      out += Table(kept_header, kept_rows);
+      out += text::Table(kept_header, kept_rows);
     }
   }
   std::vector<std::pair<std::string, std::string>> rest;
