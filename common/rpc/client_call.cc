@@ -1,11 +1,14 @@
 #include "common/rpc/client_call.h"
 
 #include <chrono>
+#include <fstream>
+#include <sstream>
 #include <memory>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/status/grpc_status.h"
+#include "common/status/status_macros.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/support/byte_buffer.h"
 
@@ -21,13 +24,43 @@ absl::Status RemoteError(const grpc::Status& status, absl::string_view service,
                          absl::string_view method) {
   switch (status.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
       return absl::UnavailableError(absl::StrCat(service, " unreachable; retry later"));
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      // The call may have been done: only a retry with the same key is safe.
+      return absl::UnavailableError(
+          absl::StrCat(service, " did not answer in time; retry later with the same idempotency key"));
     default:
       return absl::InternalError(
           absl::StrCat(service, " ", method, " failed: ", FromGrpcStatus(status).ToString()));
   }
+}
+
+namespace {
+
+absl::StatusOr<std::string> ReadPemFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in || text.str().find("-----BEGIN ") == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read a PEM file at '", path, "'"));
+  }
+  return text.str();
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ClientCredentials(const std::string& ca_file,
+                                                                            const std::string& cert_file,
+                                                                            const std::string& key_file) {
+  if (ca_file.empty()) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions ssl;
+  ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadPemFile(ca_file));
+  if (!cert_file.empty() || !key_file.empty()) {
+    ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadPemFile(cert_file));
+    ASSIGN_OR_RETURN(ssl.pem_private_key, ReadPemFile(key_file));
+  }
+  return grpc::SslCredentials(ssl);
 }
 
 absl::StatusOr<std::string> CallUnaryBytes(const std::shared_ptr<grpc::Channel>& channel,

@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
+#include "grpcpp/security/credentials.h"
 #include "grpcpp/support/status.h"
 
 namespace loyalty::rpc {
@@ -36,11 +37,20 @@ void Prepare(grpc::ClientContext& ctx, const CallOptions& options);
 
 // A failed call as our caller should see it. The other service being
 // unreachable, slow or overloaded is UNAVAILABLE ("<service> unreachable;
-// retry later"). Anything else (a bad service credential, a bug) is INTERNAL
+// retry later"; for a timeout, whose outcome is unknown, "retry later with
+// the same idempotency key"). Anything else (a bad service credential, a bug) is INTERNAL
 // naming the service, the method and the remote status, so it is logged
 // rather than passed on as if it were the caller's fault.
 absl::Status RemoteError(const grpc::Status& status, absl::string_view service,
                          absl::string_view method);
+
+// Client transport security from PEM files: `ca_file` verifies the server
+// (TLS); with `cert_file` and `key_file` too, the client presents that
+// certificate (mutual TLS). Plaintext when `ca_file` is empty.
+// INVALID_ARGUMENT naming the file when one cannot be read or is not PEM.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ClientCredentials(const std::string& ca_file,
+                                                                            const std::string& cert_file,
+                                                                            const std::string& key_file);
 
 // One unary call by method path ("/loyalty.ledger.v1.LedgerService/GetBalance")
 // with serialized request bytes, for tools that work from descriptors

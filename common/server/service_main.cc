@@ -141,19 +141,18 @@ absl::StatusOr<std::optional<TlsOptions>> TlsFromConfig(const config::Config& co
   return tls;
 }
 
-absl::StatusOr<rpc::ChannelFactory> ChannelFactoryFromConfig(
-    const config::Config& config) {
-  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
-  if (!config.GetString("peer_ca_file").empty()) {
-    grpc::SslCredentialsOptions ssl;
-    ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadPem(config, "peer_ca_file"));
-    if (!config.GetString("tls_cert_file").empty() && !config.GetString("tls_key_file").empty()) {
-      ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadPem(config, "tls_cert_file"));
-      ASSIGN_OR_RETURN(ssl.pem_private_key, ReadPem(config, "tls_key_file"));
-    }
-    credentials = grpc::SslCredentials(ssl);
+absl::StatusOr<rpc::ChannelFactory> ChannelFactoryFromConfig(const config::Config& config) {
+  // The service's own certificate doubles as its client certificate.
+  const bool own_cert = !config.GetString("tls_cert_file").empty() && !config.GetString("tls_key_file").empty();
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      rpc::ClientCredentials(config.GetString("peer_ca_file"), own_cert ? config.GetString("tls_cert_file") : "",
+                             own_cert ? config.GetString("tls_key_file") : "");
+  if (!credentials.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("peer_ca_file: ", credentials.status().message()));
   }
-  return [credentials](const std::string& address) { return grpc::CreateChannel(address, credentials); };
+  return [credentials = *credentials](const std::string& address) {
+    return grpc::CreateChannel(address, credentials);
+  };
 }
 
 static absl::StatusOr<std::shared_ptr<auth::RateLimiter>> RateLimiterFromConfig(const config::Config& config) {

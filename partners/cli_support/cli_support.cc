@@ -1,6 +1,7 @@
 #include "partners/cli_support/cli_support.h"
 
 #include <climits>
+#include <cstdlib>
 #include <iostream>
 #include <optional>
 #include <utility>
@@ -9,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/money/currency.h"
+#include "common/rpc/client_call.h"
 
 namespace loyalty::partners {
 
@@ -62,6 +64,18 @@ sdk::ClientOptions Options(const std::string& target, const std::string& api_key
   sdk::ClientOptions o;
   o.target = target;
   o.api_key = api_key;
+  auto env = [](const char* name) -> std::string {
+    const char* v = std::getenv(name);
+    return v == nullptr ? "" : v;
+  };
+  auto credentials = rpc::ClientCredentials(env("LOYALTY_TLS_CA_FILE"), env("LOYALTY_TLS_CERT_FILE"),
+                                            env("LOYALTY_TLS_KEY_FILE"));
+  if (!credentials.ok()) {
+    // No silent fallback to plaintext.
+    std::cerr << "LOYALTY_TLS_*: " << credentials.status().message() << "\n";
+    std::exit(kExitUsage);
+  }
+  o.credentials = *credentials;
   return o;
 }
 

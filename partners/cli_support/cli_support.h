@@ -31,7 +31,9 @@ bool ParseLines(const std::vector<std::string>& words, const std::string& curren
 // code: kExitTryAgain when retrying later may work, else kExitRefused.
 int Fail(const sdk::Error& error);
 
-// Options for one service: target, and the API key from LOYALTY_API_KEY.
+// Options for one service: target and API key; TLS from LOYALTY_TLS_CA_FILE
+// (and LOYALTY_TLS_CERT_FILE / LOYALTY_TLS_KEY_FILE for mutual TLS); a
+// file that cannot be read ends the program with kExitUsage.
 sdk::ClientOptions Options(const std::string& target, const std::string& api_key);
 
 // The member id behind a card; on failure, prints and returns the exit code.

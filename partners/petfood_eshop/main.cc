@@ -14,8 +14,9 @@
 // (127.0.0.1:7101), --partner=ID (pet-food), --currency=ISO (EUR). The API
 // key comes from LOYALTY_API_KEY.
 //
-// Idempotency keys come from the order id, so a checkout retried after a
-// timeout or a crash redeems, honours, cancels or earns exactly once.
+// Idempotency keys come from the order id (with the reward or voucher, as an
+// order may hold several), so a checkout retried after a timeout or a crash
+// redeems, honours, cancels or earns exactly once.
 // Exit codes: 0 done; 1 refused; 2 bad usage; 3 unreachable, try again.
 #include <cstdlib>
 #include <iostream>
@@ -124,7 +125,7 @@ int Redeem(const Settings& s, const std::vector<std::string>& args) {
   if (args.size() != 3) return Usage();
   cv1::RedeemRequest req;
   if (int rc = Member(s, args[0], req.mutable_member_id()); rc != 0) return rc;
-  req.set_idempotency_key(absl::StrCat("redeem:", args[2]));
+  req.set_idempotency_key(absl::StrCat("redeem:", args[2], ":", args[1]));
   req.set_reward_id(args[1]);
   req.set_channel_partner_id(s.partner);
   loyalty::sdk::CatalogClient catalog(Options(s.catalog, s.api_key));
@@ -138,7 +139,7 @@ int Redeem(const Settings& s, const std::vector<std::string>& args) {
 int Honour(const Settings& s, const std::vector<std::string>& args) {
   if (args.size() != 2) return Usage();
   cv1::HonourVoucherRequest req;
-  req.set_idempotency_key(absl::StrCat("honour:", args[1]));
+  req.set_idempotency_key(absl::StrCat("honour:", args[1], ":", args[0]));
   req.set_voucher_code(args[0]);
   req.set_partner_id(s.partner);
   req.set_reference(args[1]);
@@ -154,7 +155,7 @@ int Honour(const Settings& s, const std::vector<std::string>& args) {
 int Cancel(const Settings& s, const std::vector<std::string>& args) {
   if (args.size() != 2) return Usage();
   cv1::CancelVoucherRequest req;
-  req.set_idempotency_key(absl::StrCat("cancel:", args[1]));
+  req.set_idempotency_key(absl::StrCat("cancel:", args[1], ":", args[0]));
   req.set_voucher_code(args[0]);
   req.set_reason(absl::StrCat("order ", args[1], " cancelled"));
   loyalty::sdk::CatalogClient catalog(Options(s.catalog, s.api_key));

@@ -141,8 +141,14 @@ int Redeem(const Settings& s, const std::vector<std::string>& args) {
   capture.set_points(points);
   capture.set_reference(args[2]);
   auto captured = ledger.Capture(capture);
+  if (!captured.ok() && captured.error().retryable()) {
+    // The outcome is unknown: keep the hold (it expires by itself) so that
+    // running the same command again captures it under the same keys.
+    return Fail(captured.error());
+  }
   if (!captured.ok()) {
-    // Release the hold rather than leave the points blocked until it expires.
+    // Refused: release the hold rather than leave the points blocked until
+    // it expires.
     lv1::VoidRequest release;
     release.set_idempotency_key(absl::StrCat("void:", args[2]));
     release.set_hold_id(held->hold().hold_id());

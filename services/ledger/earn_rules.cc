@@ -1,6 +1,9 @@
 #include "services/ledger/earn_rules.h"
 
+#include <algorithm>
+
 #include "absl/numeric/int128.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "common/money/currency.h"
 #include "common/status/status_macros.h"
@@ -104,6 +107,31 @@ absl::Status CheckPartnerActive(const RulesSnapshot& rules, const std::string& p
   return absl::OkStatus();
 }
 
+std::optional<int64_t> PrepaidLimit(const RulesSnapshot& rules, const std::string& partner_id, absl::Time at) {
+  auto partner = rules.partners.find(partner_id);
+  if (partner == rules.partners.end()) return std::nullopt;
+  const settlement::v1::Contract* contract = ContractAt(partner->second, at);
+  if (contract == nullptr || contract->funding_model() != settlement::v1::FUNDING_MODEL_PREPAID) return std::nullopt;
+  auto limit = rules.prepaid_limit_points.find(partner_id);
+  return limit == rules.prepaid_limit_points.end() ? 0 : limit->second;  // unknown blocks: none
+}
+
+constexpr char kUnrecordedPayload[] = "type.loyalty/ledger.unrecorded-refusal";
+
+absl::Status CheckPrepaidIssue(const std::string& partner_id, int64_t issued_so_far, int64_t points,
+                               int64_t limit) {
+  if (issued_so_far + points <= limit) return absl::OkStatus();
+  absl::Status refused = absl::FailedPreconditionError(absl::StrCat(
+      "partner '", partner_id, "' has not enough prepaid points: ", std::max<int64_t>(limit - issued_so_far, 0),
+      " left, this needs ", points, "; the partner must buy a block"));
+  refused.SetPayload(kUnrecordedPayload, absl::Cord("1"));
+  return refused;
+}
+
+bool IsUnrecordedRefusal(const absl::Status& status) {
+  return status.GetPayload(kUnrecordedPayload).has_value();
+}
+
 absl::Status CheckRulesReady(const RulesSnapshot& rules) {
   if (rules.not_ready.empty()) return absl::OkStatus();
   return absl::UnavailableError(absl::StrCat("earn rules not loaded yet from ", rules.not_ready,
@@ -178,11 +206,7 @@ absl::StatusOr<EarnComputation> ComputeEarn(
   const int64_t rate = contract->earn_rate_milli_points_per_unit();
 
   EarnComputation out;
-  if (contract->funding_model() == settlement::v1::FUNDING_MODEL_PREPAID) {
-    auto limit = rules.prepaid_limit_points.find(partner_id);
-    // A prepaid partner whose blocks are unknown has none.
-    out.prepaid_limit_points = limit == rules.prepaid_limit_points.end() ? 0 : limit->second;
-  }
+  out.prepaid_limit_points = PrepaidLimit(rules, partner_id, occurred_at);
   v1::EarnBreakdown& b = out.breakdown;
   b.set_contract_id(contract->contract_id());
   b.set_earn_rate_milli_points_per_unit(rate);

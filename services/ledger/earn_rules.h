@@ -53,7 +53,8 @@ struct RulesSnapshot {
   // Prepaid partners: the most points they may have issued in total (net of
   // returns), i.e. every block bought. Settlement publishes what remained at
   // a journal sequence; the refresher adds back what the ledger had issued
-  // by then (rules_feed.h). A partner absent here is not limited.
+  // by then (rules_feed.h). Consulted only for a partner whose contract in
+  // force is prepaid; such a partner absent here may issue nothing.
   absl::flat_hash_map<std::string, int64_t> prepaid_limit_points;
 };
 using RulesSnapshotPtr = std::shared_ptr<const RulesSnapshot>;
@@ -79,6 +80,19 @@ absl::StatusOr<EarnComputation> ComputeEarn(const RulesSnapshot& rules,
                                             const common::v1::Money& amount,
                                             const google::protobuf::RepeatedPtrField<v1::PurchaseLine>& lines,
                                             absl::Time occurred_at);
+
+// The limit on `partner_id`'s total net issuance when its contract in force
+// at `at` is prepaid (0 when its blocks are unknown); nullopt otherwise.
+std::optional<int64_t> PrepaidLimit(const RulesSnapshot& rules, const std::string& partner_id, absl::Time at);
+
+// FAILED_PRECONDITION when issuing `points` more would take a prepaid
+// partner's net issuance (`issued_so_far`) past `limit`. The refusal is not
+// recorded under the idempotency key (IsUnrecordedRefusal): once the partner
+// buys a block, the same request with the same key goes through.
+absl::Status CheckPrepaidIssue(const std::string& partner_id, int64_t issued_so_far, int64_t points,
+                               int64_t limit);
+// True for a refusal that depends on a state expected to change soon.
+bool IsUnrecordedRefusal(const absl::Status& status);
 
 // floor(a * b / c) computed in 128 bits, so it cannot overflow for int64
 // inputs. REQUIRES: c != 0 and the result fits in int64.

@@ -135,11 +135,15 @@ absl::StatusOr<v1::ReverseResponse> Ledger::Reverse(const Caller& caller, const 
 }
 
 absl::StatusOr<v1::AdjustResponse> Ledger::Adjust(const Caller& caller, const v1::AdjustRequest& request) {
+  // A partner-funded credit needs the partner's status and prepaid blocks.
+  RETURN_IF_ERROR(CheckRulesReady(*rules_.Current()));
   return Submit<v1::AdjustResponse>(caller, "Adjust", request);
 }
 
 absl::StatusOr<v1::GrantBonusResponse> Ledger::GrantBonus(const Caller& caller,
                                                           const v1::GrantBonusRequest& request) {
+  // A bonus checks the member's status and the funding partner's.
+  RETURN_IF_ERROR(CheckRulesReady(*rules_.Current()));
   return Submit<v1::GrantBonusResponse>(caller, "GrantBonus", request);
 }
 

@@ -87,6 +87,20 @@ using Outcome = absl::StatusOr<std::unique_ptr<google::protobuf::Message>>;
 
 // ---- Earn -------------------------------------------------------------
 
+// Issuance accounts are debited by earns and partner-funded credits, and
+// credited by returns: their net debit is what the partner has issued.
+int64_t NetIssued(const AccountRow& issuance) { return issuance.debits_posted - issuance.credits_posted; }
+
+// A partner-funded credit (bonus, adjustment) counts against a prepaid
+// partner's blocks like an earn.
+absl::Status CheckFundedCredit(BatchState& state, const RulesSnapshot& rules, const std::string& funding_partner_id,
+                               const AccountRow& from, int64_t points) {
+  if (funding_partner_id.empty()) return absl::OkStatus();
+  const std::optional<int64_t> limit = PrepaidLimit(rules, funding_partner_id, state.now());
+  if (!limit.has_value()) return absl::OkStatus();
+  return CheckPrepaidIssue(funding_partner_id, NetIssued(from), points, *limit);
+}
+
 Outcome DoEarn(BatchState& state, const v1::EarnRequest& req,
                const absl::StatusOr<EarnComputation>& computed) {
   if (!req.receipt_reference().empty()) {
@@ -102,15 +116,7 @@ Outcome DoEarn(BatchState& state, const v1::EarnRequest& req,
   ASSIGN_OR_RETURN(AccountRow * member, state.Account(MemberAccount(req.member_id())));
   ASSIGN_OR_RETURN(AccountRow * issuance, state.Account(IssuanceAccount(req.partner_id())));
   if (comp.prepaid_limit_points.has_value()) {
-    // Issuance accounts are debited by earns and credited by returns: their
-    // net debit is what the partner has issued so far.
-    const int64_t issued = issuance->debits_posted - issuance->credits_posted;
-    if (issued + comp.points > *comp.prepaid_limit_points) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "partner '", req.partner_id(), "' has not enough prepaid points: ",
-          std::max<int64_t>(*comp.prepaid_limit_points - issued, 0), " left, this earn needs ", comp.points,
-          "; the partner must buy a block"));
-    }
+    RETURN_IF_ERROR(CheckPrepaidIssue(req.partner_id(), NetIssued(*issuance), comp.points, *comp.prepaid_limit_points));
   }
   v1::EarnResponse response;
   response.set_points(comp.points);
@@ -540,6 +546,7 @@ Outcome DoAdjust(BatchState& state, const RulesSnapshot& rules, const v1::Adjust
                      FundingAccount(state, rules, req.funding_partner_id(), kOperatorAdjustments));
     t.set_debit_account(from->account);
     t.set_credit_account(member->account);
+    RETURN_IF_ERROR(CheckFundedCredit(state, rules, req.funding_partner_id(), *from, req.points()));
     LotRow* lot = nullptr;
     *response.mutable_transfer() =
         CreditWithLot(state, rules, std::move(t), *from, *member, req.funding_partner_id(), &lot);
@@ -585,6 +592,7 @@ Outcome DoGrantBonus(BatchState& state, const RulesSnapshot& rules, const v1::Gr
   t.set_reason(req.reason());
   t.set_bonus_kind(req.bonus_kind());
   v1::GrantBonusResponse response;
+  RETURN_IF_ERROR(CheckFundedCredit(state, rules, req.funding_partner_id(), *from, req.points()));
   LotRow* lot = nullptr;
   *response.mutable_transfer() =
       CreditWithLot(state, rules, std::move(t), *from, *member, req.funding_partner_id(), &lot);
@@ -749,10 +757,11 @@ absl::Status ApplyCommand(BatchState& state, const RulesSnapshot& rules, Command
   if (!outcome.ok() && !idempotency::IsFinalOutcome(outcome.status())) {
     return outcome.status();  // the batch fails; nothing was changed for a final answer
   }
-  if (outcome.status().code() == absl::StatusCode::kInvalidArgument) {
+  if (outcome.status().code() == absl::StatusCode::kInvalidArgument || IsUnrecordedRefusal(outcome.status())) {
     // Bad input does not use up the key: the client fixes the request and
     // retries with the same key. Resending the same bad request gets the
-    // same refusal anyway.
+    // same refusal anyway. Nor does a refusal for a state that is expected
+    // to change (a prepaid partner out of blocks).
     command.status = outcome.status();
     return absl::OkStatus();
   }

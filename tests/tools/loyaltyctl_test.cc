@@ -10,6 +10,7 @@
 #include "common/testing/test_db.h"
 #include "common/testing/test_keys.h"
 #include "gtest/gtest.h"
+#include "loyalty/catalog/v1/catalog.pb.h"
 #include "loyalty/ledger/v1/ledger.pb.h"
 #include "loyalty/membership/v1/membership.pb.h"
 #include "tools/loyaltyctl/messages.h"
@@ -43,6 +44,10 @@ TEST(LoyaltyctlMessages, FieldsAreSetByPathWithTypes) {
   EXPECT_NE(unknown.message().find("--amount.cents"), std::string::npos) << unknown;
   EXPECT_FALSE(ctl::SetField(earn, "amount.amount_minor", "12.5").ok());
   EXPECT_FALSE(ctl::SetField(adjust, "direction", "sideways").ok());
+  catalog::v1::Reward reward;  // PERCENT_DISCOUNT and FIXED_DISCOUNT: ambiguous
+  EXPECT_FALSE(ctl::SetField(reward, "reward_type", "discount").ok());
+  EXPECT_TRUE(ctl::SetField(reward, "reward_type", "fixed_discount").ok());
+  EXPECT_EQ(reward.reward_type(), catalog::v1::REWARD_TYPE_FIXED_DISCOUNT);
   EXPECT_FALSE(ctl::SetField(earn, "occurred_at", "yesterday").ok());
   EXPECT_FALSE(ctl::SetField(earn, "amount", "5").ok());
 }

@@ -12,7 +12,9 @@
 //   --membership= --ledger= --settlement= --catalog=   HOST:PORT of each
 //                         service (defaults 127.0.0.1:7101..7104)
 //   --deadline_ms=N       per call (default 30000)
-// The API key comes from LOYALTY_API_KEY (a flag would show in `ps`). A
+// The API key comes from LOYALTY_API_KEY (a flag would show in `ps`). TLS:
+// LOYALTY_TLS_CA_FILE (verify the services), plus LOYALTY_TLS_CERT_FILE and
+// LOYALTY_TLS_KEY_FILE for mutual TLS; plaintext without them. A
 // mutating RPC without --idempotency_key gets a generated one, printed on
 // stderr so that the same command can be retried with it.
 //
@@ -119,6 +121,11 @@ struct Options {
   std::string json;
   std::vector<std::pair<std::string, std::string>> fields;
 };
+
+std::string EnvOr(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? "" : v;
+}
 
 std::string ServiceFullName(const std::string& service) {
   std::string type = service;
@@ -256,7 +263,10 @@ int Run(const std::string& service, const std::string& method_name, const Option
   const char* key = std::getenv("LOYALTY_API_KEY");
   if (key == nullptr || *key == '\0') return Usage("LOYALTY_API_KEY is not set");
   rpc::CallOptions call{.api_key = key, .deadline = absl::Milliseconds(options.deadline_ms)};
-  auto channel = grpc::CreateChannel(options.targets.at(service), grpc::InsecureChannelCredentials());
+  auto credentials = rpc::ClientCredentials(EnvOr("LOYALTY_TLS_CA_FILE"), EnvOr("LOYALTY_TLS_CERT_FILE"),
+                                           EnvOr("LOYALTY_TLS_KEY_FILE"));
+  if (!credentials.ok()) return Usage(absl::StrCat("LOYALTY_TLS_*: ", credentials.status().message()));
+  auto channel = grpc::CreateChannel(options.targets.at(service), *credentials);
   const std::string path = absl::StrCat("/", svc->full_name(), "/", method->name());
 
   std::unique_ptr<Message> result(factory->GetPrototype(method->output_type())->New());

@@ -33,11 +33,17 @@ absl::Status Bad(absl::string_view path, absl::string_view why) {
 const google::protobuf::EnumValueDescriptor* FindEnum(const google::protobuf::EnumDescriptor& e,
                                                       absl::string_view text) {
   if (const auto* v = e.FindValueByName(std::string(text)); v != nullptr) return v;
+  // The last part of the name, if exactly one value ends with it
+  // ("discount" matches two reward types: refused, not guessed).
   const std::string suffix = absl::StrCat("_", absl::AsciiStrToUpper(text));
+  const google::protobuf::EnumValueDescriptor* found = nullptr;
   for (int i = 0; i < e.value_count(); ++i) {
-    if (absl::EndsWith(e.value(i)->name(), suffix)) return e.value(i);
+    if (absl::EndsWith(e.value(i)->name(), suffix)) {
+      if (found != nullptr) return nullptr;
+      found = e.value(i);
+    }
   }
-  return nullptr;
+  return found;
 }
 
 constexpr size_t kMaxCell = 40;

@@ -304,7 +304,7 @@ TEST_F(LedgerTest, APrepaidPartnerIssuesNoMoreThanItBought) {
   ASSERT_TRUE(first.ok()) << first.status();
   auto too_much = ledger().Earn(caller_, EarnOf("p2", "prepaid", "m2", 5000));
   EXPECT_EQ(too_much.status().code(), absl::StatusCode::kFailedPrecondition) << too_much.status();
-  EXPECT_NE(too_much.status().message().find("40 left, this earn needs 50"), std::string::npos)
+  EXPECT_NE(too_much.status().message().find("40 left, this needs 50"), std::string::npos)
       << too_much.status();
   ASSERT_TRUE(ledger().Earn(caller_, EarnOf("p3", "prepaid", "m2", 4000)).ok());  // exactly 100
   EXPECT_EQ(ledger().Earn(caller_, EarnOf("p4", "prepaid", "m2", 100)).status().code(),
@@ -318,8 +318,25 @@ TEST_F(LedgerTest, APrepaidPartnerIssuesNoMoreThanItBought) {
   EXPECT_TRUE(ledger().Earn(caller_, EarnOf("p5", "prepaid", "m3", 1000)).ok());
   EXPECT_EQ(ledger().Earn(caller_, EarnOf("p6", "prepaid", "m3", 100)).status().code(),
             absl::StatusCode::kFailedPrecondition);
+  // A bonus funded by the partner counts against its blocks too.
+  v1::GrantBonusRequest bonus;
+  bonus.set_idempotency_key("p-bonus");
+  bonus.set_member_id("m3");
+  bonus.set_points(5);
+  bonus.set_bonus_kind(v1::BONUS_KIND_COUPON);
+  bonus.set_reason("coupon");
+  bonus.set_funding_partner_id("prepaid");
+  EXPECT_EQ(ledger().GrantBonus(caller_, bonus).status().code(), absl::StatusCode::kFailedPrecondition);
   // Other partners are not limited.
   EXPECT_TRUE(ledger().Earn(caller_, EarnOf("p7", "vet", "m3", 100000)).ok());
+
+  // The refusals were not recorded under their keys: once the partner buys
+  // a block, the same requests go through.
+  auto more = std::make_shared<RulesSnapshot>(*t_->rules->Current());
+  more->prepaid_limit_points["prepaid"] = 200;
+  t_->rules->Replace(more);
+  EXPECT_TRUE(ledger().Earn(caller_, EarnOf("p6", "prepaid", "m3", 100)).ok());
+  EXPECT_TRUE(ledger().GrantBonus(caller_, bonus).ok());
 }
 
 TEST_F(LedgerTest, ConcurrentEarnsNeverIssueMoreThanThePrepaidBlocks) {
