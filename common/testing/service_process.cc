@@ -14,7 +14,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/generic/generic_stub.h"
@@ -96,7 +98,15 @@ absl::Status CheckServing(const std::string& address, const std::string& service
 absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(
     const std::string& binary, const std::vector<std::string>& args, const EnvVars& env,
     absl::Duration ready_timeout, ReadyCheck ready) {
-  const int port = PickFreePort();
+  // A caller that must know the port in advance (services that call each
+  // other) passes --listen=127.0.0.1:PORT; otherwise a free one is picked.
+  int port = 0;
+  bool listen_given = false;
+  for (const std::string& a : args) {
+    absl::string_view v = a;
+    if (absl::ConsumePrefix(&v, "--listen=127.0.0.1:") && absl::SimpleAtoi(v, &port)) listen_given = true;
+  }
+  if (!listen_given) port = PickFreePort();
   if (port == 0) return absl::UnavailableError("no free port");
   char log_template[] = "/tmp/loyalty-service-XXXXXX.log";
   int log_fd = ::mkstemps(log_template, 4);
@@ -104,7 +114,7 @@ absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(
 
   std::vector<std::string> argv_storage = {binary};
   argv_storage.insert(argv_storage.end(), args.begin(), args.end());
-  argv_storage.push_back(absl::StrCat("--listen=127.0.0.1:", port));
+  if (!listen_given) argv_storage.push_back(absl::StrCat("--listen=127.0.0.1:", port));
   std::vector<char*> argv;
   for (std::string& a : argv_storage) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -36,7 +36,8 @@ class ServiceProcess {
   using EnvVars = std::vector<std::pair<std::string, std::string>>;
 
   // Starts `binary args... --listen=127.0.0.1:<port>` with `env` added to
-  // this process's environment. Its stderr goes to a log file (see log_path).
+  // this process's environment (args may hold --listen=127.0.0.1:PORT, for
+  // a port chosen in advance with PickFreePort). Its stderr goes to a log file (see log_path).
   // `ready` says when the process serves (default: CheckServing over a
   // plaintext channel); a TLS server needs a check that speaks TLS.
   using ReadyCheck = std::function<absl::Status(const std::string& address)>;

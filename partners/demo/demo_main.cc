@@ -114,11 +114,16 @@ class Demo {
     return caller.Unary(*stub, method, std::move(request));
   }
 
+  // The start of the current month (UTC): the contracts' effective date.
+  static absl::Time MonthStart() {
+    return absl::FromCivil(absl::CivilMonth(absl::ToCivilSecond(absl::Now(), absl::UTCTimeZone())),
+                           absl::UTCTimeZone());
+  }
+
   // ---- 1. seed ------------------------------------------------------------
   void Seed() {
     std::cout << "== 1. Seeding partners, contracts, tiers, rewards and a campaign\n";
-    const absl::Time month = absl::FromCivil(absl::CivilMonth(absl::ToCivilSecond(absl::Now(), absl::UTCTimeZone())),
-                                             absl::UTCTimeZone());
+    const absl::Time month = MonthStart();
     SeedPartner(kVet, "Happy Paws Veterinary Clinic GmbH", "Happy Paws Vet", sv1::BUSINESS_CATEGORY_VET_CLINIC,
                 1000, 1000, 800, 5000, month);
     SeedPartner(kFood, "Crunchy Bowl Pet Food AG", "Crunchy Bowl", sv1::BUSINESS_CATEGORY_PET_FOOD, 2000, 900, 850,
@@ -388,7 +393,9 @@ class Demo {
       sv1::CreatePeriodRequest create;
       create.set_idempotency_key(absl::StrCat("demo-period-", absl::ToUnixSeconds(absl::Now())));
       create.set_name(kPeriodName);
-      *create.mutable_start_time() = ToProtoTime(absl::UnixEpoch());
+      // From the contracts' start, so that the monthly fees are charged for
+      // the whole period.
+      *create.mutable_start_time() = ToProtoTime(MonthStart());
       const absl::Time end = absl::Now() + absl::Seconds(2);
       *create.mutable_end_time() = ToProtoTime(end);
       const auto created = Must("create period", Admin<sv1::SettlementService>(
