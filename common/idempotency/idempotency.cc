@@ -1,5 +1,7 @@
 #include "common/idempotency/idempotency.h"
 
+#include <memory>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/crypto/sha256.h"
@@ -84,6 +86,27 @@ absl::Status KeyReusedError(absl::string_view key, absl::string_view field) {
   return absl::AlreadyExistsError(absl::StrCat("idempotency_key '", key,
                                                "' was already used with a different request (",
                                                field, " differs)"));
+}
+
+absl::Status CheckSameRequest(absl::string_view key, absl::string_view stored_method,
+                              absl::string_view stored_fingerprint, const std::string& stored_request,
+                              absl::string_view method, absl::string_view fingerprint,
+                              const google::protobuf::Message& request) {
+  if (stored_method != method) return KeyReusedError(key, "method");
+  if (stored_fingerprint == fingerprint) return absl::OkStatus();
+  std::string field;
+  if (!stored_request.empty()) {
+    std::unique_ptr<google::protobuf::Message> original(request.New());
+    if (original->ParseFromString(stored_request)) field = FirstDifferingField(*original, request);
+  }
+  return KeyReusedError(key, field.empty() ? "request" : field);
+}
+
+absl::Status StoredAnswer(int status_code, const std::string& status_message, const std::string& stored_response,
+                          google::protobuf::Message& response) {
+  if (status_code != 0) return absl::Status(static_cast<absl::StatusCode>(status_code), status_message);
+  if (!response.ParseFromString(stored_response)) return absl::InternalError("stored response unreadable");
+  return absl::OkStatus();
 }
 
 bool IsFinalOutcome(const absl::Status& status) {

@@ -86,6 +86,34 @@ int MemberOfCard(const sdk::MembershipClient& membership, const std::string& car
   return kExitOk;
 }
 
+int ParseCommandLine(int argc, char** argv, const std::map<std::string, std::string*>& options, CommandLine* out) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (out->words.empty() && a.rfind("--", 0) == 0) {
+      const std::pair<std::string, std::string> kv = absl::StrSplit(a.substr(2), absl::MaxSplits('=', 1));
+      if (kv.first == "help") {
+        out->help = true;
+        return kExitOk;
+      }
+      auto target = options.find(kv.first);
+      if (target == options.end()) {
+        std::cerr << "unknown option --" << kv.first << "\n";
+        return kExitUsage;
+      }
+      *target->second = kv.second;
+      continue;
+    }
+    out->words.push_back(a);
+  }
+  if (out->words.empty()) return kExitUsage;
+  if (const char* key = std::getenv("LOYALTY_API_KEY"); key != nullptr) out->api_key = key;
+  if (out->api_key.empty()) {
+    std::cerr << "LOYALTY_API_KEY is not set\n";
+    return kExitUsage;
+  }
+  return kExitOk;
+}
+
 std::string DescribeBalance(const ledger::v1::AccountBalance& b) {
   return absl::StrCat(b.available_points(), " points available (", b.posted_points(), " posted, ",
                       b.pending_points(), " on hold)");

@@ -4,6 +4,7 @@
 // member behind a loyalty card.
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,18 @@ sdk::ClientOptions Options(const std::string& target, const std::string& api_key
 
 // The member id behind a card; on failure, prints and returns the exit code.
 int MemberOfCard(const sdk::MembershipClient& membership, const std::string& card, std::string* member_id);
+
+// The command line of a reference integration: "--name=value" options
+// before the command (each name must be in `options`, which says where its
+// value goes), then the command and its words. Also reads LOYALTY_API_KEY.
+struct CommandLine {
+  std::vector<std::string> words;  // the command first
+  std::string api_key;
+  bool help = false;
+};
+// Returns kExitOk, or kExitUsage for an unknown option, no command, or no
+// API key (after a message on stderr); `help` is set for --help.
+int ParseCommandLine(int argc, char** argv, const std::map<std::string, std::string*>& options, CommandLine* out);
 
 // "120 points available (120 posted, 0 on hold)".
 std::string DescribeBalance(const ledger::v1::AccountBalance& balance);

@@ -18,12 +18,10 @@
 // order may hold several), so a checkout retried after a timeout or a crash
 // redeems, honours, cancels or earns exactly once.
 // Exit codes: 0 done; 1 refused; 2 bad usage; 3 unreachable, try again.
-#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/time_util.h"
@@ -186,28 +184,16 @@ int Earn(const Settings& s, const std::vector<std::string>& args) {
 
 int main(int argc, char** argv) {
   Settings s;
-  if (const char* key = std::getenv("LOYALTY_API_KEY"); key != nullptr) s.api_key = key;
-  std::vector<std::string> args;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (args.empty() && absl::StartsWith(a, "--")) {
-      const std::pair<std::string, std::string> kv = absl::StrSplit(a.substr(2), absl::MaxSplits('=', 1));
-      if (kv.first == "catalog") s.catalog = kv.second;
-      else if (kv.first == "ledger") s.ledger = kv.second;
-      else if (kv.first == "membership") s.membership = kv.second;
-      else if (kv.first == "partner") s.partner = kv.second;
-      else if (kv.first == "currency") s.currency = kv.second;
-      else if (kv.first == "help") return (Usage(), 0);
-      else return Usage();
-      continue;
-    }
-    args.push_back(std::move(a));
-  }
-  if (args.empty()) return Usage();
-  if (s.api_key.empty()) {
-    std::cerr << "LOYALTY_API_KEY is not set\n";
-    return loyalty::partners::kExitUsage;
-  }
+  loyalty::partners::CommandLine line;
+  const int parsed = loyalty::partners::ParseCommandLine(argc, argv, {{"catalog", &s.catalog},
+                                                                       {"ledger", &s.ledger},
+                                                                       {"membership", &s.membership},
+                                                                       {"partner", &s.partner},
+                                                                       {"currency", &s.currency}}, &line);
+  if (line.help) return (Usage(), 0);
+  if (parsed != 0) return Usage();
+  s.api_key = line.api_key;
+  std::vector<std::string> args = std::move(line.words);
   const std::string command = args[0];
   args.erase(args.begin());
   if (command == "quote") return Quote(s, args);

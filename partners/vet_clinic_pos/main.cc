@@ -20,12 +20,10 @@
 // Exit codes: 0 done; 1 refused (not enough points, unknown card...);
 // 2 bad usage; 3 the platform is unreachable, try again.
 #include <cstdio>
-#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -191,27 +189,15 @@ int Return(const Settings& s, const std::vector<std::string>& args) {
 
 int main(int argc, char** argv) {
   Settings s;
-  if (const char* key = std::getenv("LOYALTY_API_KEY"); key != nullptr) s.api_key = key;
-  std::vector<std::string> args;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (args.empty() && absl::StartsWith(a, "--")) {
-      const std::pair<std::string, std::string> kv = absl::StrSplit(a.substr(2), absl::MaxSplits('=', 1));
-      if (kv.first == "ledger") s.ledger = kv.second;
-      else if (kv.first == "membership") s.membership = kv.second;
-      else if (kv.first == "partner") s.partner = kv.second;
-      else if (kv.first == "currency") s.currency = kv.second;
-      else if (kv.first == "help") return (Usage(), 0);
-      else return Usage();
-      continue;
-    }
-    args.push_back(std::move(a));
-  }
-  if (args.empty()) return Usage();
-  if (s.api_key.empty()) {
-    std::cerr << "LOYALTY_API_KEY is not set\n";
-    return 2;
-  }
+  loyalty::partners::CommandLine line;
+  const int parsed = loyalty::partners::ParseCommandLine(argc, argv, {{"ledger", &s.ledger},
+                                                                       {"membership", &s.membership},
+                                                                       {"partner", &s.partner},
+                                                                       {"currency", &s.currency}}, &line);
+  if (line.help) return (Usage(), 0);
+  if (parsed != 0) return Usage();
+  s.api_key = line.api_key;
+  std::vector<std::string> args = std::move(line.words);
   const std::string command = args[0];
   args.erase(args.begin());
   if (command == "lookup") return Lookup(s, args);

@@ -300,25 +300,16 @@ absl::StatusOr<Response> Membership::Mutate(const Principal& p, absl::string_vie
   std::optional<absl::Status> replayed;  // set when a stored answer was found
   // Turns a stored record into this call's answer.
   auto replay = [&](const IdempotencyRecord& rec) -> absl::Status {
-    if (rec.method != claim.method) return idempotency::KeyReusedError(key, "method");
-    if (rec.fingerprint != claim.fingerprint) {
-      std::string field = "request";
-      if (!rec.erased) {
-        std::unique_ptr<google::protobuf::Message> original(request.New());
-        if (original->ParseFromString(rec.request)) field = idempotency::FirstDifferingField(*original, request);
-      }
-      return idempotency::KeyReusedError(key, field.empty() ? "request" : field);
-    }
+    RETURN_IF_ERROR(idempotency::CheckSameRequest(key, rec.method, rec.fingerprint, rec.erased ? "" : rec.request,
+                                                  claim.method, claim.fingerprint, request));
     if (rec.erased) {
       return absl::FailedPreconditionError("the member this request concerned has been erased");
     }
-    if (rec.status_code != 0) {
-      absl::Status s(static_cast<absl::StatusCode>(rec.status_code), rec.status_message);
-      if (!rec.status_detail.empty()) s.SetPayload(kExistingMemberIdKey, absl::Cord(rec.status_detail));
-      return s;
+    absl::Status answer = idempotency::StoredAnswer(rec.status_code, rec.status_message, rec.response, response);
+    if (!answer.ok() && !rec.status_detail.empty()) {
+      answer.SetPayload(kExistingMemberIdKey, absl::Cord(rec.status_detail));
     }
-    if (!response.ParseFromString(rec.response)) return absl::InternalError("stored response unreadable");
-    return absl::OkStatus();
+    return answer;
   };
 
   std::string member_id;

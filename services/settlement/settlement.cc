@@ -347,17 +347,8 @@ absl::StatusOr<Response> Settlement::Mutate(const Principal& p, absl::string_vie
 
   Response response;
   std::optional<absl::Status> replayed;
-  auto replay = [&](const IdempotencyRecord& rec) -> absl::Status {
-    if (rec.method != claim.method) return idempotency::KeyReusedError(key, "method");
-    if (rec.fingerprint != claim.fingerprint) {
-      std::unique_ptr<google::protobuf::Message> original(request.New());
-      std::string field = "request";
-      if (original->ParseFromString(rec.request)) field = idempotency::FirstDifferingField(*original, request);
-      return idempotency::KeyReusedError(key, field.empty() ? "request" : field);
-    }
-    if (rec.status_code != 0) return absl::Status(static_cast<absl::StatusCode>(rec.status_code), rec.status_message);
-    if (!response.ParseFromString(rec.response)) return absl::InternalError("stored response unreadable");
-    return absl::OkStatus();
+  auto replay = [&](const IdempotencyRecord& rec) {
+    return idempotency::Replay(key, rec, claim.method, claim.fingerprint, request, response);
   };
   auto run_claimed = [&](const std::function<absl::Status(SettlementTx&)>& fresh) {
     return store_.Run(method, [&](SettlementTx& tx) -> absl::Status {
