@@ -27,6 +27,7 @@
 #include "loyalty/ledger/v1/ledger.pb.h"
 #include "loyalty/membership/v1/membership.pb.h"
 #include "loyalty/settlement/v1/settlement.pb.h"
+#include "services/ledger/campaign_budgets.h"
 
 namespace loyalty::ledger {
 
@@ -56,6 +57,9 @@ struct RulesSnapshot {
   // by then (rules_feed.h). Consulted only for a partner whose contract in
   // force is prepaid; such a partner absent here may issue nothing.
   absl::flat_hash_map<std::string, int64_t> prepaid_limit_points;
+  // Points leased from the catalog for budgeted campaigns, shared by every
+  // snapshot (campaign_budgets.h). Null: budgeted campaigns give no bonus.
+  std::shared_ptr<CampaignBudgets> budgets;
 };
 using RulesSnapshotPtr = std::shared_ptr<const RulesSnapshot>;
 

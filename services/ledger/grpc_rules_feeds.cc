@@ -1,5 +1,9 @@
 #include "services/ledger/grpc_rules_feeds.h"
 
+#include "absl/strings/str_cat.h"
+#include "common/crypto/random.h"
+#include "common/status/status_macros.h"
+
 #include <memory>
 
 #include "loyalty/catalog/v1/catalog.grpc.pb.h"
@@ -69,6 +73,31 @@ RulesFeeds NewGrpcRulesFeeds(const RulesFeedAddresses& addresses, const rpc::Cal
       cv1::GetActiveEarnRulesRequest req;
       req.set_known_version(known_version);
       return call(req);
+    };
+    auto lease = Unary(StubFor<cv1::CatalogService>(channel_to, addresses.catalog),
+                       &cv1::CatalogService::Stub::LeaseCampaignBudget, options, "catalog", "LeaseCampaignBudget");
+    // A fresh key per lease: a key replayed after a restart would hand back
+    // an old lease whose points may already be spent.
+    feeds.lease_budget = [lease, holder = addresses.holder](const std::string& campaign_id,
+                                                           int64_t points) -> absl::StatusOr<BudgetLease> {
+      cv1::LeaseCampaignBudgetRequest req;
+      req.set_idempotency_key(absl::StrCat("lease-", crypto::RandomString(crypto::kCrockfordBase32, 24)));
+      req.set_campaign_id(campaign_id);
+      req.set_requested_points(points);
+      req.set_holder(holder);
+      ASSIGN_OR_RETURN(cv1::LeaseCampaignBudgetResponse resp, lease(req));
+      return BudgetLease{resp.lease().campaign_budget_lease_id(), resp.lease().granted_points(), 0};
+    };
+    auto give_back = Unary(StubFor<cv1::CatalogService>(channel_to, addresses.catalog),
+                           &cv1::CatalogService::Stub::ReturnCampaignBudget, options, "catalog",
+                           "ReturnCampaignBudget");
+    feeds.return_budget = [give_back](const BudgetLease& l) -> absl::Status {
+      cv1::ReturnCampaignBudgetRequest req;
+      req.set_idempotency_key(absl::StrCat("return-", l.lease_id));
+      req.set_campaign_budget_lease_id(l.lease_id);
+      req.set_used_points(l.used);
+      req.set_unused_points(l.remaining());
+      return give_back(req).status();
     };
   }
   return feeds;

@@ -15,6 +15,8 @@ struct RulesFeedAddresses {
   std::string settlement;
   std::string membership;
   std::string catalog;
+  // This ledger, as catalog budget leases name their holder (host:port).
+  std::string holder;
 };
 
 // `channel_to` opens a channel to an address (ServiceContext::channel_to).

@@ -101,7 +101,41 @@ absl::Status CheckFundedCredit(BatchState& state, const RulesSnapshot& rules, co
   return CheckPrepaidIssue(funding_partner_id, NetIssued(from), points, *limit);
 }
 
-Outcome DoEarn(BatchState& state, const v1::EarnRequest& req,
+// The budget a campaign's bonus needs, or nullptr for an unbudgeted one.
+const catalog::v1::Campaign* BudgetedCampaign(const RulesSnapshot& rules, const std::string& campaign_id) {
+  for (const catalog::v1::Campaign& c : rules.campaigns) {
+    if (c.campaign_id() == campaign_id) return c.budget_points() > 0 ? &c : nullptr;
+  }
+  return nullptr;
+}
+
+// Drops the bonuses of budgeted campaigns that this ledger's leases cannot
+// cover (the campaign has stopped, or no lease has arrived yet): a bonus is
+// never given beyond the budget. The writer is the only consumer, so what
+// Remaining() says here still holds when ConsumeBudgets() runs.
+void DropUnfundedBonuses(const RulesSnapshot& rules, EarnComputation& comp) {
+  int64_t dropped = 0;
+  for (v1::CampaignBonus& bonus : *comp.breakdown.mutable_campaign_bonuses()) {
+    if (bonus.bonus_points() == 0 || BudgetedCampaign(rules, bonus.campaign_id()) == nullptr) continue;
+    if (rules.budgets != nullptr && rules.budgets->Remaining(bonus.campaign_id()) >= bonus.bonus_points()) continue;
+    dropped += bonus.bonus_points();
+    bonus.set_bonus_points(0);
+  }
+  comp.points -= dropped;
+  comp.breakdown.set_total_points(comp.points);
+}
+
+absl::Status ConsumeBudgets(const RulesSnapshot& rules, const EarnComputation& comp) {
+  for (const v1::CampaignBonus& bonus : comp.breakdown.campaign_bonuses()) {
+    if (bonus.bonus_points() == 0 || BudgetedCampaign(rules, bonus.campaign_id()) == nullptr) continue;
+    if (!rules.budgets->TryConsume(bonus.campaign_id(), bonus.bonus_points())) {
+      return absl::AbortedError("campaign budget changed during the batch; retry");
+    }
+  }
+  return absl::OkStatus();
+}
+
+Outcome DoEarn(BatchState& state, const RulesSnapshot& rules, const v1::EarnRequest& req,
                const absl::StatusOr<EarnComputation>& computed) {
   if (!req.receipt_reference().empty()) {
     ASSIGN_OR_RETURN(std::string earlier, state.EarnReceipt(req.partner_id(), req.receipt_reference()));
@@ -112,12 +146,14 @@ Outcome DoEarn(BatchState& state, const v1::EarnRequest& req,
     }
   }
   if (!computed.ok()) return computed.status();
-  const EarnComputation& comp = *computed;
+  EarnComputation comp = *computed;
+  DropUnfundedBonuses(rules, comp);
   ASSIGN_OR_RETURN(AccountRow * member, state.Account(MemberAccount(req.member_id())));
   ASSIGN_OR_RETURN(AccountRow * issuance, state.Account(IssuanceAccount(req.partner_id())));
   if (comp.prepaid_limit_points.has_value()) {
     RETURN_IF_ERROR(CheckPrepaidIssue(req.partner_id(), NetIssued(*issuance), comp.points, *comp.prepaid_limit_points));
   }
+  RETURN_IF_ERROR(ConsumeBudgets(rules, comp));
   v1::EarnResponse response;
   response.set_points(comp.points);
   *response.mutable_breakdown() = comp.breakdown;
@@ -675,7 +711,7 @@ Outcome Dispatch(BatchState& state, const RulesSnapshot& rules, const Command& c
   const google::protobuf::Message& r = *c.request;
   if (c.method == "Earn") {
     if (!c.earn.has_value()) return absl::InternalError("earn not computed");
-    return DoEarn(state, static_cast<const v1::EarnRequest&>(r), *c.earn);
+    return DoEarn(state, rules, static_cast<const v1::EarnRequest&>(r), *c.earn);
   }
   if (c.method == "Authorize") return DoAuthorize(state, rules, c.caller, static_cast<const v1::AuthorizeRequest&>(r));
   if (c.method == "Capture") return DoCapture(state, rules, c.caller, static_cast<const v1::CaptureRequest&>(r));

@@ -5,6 +5,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/log/log.h"
 #include "common/server/service_main.h"
@@ -41,6 +42,7 @@ absl::StatusOr<Settings> ReadSettings(const config::Config& config) {
   s.feeds.settlement = config.GetString("settlement_address");
   s.feeds.membership = config.GetString("membership_address");
   s.feeds.catalog = config.GetString("catalog_address");
+  s.feeds.holder = absl::StrCat("ledger@", config.GetString("listen"));
   s.feed_call.api_key = config.GetString("service_api_key");
   ASSIGN_OR_RETURN(int64_t feed_deadline_ms, config.GetInt("feed_deadline_ms", 100, 60'000));
   s.feed_call.deadline = absl::Milliseconds(feed_deadline_ms);
@@ -83,6 +85,8 @@ class Instance final : public server::ServiceInstance {
   ~Instance() override {
     BeginShutdown();
     if (background_.joinable()) background_.join();
+    // Calls have drained: give the catalog back the budget not spent.
+    refresher_->ReturnLeases();
   }
 
   std::vector<grpc::Service*> services() override { return {&service_}; }

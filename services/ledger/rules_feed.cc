@@ -1,10 +1,12 @@
 #include "services/ledger/rules_feed.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/log/log.h"
+#include "common/time/proto_time.h"
 #include "common/status/status_macros.h"
 
 namespace loyalty::ledger {
@@ -26,6 +28,7 @@ absl::Status RulesRefresher::Refresh() {
   for (absl::Status s : {PollPartners(changed), PollMembers(changed), PollCampaigns(changed)}) {
     if (!s.ok() && first.ok()) first = s;
   }
+  if (absl::Status leased = MaintainLeases(); !leased.ok() && first.ok()) first = leased;
   // A publish that failed (a prepaid limit the ledger could not compute) is
   // tried again on every refresh until it succeeds, change or not.
   if (changed || unpublished_) {
@@ -137,9 +140,51 @@ absl::Status RulesRefresher::Publish() {
     return built.status();
   }
   RETURN_IF_ERROR(PrepaidLimits(**built));
+  (*built)->budgets = budgets_;
   (*built)->not_ready = MissingFeeds();
   cache_.Replace(*std::move(built));
   return absl::OkStatus();
+}
+
+absl::Status RulesRefresher::MaintainLeases() {
+  if (!feeds_.lease_budget) return absl::OkStatus();
+  const absl::Time now = absl::Now();
+  std::vector<std::string> budgeted;
+  for (const catalog::v1::Campaign& c : campaigns_) {
+    if (c.state() != catalog::v1::CAMPAIGN_STATE_ACTIVE || c.budget_points() <= 0) continue;
+    if (c.has_end_time() && FromProtoTime(c.end_time()) <= now) continue;
+    budgeted.push_back(c.campaign_id());
+  }
+  // Leases of campaigns that stopped, and leases used up, go back.
+  for (const auto& [id, lease] : budgets_->TakeAllExcept(budgeted)) Return(id, lease);
+  for (const auto& [id, lease] : budgets_->TakeSpent()) Return(id, lease);
+  absl::Status first = absl::OkStatus();
+  for (const std::string& id : budgeted) {
+    if (budgets_->Remaining(id) >= kBudgetLeaseLowWater) continue;
+    absl::StatusOr<BudgetLease> lease = feeds_.lease_budget(id, kBudgetLeaseChunk);
+    if (!lease.ok()) {
+      if (first.ok()) first = lease.status();
+      continue;
+    }
+    if (lease->granted > 0) {
+      log::Info("campaign_budget_leased", {{"campaign_id", id}, {"points", lease->granted}});
+      budgets_->Add(id, *std::move(lease));
+    }
+  }
+  return first;
+}
+
+void RulesRefresher::Return(const std::string& campaign_id, const BudgetLease& lease) {
+  if (!feeds_.return_budget) return;
+  if (absl::Status s = feeds_.return_budget(lease); !s.ok()) {
+    log::Warn("campaign_budget_return_failed", {{"campaign_id", campaign_id},
+                                                {"lease_id", lease.lease_id},
+                                                {"error", s.ToString()}});
+  }
+}
+
+void RulesRefresher::ReturnLeases() {
+  for (const auto& [id, lease] : budgets_->TakeAllExcept()) Return(id, lease);
 }
 
 absl::Status RulesRefresher::PrepaidLimits(RulesSnapshot& snapshot) {

@@ -29,6 +29,7 @@
 #include "loyalty/ledger/internal/v1/earn_rules_file.pb.h"
 #include "loyalty/membership/v1/membership.pb.h"
 #include "loyalty/settlement/v1/settlement.pb.h"
+#include "services/ledger/campaign_budgets.h"
 #include "services/ledger/rules_cache.h"
 
 namespace loyalty::ledger {
@@ -47,7 +48,18 @@ struct RulesFeeds {
   // the partner's limit. Unset: a partner counted from a later sequence has
   // no known limit and issues nothing.
   std::function<absl::StatusOr<int64_t>(const std::string& partner_id, int64_t sequence)> net_issuance_at;
+  // Catalog budget leases (campaign_budgets.h): a new lease of up to
+  // `points` (granted may be less, or 0 when the budget is spent), and the
+  // return of a lease with its used and unused points. Unset: budgeted
+  // campaigns give no bonus.
+  std::function<absl::StatusOr<BudgetLease>(const std::string& campaign_id, int64_t points)> lease_budget;
+  std::function<absl::Status(const BudgetLease& lease)> return_budget;
 };
+
+// How many points of a budgeted campaign the ledger keeps on lease: a new
+// lease of kBudgetLeaseChunk when fewer than kBudgetLeaseLowWater are left.
+inline constexpr int64_t kBudgetLeaseChunk = 10'000;
+inline constexpr int64_t kBudgetLeaseLowWater = 2'500;
 
 // Most pages read from one feed in one Refresh(); the rest is read by the
 // next call, so one refresh never blocks the loop for long.
@@ -67,6 +79,10 @@ class RulesRefresher {
   // feed is polled even when another fails; returns the first failure.
   absl::Status Refresh();
 
+  // Returns every lease with its unused points (shutdown). Best effort:
+  // failures are logged; unreturned points stay unspent.
+  void ReturnLeases();
+
   // True once every configured feed has been read to its end.
   bool ready() const { return MissingFeeds().empty(); }
 
@@ -77,12 +93,15 @@ class RulesRefresher {
   std::string MissingFeeds() const;
   absl::Status Publish();
   absl::Status PrepaidLimits(RulesSnapshot& snapshot);
+  absl::Status MaintainLeases();
+  void Return(const std::string& campaign_id, const BudgetLease& lease);
 
   RulesCache& cache_;
   RulesFeeds feeds_;
   int default_lot_expiry_days_;
 
   bool unpublished_ = false;  // the last Publish failed
+  std::shared_ptr<CampaignBudgets> budgets_ = std::make_shared<CampaignBudgets>();
 
   internal::v1::EarnRulesFile file_;
   int64_t file_version_ = 0;

@@ -68,6 +68,14 @@ RulesSnapshotPtr TestRules() {
   campaign->set_bonus_rate_bp(10000);
   campaign->add_partner_ids("food");
   campaign->add_categories("dog");
+  // Budgeted: +10 points per groomer purchase, out of leased budget only.
+  auto* capped = file.add_campaigns();
+  capped->set_campaign_id("capped");
+  capped->set_name("Ten extra at the groomer, while the budget lasts");
+  capped->set_state(catalog::v1::CAMPAIGN_STATE_ACTIVE);
+  capped->set_fixed_bonus_points(10);
+  capped->add_partner_ids("groomer");
+  capped->set_budget_points(1000);
   file.set_lot_expiry_days(365);
   return *SnapshotFromFile(file, 1, 365);
 }

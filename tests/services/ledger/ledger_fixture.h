@@ -6,7 +6,9 @@
 // groomer (EUR), closed-shop (suspended), prepaid (EUR, 1 point per EUR,
 // prepaid with 100 points bought). Members: "gold-1" at tier gold
 // (1.5x), "frozen" suspended; everyone else active at the base tier.
-// Campaign "double-dog": +100% on category "dog" at food.
+// Campaign "double-dog": +100% on category "dog" at food. Campaign "capped":
+// +10 points per purchase at groomer, budgeted (no bonus without a lease;
+// the snapshot has no budgets unless a test adds them).
 
 #include <memory>
 #include <string>

@@ -358,6 +358,48 @@ TEST_F(LedgerTest, ConcurrentEarnsNeverIssueMoreThanThePrepaidBlocks) {
   EXPECT_EQ(refused.load(), 14);
 }
 
+// ---- Campaign budgets ---------------------------------------------------------
+
+TEST_F(LedgerTest, ABudgetedCampaignGivesNoBonusWithoutALease) {
+  auto r = ledger().Earn(caller_, EarnOf("b0", "groomer", "m1", 1000));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->points(), 10);  // the base only
+  ASSERT_EQ(r->breakdown().campaign_bonuses_size(), 1);
+  EXPECT_EQ(r->breakdown().campaign_bonuses(0).bonus_points(), 0);
+  EXPECT_EQ(r->breakdown().total_points(), 10);
+}
+
+TEST_F(LedgerTest, ConcurrentEarnsNeverSpendMoreThanTheLeasedBudget) {
+  auto budgets = std::make_shared<CampaignBudgets>();
+  budgets->Add("capped", {.lease_id = "l1", .granted = 60, .used = 0});
+  budgets->Add("capped", {.lease_id = "l2", .granted = 45, .used = 0});
+  auto rules = std::make_shared<RulesSnapshot>(*t_->rules->Current());
+  rules->budgets = budgets;
+  t_->rules->Replace(rules);
+
+  std::atomic<int64_t> bonus_total{0};
+  std::atomic<int> with_bonus{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 16; ++i) {
+    threads.emplace_back([&, i] {
+      auto r = ledger().Earn(caller_, EarnOf(absl::StrCat("cb", i), "groomer", absl::StrCat("m", i), 1000));
+      ASSERT_TRUE(r.ok()) << r.status();
+      const int64_t bonus = r->points() - r->breakdown().base_points();
+      bonus_total.fetch_add(bonus);
+      if (bonus > 0) with_bonus.fetch_add(1);
+    });
+  }
+  for (auto& t : threads) t.join();
+  // 105 points on lease: ten bonuses of 10, and the last 5 cannot pay one.
+  EXPECT_EQ(bonus_total.load(), 100);
+  EXPECT_EQ(with_bonus.load(), 10);
+  EXPECT_EQ(budgets->Remaining("capped"), 5);
+  // A replay gives the original answer without spending again.
+  auto replay = ledger().Earn(caller_, EarnOf("cb0", "groomer", "m0", 1000));
+  ASSERT_TRUE(replay.ok());
+  EXPECT_EQ(budgets->Remaining("capped"), 5);
+}
+
 // ---- Reverse ----------------------------------------------------------------
 
 TEST_F(LedgerTest, ReverseRedemptionRestoresItsLots) {

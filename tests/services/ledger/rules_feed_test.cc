@@ -4,11 +4,13 @@
 
 #include "services/ledger/rules_feed.h"
 
+#include <algorithm>
 #include <deque>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "services/ledger/earn_rules.h"
 
@@ -113,6 +115,11 @@ class RulesFeedTest : public ::testing::Test {
   std::unique_ptr<RulesRefresher> Make(bool partners, bool members, bool campaigns) {
     RulesFeeds feeds;
     if (net_issuance_) feeds.net_issuance_at = net_issuance_;
+    if (lease_) feeds.lease_budget = lease_;
+    feeds.return_budget = [this](const BudgetLease& l) {
+      returned_.push_back(l);
+      return absl::OkStatus();
+    };
     if (partners) feeds.partners = partners_.Fn();
     if (members) feeds.members = members_.Fn();
     if (campaigns) feeds.campaigns = campaigns_.Fn();
@@ -126,6 +133,8 @@ class RulesFeedTest : public ::testing::Test {
   RulesCache cache_;
   RulesSnapshotPtr held_;
   std::function<absl::StatusOr<int64_t>(const std::string&, int64_t)> net_issuance_;
+  std::function<absl::StatusOr<BudgetLease>(const std::string&, int64_t)> lease_;
+  std::vector<BudgetLease> returned_;
   ScriptedFeed<sv1::ListPartnerSnapshotsResponse> partners_;
   ScriptedFeed<mv1::ListMemberSnapshotsResponse> members_;
   ScriptedFeed<cv1::GetActiveEarnRulesResponse> campaigns_;
@@ -316,6 +325,64 @@ TEST_F(RulesFeedTest, APrepaidPartnerWithAnUnknownLimitIssuesNothing) {
   ASSERT_TRUE(earn.ok()) << earn.status();
   ASSERT_TRUE(earn->prepaid_limit_points.has_value());
   EXPECT_EQ(*earn->prepaid_limit_points, 0);
+}
+
+TEST(CampaignBudgets, SpendsAcrossLeasesAndNeverBeyondThem) {
+  CampaignBudgets b;
+  EXPECT_FALSE(b.TryConsume("c", 1));
+  b.Add("c", {.lease_id = "l1", .granted = 10, .used = 0});
+  b.Add("c", {.lease_id = "l2", .granted = 10, .used = 0});
+  EXPECT_TRUE(b.TryConsume("c", 15));
+  EXPECT_EQ(b.Remaining("c"), 5);
+  EXPECT_FALSE(b.TryConsume("c", 6));  // nothing taken
+  EXPECT_EQ(b.Remaining("c"), 5);
+  auto spent = b.TakeSpent();
+  ASSERT_EQ(spent.size(), 1u);
+  EXPECT_EQ(spent[0].second.lease_id, "l1");
+  EXPECT_EQ(spent[0].second.used, 10);
+  auto rest = b.TakeAllExcept({});
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].second.used, 5);
+  EXPECT_EQ(rest[0].second.remaining(), 5);
+  EXPECT_EQ(b.Remaining("c"), 0);
+}
+
+TEST_F(RulesFeedTest, BudgetedCampaignsAreLeasedTopUpAndGoBackWhenTheyStop) {
+  std::vector<std::pair<std::string, int64_t>> asked;
+  int64_t budget_left = 12'000;
+  int lease_no = 0;
+  lease_ = [&](const std::string& id, int64_t points) -> absl::StatusOr<BudgetLease> {
+    asked.emplace_back(id, points);
+    const int64_t granted = std::min(points, budget_left);
+    budget_left -= granted;
+    return BudgetLease{absl::StrCat("lease-", ++lease_no), granted, 0};
+  };
+  auto refresher = Make(false, false, true);
+  cv1::GetActiveEarnRulesResponse rules = Campaigns(1, {"capped", "free"});
+  rules.mutable_campaigns(0)->set_budget_points(20'000);
+  campaigns_.answers.push_back(rules);
+  ASSERT_TRUE(refresher->Refresh().ok());
+  ASSERT_NE(Now().budgets, nullptr);
+  EXPECT_EQ(Now().budgets->Remaining("capped"), kBudgetLeaseChunk);
+  EXPECT_EQ(asked, (std::vector<std::pair<std::string, int64_t>>{{"capped", kBudgetLeaseChunk}}));
+
+  // Spent down below the low-water mark: topped up with what the budget has.
+  ASSERT_TRUE(Now().budgets->TryConsume("capped", kBudgetLeaseChunk - 1000));
+  ASSERT_TRUE(refresher->Refresh().ok());
+  EXPECT_EQ(Now().budgets->Remaining("capped"), 1000 + 2000);
+  ASSERT_TRUE(Now().budgets->TryConsume("capped", 1000));  // the first lease is now used up
+  ASSERT_TRUE(refresher->Refresh().ok());                  // returns it; the budget has nothing left
+  ASSERT_EQ(returned_.size(), 1u);
+  EXPECT_EQ(returned_[0].lease_id, "lease-1");
+  EXPECT_EQ(returned_[0].used, kBudgetLeaseChunk);
+
+  // The campaign stops: its remaining lease goes back unused.
+  campaigns_.answers.push_back(Campaigns(2, {"free"}));
+  ASSERT_TRUE(refresher->Refresh().ok());
+  ASSERT_EQ(returned_.size(), 2u);
+  EXPECT_EQ(returned_[1].lease_id, "lease-2");
+  EXPECT_EQ(returned_[1].remaining(), 2000);
+  EXPECT_EQ(Now().budgets->Remaining("capped"), 0);
 }
 
 }  // namespace
