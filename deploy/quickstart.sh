@@ -226,6 +226,10 @@ start_service() {
       LOYALTY_LEDGER_API_KEY="$(awk '$1 == "service" { print $2 }' "$DEV_KEYS")"
       export LOYALTY_LEDGER_API_KEY
     fi
+    # Every service asks settlement about API keys it does not know (keys
+    # issued with CreateApiKey), with the development service key.
+    LOYALTY_KEY_DIRECTORY_API_KEY="$(awk '$1 == "service" { print $2 }' "$DEV_KEYS")"
+    export LOYALTY_KEY_DIRECTORY_API_KEY
     # The ledger reads the rules feeds with the same service key.
     if [[ "$name" == ledger ]]; then
       LOYALTY_SERVICE_API_KEY="$(awk '$1 == "service" { print $2 }' "$DEV_KEYS")"
@@ -234,6 +238,7 @@ start_service() {
     exec setsid "$bin" \
       --listen="$LISTEN_HOST:$port" \
       --api_keys_file="$KEYS_FILE" \
+      --key_directory_address="$LISTEN_HOST:$(service_port settlement)" \
       --db_host=127.0.0.1 \
       --db_port="$DB_PORT" \
       --db_socket= \

@@ -31,7 +31,8 @@ absl::StatusOr<Principal> Authenticator::Authenticate(
   if (!key.has_value()) return Unauthenticated(absl::StrCat("malformed; ", kExpectedHeader));
 
   const absl::Time now = options_.now();
-  absl::StatusOr<ApiKeyRecord> record = Lookup(key->key_id, now);
+  const crypto::Sha256Digest digest = crypto::Sha256(key->secret);
+  absl::StatusOr<ApiKeyRecord> record = Lookup(key->key_id, digest, now);
   if (!record.ok()) {
     if (record.status().code() == absl::StatusCode::kNotFound) {
       return Unauthenticated(absl::StrCat("unknown API key ", key->key_id));
@@ -40,7 +41,7 @@ absl::StatusOr<Principal> Authenticator::Authenticate(
   }
   // Compared before the revoked/expired checks, so that those answers go only
   // to someone who holds the secret.
-  if (!crypto::DigestEquals(crypto::Sha256(key->secret), record->secret_sha256)) {
+  if (!crypto::DigestEquals(digest, record->secret_sha256)) {
     return Unauthenticated(absl::StrCat("wrong secret for API key ", key->key_id));
   }
   if (record->revoked) return Unauthenticated(absl::StrCat("API key ", key->key_id, " has been revoked"));
@@ -50,15 +51,23 @@ absl::StatusOr<Principal> Authenticator::Authenticate(
   return record->ToPrincipal();
 }
 
-absl::StatusOr<ApiKeyRecord> Authenticator::Lookup(const std::string& key_id, absl::Time now) {
+absl::StatusOr<ApiKeyRecord> Authenticator::Lookup(const std::string& key_id, const crypto::Sha256Digest& digest,
+                                                   absl::Time now) {
   if (options_.cache_ttl > absl::ZeroDuration()) {
     absl::MutexLock lock(&mu_);
+    // Found keys, and (with a directory) key ids nobody knows: a flood of
+    // made-up keys costs one directory call per key id and cache_ttl.
     auto it = cache_.find(key_id);
     if (it != cache_.end() && now < it->second.expires) return it->second.record;
   }
   // Outside the lock: a remote store may take a while.
   absl::StatusOr<ApiKeyRecord> found = store_.Find(key_id);
-  if (!found.ok() || options_.cache_ttl <= absl::ZeroDuration() || options_.max_cached_keys == 0) {
+  if (!found.ok() && found.status().code() == absl::StatusCode::kNotFound && options_.directory) {
+    found = options_.directory(key_id, digest);
+    if (found.ok() && found->key_id != key_id) found = absl::NotFoundError("key id mismatch");
+  }
+  const bool cacheable = found.ok() || (options_.directory && found.status().code() == absl::StatusCode::kNotFound);
+  if (!cacheable || options_.cache_ttl <= absl::ZeroDuration() || options_.max_cached_keys == 0) {
     return found;
   }
   absl::MutexLock lock(&mu_);
@@ -66,7 +75,7 @@ absl::StatusOr<ApiKeyRecord> Authenticator::Lookup(const std::string& key_id, ab
     absl::erase_if(cache_, [now](const auto& entry) { return now >= entry.second.expires; });
     while (cache_.size() >= options_.max_cached_keys) cache_.erase(cache_.begin());
   }
-  cache_.insert_or_assign(key_id, CacheEntry{*found, now + options_.cache_ttl});
+  cache_.insert_or_assign(key_id, CacheEntry{found, now + options_.cache_ttl});
   return found;
 }
 

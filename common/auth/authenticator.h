@@ -51,6 +51,13 @@ struct AuthenticatorOptions {
   std::function<absl::Time()> now = [] { return absl::Now(); };
   // Per-partner rate limits (rate_limiter.h); none when null.
   std::shared_ptr<RateLimiter> rate_limiter;
+  // A second key source, asked only for a key id the store does not know:
+  // settlement's key directory (keys issued with CreateApiKey), which looks
+  // keys up by the presented secret's hash. Its answers, found or not, are
+  // cached for cache_ttl like the store's, so an unknown key costs one call
+  // per cache_ttl. Null: the store only.
+  std::function<absl::StatusOr<ApiKeyRecord>(const std::string& key_id, const crypto::Sha256Digest& secret_sha256)>
+      directory;
 };
 
 class Authenticator {
@@ -78,10 +85,11 @@ class Authenticator {
 
  private:
   struct CacheEntry {
-    ApiKeyRecord record;
+    absl::StatusOr<ApiKeyRecord> record;  // NOT_FOUND cached too (directory)
     absl::Time expires;
   };
-  absl::StatusOr<ApiKeyRecord> Lookup(const std::string& key_id, absl::Time now);
+  absl::StatusOr<ApiKeyRecord> Lookup(const std::string& key_id, const crypto::Sha256Digest& digest,
+                                      absl::Time now);
 
   KeyStore& store_;
   const AuthenticatorOptions options_;

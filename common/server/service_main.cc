@@ -11,6 +11,9 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "common/auth/file_key_store.h"
+#include "common/crypto/sha256.h"
+#include "common/time/proto_time.h"
+#include "loyalty/settlement/v1/settlement.grpc.pb.h"
 #include "common/log/log.h"
 #include "common/server/server.h"
 #include "common/status/status_macros.h"
@@ -100,6 +103,9 @@ std::vector<config::FlagSpec> CommonFlagSpecs(const std::string& service_name, i
       {"tls_key_file", "", "PEM private key of --tls_cert_file"},
       {"tls_client_ca_file", "",
        "PEM CA bundle; when set, every client must present a certificate it signed (mutual TLS)"},
+      {"key_directory_address", "",
+       "settlement's host:port: API keys issued with CreateApiKey are looked up there (empty = the file only)"},
+      {"key_directory_api_key", "", "service API key presented to the key directory", true},
       {"peer_ca_file", "",
        "PEM CA bundle; when set, calls to other services use TLS and verify their certificates"},
       {"partner_rate_limit_rps", "1000", "calls per second each partner may make; 0 = unlimited"},
@@ -155,6 +161,31 @@ absl::StatusOr<rpc::ChannelFactory> ChannelFactoryFromConfig(const config::Confi
   };
 }
 
+// Settlement's AuthenticateApiKey as the Authenticator's second key source.
+static std::function<absl::StatusOr<auth::ApiKeyRecord>(const std::string&, const crypto::Sha256Digest&)>
+NewKeyDirectory(std::shared_ptr<grpc::Channel> channel, rpc::CallOptions options) {
+  std::shared_ptr<settlement::v1::SettlementService::Stub> stub = settlement::v1::SettlementService::NewStub(channel);
+  return [stub, options](const std::string& key_id,
+                         const crypto::Sha256Digest& digest) -> absl::StatusOr<auth::ApiKeyRecord> {
+    settlement::v1::AuthenticateApiKeyRequest req;
+    req.set_key_hash(crypto::ToHex(digest));
+    settlement::v1::AuthenticateApiKeyResponse resp;
+    grpc::ClientContext ctx;
+    rpc::Prepare(ctx, options);
+    grpc::Status s = stub->AuthenticateApiKey(&ctx, req, &resp);
+    if (s.error_code() == grpc::StatusCode::NOT_FOUND) return absl::NotFoundError("unknown API key");
+    if (!s.ok()) return rpc::RemoteError(s, "key directory", "AuthenticateApiKey");
+    auth::ApiKeyRecord record;
+    record.key_id = resp.key_id();
+    record.secret_sha256 = digest;  // it matched this secret's hash
+    record.role = resp.role();
+    record.partner_id = resp.partner_id();
+    if (resp.has_expires_at()) record.expires_at = FromProtoTime(resp.expires_at());
+    if (key_id != record.key_id) return absl::NotFoundError("unknown API key");
+    return record;
+  };
+}
+
 static absl::StatusOr<std::shared_ptr<auth::RateLimiter>> RateLimiterFromConfig(const config::Config& config) {
   auth::RateLimiterOptions options;
   ASSIGN_OR_RETURN(options.default_limit.per_second, config.GetInt("partner_rate_limit_rps", 0, 1'000'000));
@@ -189,6 +220,15 @@ absl::StatusOr<AuthSetup> AuthFromConfig(const config::Config& config) {
   }
   auth::AuthenticatorOptions auth_options;
   auth_options.cache_ttl = absl::Milliseconds(cache_ms);
+  if (const std::string& directory = config.GetString("key_directory_address"); !directory.empty()) {
+    if (config.GetString("key_directory_api_key").empty()) {
+      return absl::InvalidArgumentError("key_directory_api_key: required with --key_directory_address");
+    }
+    ASSIGN_OR_RETURN(rpc::ChannelFactory channel_to, ChannelFactoryFromConfig(config));
+    auth_options.directory = NewKeyDirectory(
+        channel_to(directory), {.api_key = config.GetString("key_directory_api_key"), .deadline = absl::Seconds(2)});
+    log::Info("key_directory", {{"address", directory}});
+  }
   ASSIGN_OR_RETURN(auth_options.rate_limiter, RateLimiterFromConfig(config));
   AuthSetup setup;
   setup.authenticator = std::make_unique<auth::Authenticator>(*store, auth_options);
