@@ -85,6 +85,32 @@ class DemoE2E : public ::testing::Test {
     return run;
   }
 
+  // The pet-food e-shop reference integration, with the pet-food key.
+  DemoRun Eshop(const std::string& args) {
+    std::string cmd = absl::StrCat("LOYALTY_API_KEY=", keys_.partner("pet-food"), " ", LOYALTY_BIN_DIR,
+                                   "/partners/petfood_eshop/loyalty-eshop");
+    for (const char* name : {"membership", "ledger", "catalog"}) {
+      absl::StrAppend(&cmd, " --", name, "=127.0.0.1:", ports_[name]);
+    }
+    absl::StrAppend(&cmd, " ", args, " 2>&1");
+    DemoRun run;
+    std::FILE* p = popen(cmd.c_str(), "r");
+    if (p == nullptr) return run;
+    char buf[1024];
+    while (std::fgets(buf, sizeof buf, p) != nullptr) run.out += buf;
+    const int rc = pclose(p);
+    run.exit_code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    return run;
+  }
+
+  // The word after `marker` in `text` ("" when absent).
+  static std::string After(const std::string& text, const std::string& marker) {
+    const size_t at = text.find(marker);
+    if (at == std::string::npos) return "";
+    const size_t start = at + marker.size();
+    return text.substr(start, text.find_first_of(" \n,)", start) - start);
+  }
+
   std::string Logs() {
     std::string out;
     for (const auto& [name, process] : processes_) absl::StrAppend(&out, "--- ", name, "\n", process->LogTail(3000));
@@ -121,6 +147,51 @@ TEST_F(DemoE2E, RunsADayAndARerunChangesNothing) {
   DemoRun second = Demo();
   ASSERT_EQ(second.exit_code, 0) << second.out;
   EXPECT_EQ(second.out, first.out);
+}
+
+TEST_F(DemoE2E, ThePetFoodEshopCheckoutWorksOnTheSeededPlatform) {
+  DemoRun demo = Demo();
+  ASSERT_EQ(demo.exit_code, 0) << demo.out << "\n" << Logs();
+  ASSERT_NE(demo.out.find("Ben Keller enrolled"), std::string::npos) << demo.out;
+  const std::string card = After(demo.out.substr(demo.out.find("Ben Keller enrolled")), ", card ");
+  ASSERT_FALSE(card.empty()) << demo.out;
+
+  // EUR 150 of dog food: 300 base + 300 from the double-points campaign.
+  DemoRun quote = Eshop("quote " + card + " 150.00 dog-food=150.00");
+  ASSERT_EQ(quote.exit_code, 0) << quote.out;
+  EXPECT_NE(quote.out.find("this basket earns 600 points"), std::string::npos) << quote.out;
+  DemoRun earn = Eshop("earn " + card + " ORDER-9001 150.00 dog-food=150.00");
+  ASSERT_EQ(earn.exit_code, 0) << earn.out;
+  EXPECT_NE(earn.out.find("earned 600 points on order ORDER-9001"), std::string::npos) << earn.out;
+
+  DemoRun rewards = Eshop("rewards " + card);
+  ASSERT_EQ(rewards.exit_code, 0) << rewards.out;
+  const size_t line = rewards.out.find("5 kg bag of dog food");
+  ASSERT_NE(line, std::string::npos) << rewards.out;
+  const size_t start = rewards.out.rfind('\n', line) + 3;  // "  <reward_id>  <name>"
+  const std::string reward = rewards.out.substr(start, rewards.out.find(' ', start) - start);
+
+  // A cancelled order gives the points back; the next order's voucher is honoured.
+  DemoRun first = Eshop("redeem " + card + " " + reward + " ORDER-9002");
+  ASSERT_EQ(first.exit_code, 0) << first.out << "\n" << Logs();
+  EXPECT_NE(first.out.find("member has 400 points left"), std::string::npos) << first.out;
+  const std::string cancelled_code = After(first.out, "voucher ");
+  EXPECT_EQ(Eshop("redeem " + card + " " + reward + " ORDER-9002").out, first.out);  // a retry: the same voucher
+  DemoRun cancel = Eshop("cancel " + cancelled_code + " ORDER-9002");
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.out;
+  EXPECT_NE(cancel.out.find("points and stock returned"), std::string::npos) << cancel.out;
+
+  DemoRun second = Eshop("redeem " + card + " " + reward + " ORDER-9003");
+  ASSERT_EQ(second.exit_code, 0) << second.out;
+  EXPECT_NE(second.out.find("member has 400 points left"), std::string::npos) << second.out;
+  const std::string code = After(second.out, "voucher ");
+  DemoRun honour = Eshop("honour " + code + " ORDER-9003");
+  ASSERT_EQ(honour.exit_code, 0) << honour.out;
+  EXPECT_NE(honour.out.find("honoured on order ORDER-9003"), std::string::npos) << honour.out;
+  // A used voucher cannot be honoured again under another order.
+  DemoRun again = Eshop("honour " + code + " ORDER-9004");
+  EXPECT_EQ(again.exit_code, 1) << again.out;
+  EXPECT_NE(again.out.find("REJECTED"), std::string::npos) << again.out;
 }
 
 }  // namespace
