@@ -6,8 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/log/log.h"
-#include "common/time/proto_time.h"
 #include "common/status/status_macros.h"
+#include "common/time/proto_time.h"
 
 namespace loyalty::ledger {
 
