@@ -2,6 +2,8 @@
 // to each other (the ledger following the other three for its earn rules),
 // then the demo, twice. The demo must succeed, and the second run must
 // change nothing: the same statements, the same netting, the same journal.
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -62,7 +64,12 @@ class DemoE2E : public ::testing::Test {
       processes_[name] = *std::move(process);
     }
     // The demo's keys file, in quickstart's "<label> <key>" format.
-    dev_keys_ = absl::StrCat(::testing::TempDir(), "/demo-dev-keys.txt");
+    // A file of its own: ctest runs this suite's tests side by side.
+    char path[] = "/tmp/loyalty-demo-keys-XXXXXX";
+    const int fd = mkstemp(path);
+    ASSERT_GE(fd, 0);
+    close(fd);
+    dev_keys_ = path;
     std::ofstream out(dev_keys_);
     out << "# development keys\nbackoffice " << keys_.backoffice() << "\nfinance " << keys_.finance()
         << "\nservice " << keys_.service() << "\n";
@@ -109,6 +116,10 @@ class DemoE2E : public ::testing::Test {
     if (at == std::string::npos) return "";
     const size_t start = at + marker.size();
     return text.substr(start, text.find_first_of(" \n,)", start) - start);
+  }
+
+  void TearDown() override {
+    if (!dev_keys_.empty()) std::remove(dev_keys_.c_str());
   }
 
   std::string Logs() {
