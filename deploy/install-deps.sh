@@ -26,7 +26,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   mariadb-server mariadb-client
   python3 python3-grpcio python3-protobuf
-  procps iproute2
+  procps iproute2 tzdata
 )
 
 # One dpkg-query for all: prints the packages that are not fully installed.

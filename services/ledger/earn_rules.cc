@@ -30,10 +30,45 @@ bool Contains(const google::protobuf::RepeatedPtrField<std::string>& list, const
   return false;
 }
 
-int DayOfWeekIso(absl::Time t) {
-  // absl::Weekday: monday = 0 ... sunday = 6; the proto uses ISO (1 = Monday).
-  const absl::CivilDay day = absl::ToCivilDay(t, absl::UTCTimeZone());
-  return static_cast<int>(absl::GetWeekday(day)) + 1;
+// The campaign's time zone for its weekly and daily schedule; UTC when it
+// names none (the catalog requires one whenever a schedule is set). A zone
+// this machine does not know makes the schedule never match: a bonus is
+// not given at the wrong hours.
+std::optional<absl::TimeZone> ScheduleZone(const catalog::v1::Campaign& c) {
+  if (c.time_zone().empty()) return absl::UTCTimeZone();
+  absl::TimeZone tz;
+  if (!absl::LoadTimeZone(c.time_zone(), &tz)) return std::nullopt;
+  return tz;
+}
+
+// Whether `at` falls on one of the campaign's days and inside its daily
+// window, both read in the campaign's time zone.
+bool InSchedule(const catalog::v1::Campaign& c, absl::Time at) {
+  const bool windowed = c.daily_start_minute() != 0 || c.daily_end_minute() != 0;
+  if (c.days_of_week_size() == 0 && !windowed) return true;
+  const std::optional<absl::TimeZone> tz = ScheduleZone(c);
+  if (!tz.has_value()) return false;
+  const absl::CivilSecond local = absl::ToCivilSecond(at, *tz);
+  if (c.days_of_week_size() > 0) {
+    // absl::Weekday: monday = 0 ... sunday = 6; the proto uses ISO (1 = Monday).
+    const int dow = static_cast<int>(absl::GetWeekday(absl::CivilDay(local))) + 1;
+    bool ok = false;
+    for (int d : c.days_of_week()) ok = ok || d == dow;
+    if (!ok) return false;
+  }
+  if (windowed) {
+    const int minute = local.hour() * 60 + local.minute();
+    const int end = c.daily_end_minute() == 0 ? 24 * 60 : c.daily_end_minute();
+    if (minute < c.daily_start_minute() || minute >= end) return false;
+  }
+  return true;
+}
+
+const catalog::v1::Campaign* FindCampaign(const RulesSnapshot& rules, const std::string& campaign_id) {
+  for (const catalog::v1::Campaign& c : rules.campaigns) {
+    if (c.campaign_id() == campaign_id) return &c;
+  }
+  return nullptr;
 }
 
 // Whether the campaign applies to this purchase, and its eligible amount.
@@ -47,12 +82,7 @@ bool CampaignApplies(const catalog::v1::Campaign& c, const std::string& partner_
   if (c.tier_ids_size() > 0 && !Contains(c.tier_ids(), tier_id)) return false;
   if (c.has_start_time() && at < FromProtoTime(c.start_time())) return false;
   if (c.has_end_time() && at >= FromProtoTime(c.end_time())) return false;
-  if (c.days_of_week_size() > 0) {
-    const int dow = DayOfWeekIso(at);
-    bool ok = false;
-    for (int d : c.days_of_week()) ok = ok || d == dow;
-    if (!ok) return false;
-  }
+  if (!InSchedule(c, at)) return false;
   if (c.segment_ids_size() > 0) {
     if (member == nullptr) return false;
     bool ok = false;
@@ -60,12 +90,14 @@ bool CampaignApplies(const catalog::v1::Campaign& c, const std::string& partner_
     if (!ok) return false;
   }
   if (c.birthday_month_only()) {
-    const int month = absl::ToCivilMonth(at, absl::UTCTimeZone()).month();
-    if (member == nullptr || member->birth_month() != month) return false;
+    const std::optional<absl::TimeZone> tz = ScheduleZone(c);
+    if (member == nullptr || !tz.has_value() || member->birth_month() != absl::ToCivilMonth(at, *tz).month()) {
+      return false;
+    }
   }
-  // Needs the member's earn history per partner, which the ledger does not
-  // cache yet: such campaigns never apply (they are not silently mis-applied).
-  if (c.first_purchase_at_partner_only()) return false;
+  // first_purchase_at_partner_only: applies here tentatively; the member's
+  // earn history decides (DropFirstPurchaseBonuses), in the writer for an
+  // earn and from the journal for a quote.
   int64_t eligible = amount.amount_minor();
   if (c.categories_size() > 0) {
     eligible = 0;
@@ -147,6 +179,68 @@ absl::Status CheckMemberActive(const RulesSnapshot& rules, const std::string& me
     return absl::FailedPreconditionError(
         absl::StrCat("member '", member_id, "' is ",
                      status == membership::v1::MEMBER_STATUS_SUSPENDED ? "suspended" : "closed"));
+  }
+  return absl::OkStatus();
+}
+
+bool HasFirstPurchaseBonus(const RulesSnapshot& rules, const EarnComputation& comp) {
+  for (const v1::CampaignBonus& bonus : comp.breakdown.campaign_bonuses()) {
+    const catalog::v1::Campaign* c = FindCampaign(rules, bonus.campaign_id());
+    if (c != nullptr && c->first_purchase_at_partner_only()) return true;
+  }
+  return false;
+}
+
+namespace {
+
+// Sets to zero the bonuses `drop` selects, and lowers the totals to match.
+template <typename Pred>
+void DropBonuses(EarnComputation& comp, Pred drop) {
+  int64_t dropped = 0;
+  for (v1::CampaignBonus& bonus : *comp.breakdown.mutable_campaign_bonuses()) {
+    if (bonus.bonus_points() == 0 || !drop(bonus)) continue;
+    dropped += bonus.bonus_points();
+    bonus.set_bonus_points(0);
+  }
+  comp.points -= dropped;
+  comp.breakdown.set_total_points(comp.points);
+}
+
+}  // namespace
+
+void DropFirstPurchaseBonuses(const RulesSnapshot& rules, EarnComputation& comp) {
+  // Removed, not zeroed: the campaign does not apply to this purchase at all
+  // (a zero bonus in the breakdown means a budget that ran out).
+  auto* bonuses = comp.breakdown.mutable_campaign_bonuses();
+  int kept = 0;
+  for (int i = 0; i < bonuses->size(); ++i) {
+    const catalog::v1::Campaign* c = FindCampaign(rules, bonuses->Get(i).campaign_id());
+    if (c != nullptr && c->first_purchase_at_partner_only()) {
+      comp.points -= bonuses->Get(i).bonus_points();
+      continue;
+    }
+    if (kept != i) bonuses->SwapElements(kept, i);
+    ++kept;
+  }
+  bonuses->DeleteSubrange(kept, bonuses->size() - kept);
+  comp.breakdown.set_total_points(comp.points);
+}
+
+void DropUnfundedBonuses(const RulesSnapshot& rules, EarnComputation& comp) {
+  DropBonuses(comp, [&](const v1::CampaignBonus& bonus) {
+    const catalog::v1::Campaign* c = FindCampaign(rules, bonus.campaign_id());
+    if (c == nullptr || c->budget_points() <= 0) return false;
+    return rules.budgets == nullptr || rules.budgets->Remaining(bonus.campaign_id()) < bonus.bonus_points();
+  });
+}
+
+absl::Status ConsumeBudgets(const RulesSnapshot& rules, const EarnComputation& comp) {
+  for (const v1::CampaignBonus& bonus : comp.breakdown.campaign_bonuses()) {
+    const catalog::v1::Campaign* c = FindCampaign(rules, bonus.campaign_id());
+    if (bonus.bonus_points() == 0 || c == nullptr || c->budget_points() <= 0) continue;
+    if (!rules.budgets->TryConsume(bonus.campaign_id(), bonus.bonus_points())) {
+      return absl::AbortedError("campaign budget changed during the batch; retry");
+    }
   }
   return absl::OkStatus();
 }

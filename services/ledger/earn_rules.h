@@ -98,6 +98,23 @@ absl::Status CheckPrepaidIssue(const std::string& partner_id, int64_t issued_so_
 // True for a refusal that depends on a state expected to change soon.
 bool IsUnrecordedRefusal(const absl::Status& status);
 
+// Campaign bonuses that depend on state only the writer sees. ComputeEarn
+// includes them as if they applied; these take them out again.
+//
+// True if a bonus of a first-purchase-at-partner campaign is in `comp`.
+// Such a bonus stands only if the member has never earned at the partner
+// before (any earn in the journal counts, even one since reversed).
+bool HasFirstPurchaseBonus(const RulesSnapshot& rules, const EarnComputation& comp);
+// Removes those bonuses (the member has earned at the partner before).
+void DropFirstPurchaseBonuses(const RulesSnapshot& rules, EarnComputation& comp);
+// Zeroes the bonuses of budgeted campaigns that this ledger's leases cannot
+// cover (the campaign has stopped, or no lease has arrived yet): a bonus is
+// never given beyond the budget. The writer is the only consumer, so what
+// this sees still holds when ConsumeBudgets() runs in the same command.
+void DropUnfundedBonuses(const RulesSnapshot& rules, EarnComputation& comp);
+// Takes the budgeted bonuses out of the leases; ABORTED if a lease changed.
+absl::Status ConsumeBudgets(const RulesSnapshot& rules, const EarnComputation& comp);
+
 // floor(a * b / c) computed in 128 bits, so it cannot overflow for int64
 // inputs. REQUIRES: c != 0 and the result fits in int64.
 int64_t MulDivFloor(int64_t a, int64_t b, int64_t c);

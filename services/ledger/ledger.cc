@@ -101,6 +101,13 @@ absl::StatusOr<v1::QuoteEarnResponse> Ledger::QuoteEarn(const Caller& caller,
   RETURN_IF_ERROR(CheckRulesReady(*rules));
   ASSIGN_OR_RETURN(EarnComputation comp, ComputeEarn(*rules, request.partner_id(), request.member_id(),
                                                      request.amount(), request.lines(), at));
+  // As the writer would decide now; an earn may still differ (another earn
+  // at the partner, or the budget running out, in between).
+  if (HasFirstPurchaseBonus(*rules, comp)) {
+    ASSIGN_OR_RETURN(bool earned_before, store_.HasEarnedAt(request.member_id(), request.partner_id()));
+    if (earned_before) DropFirstPurchaseBonuses(*rules, comp);
+  }
+  DropUnfundedBonuses(*rules, comp);
   v1::QuoteEarnResponse response;
   response.set_points(comp.points);
   *response.mutable_breakdown() = comp.breakdown;

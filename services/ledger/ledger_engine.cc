@@ -101,40 +101,6 @@ absl::Status CheckFundedCredit(BatchState& state, const RulesSnapshot& rules, co
   return CheckPrepaidIssue(funding_partner_id, NetIssued(from), points, *limit);
 }
 
-// The budget a campaign's bonus needs, or nullptr for an unbudgeted one.
-const catalog::v1::Campaign* BudgetedCampaign(const RulesSnapshot& rules, const std::string& campaign_id) {
-  for (const catalog::v1::Campaign& c : rules.campaigns) {
-    if (c.campaign_id() == campaign_id) return c.budget_points() > 0 ? &c : nullptr;
-  }
-  return nullptr;
-}
-
-// Drops the bonuses of budgeted campaigns that this ledger's leases cannot
-// cover (the campaign has stopped, or no lease has arrived yet): a bonus is
-// never given beyond the budget. The writer is the only consumer, so what
-// Remaining() says here still holds when ConsumeBudgets() runs.
-void DropUnfundedBonuses(const RulesSnapshot& rules, EarnComputation& comp) {
-  int64_t dropped = 0;
-  for (v1::CampaignBonus& bonus : *comp.breakdown.mutable_campaign_bonuses()) {
-    if (bonus.bonus_points() == 0 || BudgetedCampaign(rules, bonus.campaign_id()) == nullptr) continue;
-    if (rules.budgets != nullptr && rules.budgets->Remaining(bonus.campaign_id()) >= bonus.bonus_points()) continue;
-    dropped += bonus.bonus_points();
-    bonus.set_bonus_points(0);
-  }
-  comp.points -= dropped;
-  comp.breakdown.set_total_points(comp.points);
-}
-
-absl::Status ConsumeBudgets(const RulesSnapshot& rules, const EarnComputation& comp) {
-  for (const v1::CampaignBonus& bonus : comp.breakdown.campaign_bonuses()) {
-    if (bonus.bonus_points() == 0 || BudgetedCampaign(rules, bonus.campaign_id()) == nullptr) continue;
-    if (!rules.budgets->TryConsume(bonus.campaign_id(), bonus.bonus_points())) {
-      return absl::AbortedError("campaign budget changed during the batch; retry");
-    }
-  }
-  return absl::OkStatus();
-}
-
 Outcome DoEarn(BatchState& state, const RulesSnapshot& rules, const v1::EarnRequest& req,
                const absl::StatusOr<EarnComputation>& computed) {
   if (!req.receipt_reference().empty()) {
@@ -147,6 +113,10 @@ Outcome DoEarn(BatchState& state, const RulesSnapshot& rules, const v1::EarnRequ
   }
   if (!computed.ok()) return computed.status();
   EarnComputation comp = *computed;
+  if (HasFirstPurchaseBonus(rules, comp)) {
+    ASSIGN_OR_RETURN(bool earned_before, state.HasEarnedAt(req.member_id(), req.partner_id()));
+    if (earned_before) DropFirstPurchaseBonuses(rules, comp);
+  }
   DropUnfundedBonuses(rules, comp);
   ASSIGN_OR_RETURN(AccountRow * member, state.Account(MemberAccount(req.member_id())));
   ASSIGN_OR_RETURN(AccountRow * issuance, state.Account(IssuanceAccount(req.partner_id())));

@@ -130,6 +130,9 @@ class BatchState {
   // The transfer that earned `reference` at `partner_id`, or "".
   virtual absl::StatusOr<std::string> EarnReceipt(const std::string& partner_id,
                                                   const std::string& reference) = 0;
+  // Whether the member has an EARN at the partner in the journal, this
+  // batch's appended transfers included.
+  virtual absl::StatusOr<bool> HasEarnedAt(const std::string& member_id, const std::string& partner_id) = 0;
   // Lots with remaining points and expires_at <= as_of, oldest first.
   virtual absl::StatusOr<std::vector<LotRow*>> ExpiredLots(absl::Time as_of, int limit) = 0;
   // PENDING holds with expires_at <= as_of.

@@ -76,6 +76,8 @@ class LedgerStore {
   virtual absl::StatusOr<std::map<std::string, int64_t>> QualifyingPoints(
       const std::vector<std::string>& member_ids, absl::Time start, absl::Time end) = 0;
   virtual absl::StatusOr<Liability> PointsLiability() = 0;
+  // Whether the member has ever earned at the partner (a committed EARN).
+  virtual absl::StatusOr<bool> HasEarnedAt(const std::string& member_id, const std::string& partner_id) = 0;
   // Points partner_id had issued, net of returns, when the journal stood at
   // `sequence` (prepaid limits: rules_feed.h).
   virtual absl::StatusOr<int64_t> NetIssuanceAt(const std::string& partner_id, int64_t sequence) = 0;

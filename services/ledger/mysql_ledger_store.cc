@@ -102,6 +102,10 @@ constexpr absl::string_view kSelectIdempotency =
 constexpr absl::string_view kSelectReceipt =
     "SELECT transfer_id FROM earn_receipts WHERE partner_id = ? AND receipt_reference = ? "
     "FOR UPDATE";
+// Transfers never change and writers are serialised by the journal head,
+// so a plain read taken under the head lock sees every earlier earn.
+constexpr absl::string_view kSelectEarnedAt =
+    "SELECT 1 FROM transfers WHERE member_id = ? AND partner_id = ? AND code = ? LIMIT 1";
 constexpr absl::string_view kSelectJournalPage =
     "SELECT body, prev_hash, hash FROM transfers WHERE sequence > ? AND sequence <= ? "
     "ORDER BY sequence LIMIT ?";
@@ -369,6 +373,18 @@ HoldRow ReadHold(sql::ResultSet& rs) {
   return h;
 }
 
+// Whether the member has an EARN at the partner; `conn` is a transaction or
+// a pooled connection.
+template <typename Conn>
+bool EarnedAt(Conn& conn, const std::string& member_id, const std::string& partner_id) {
+  sql::PreparedStatement& stmt = conn.Prepare(kSelectEarnedAt);
+  stmt.setString(1, member_id);
+  stmt.setString(2, partner_id);
+  stmt.setInt(3, v1::TRANSFER_CODE_EARN);
+  std::unique_ptr<sql::ResultSet> rs(stmt.executeQuery());
+  return rs->next();
+}
+
 // body, prev_hash, hash -> the transfer with its hashes.
 absl::StatusOr<v1::Transfer> ReadTransferBody(sql::ResultSet& rs, int first_column) {
   v1::Transfer t;
@@ -536,6 +552,14 @@ class MysqlBatch final : public BatchState {
     return transfer_id;
   }
 
+  absl::StatusOr<bool> HasEarnedAt(const std::string& member_id, const std::string& partner_id) override {
+    const std::string map_key = absl::StrCat(member_id, "\x1f", partner_id);
+    if (auto it = earned_at_.find(map_key); it != earned_at_.end()) return it->second;
+    const bool earned = EarnedAt(tx_, member_id, partner_id);
+    earned_at_.emplace(map_key, earned);
+    return earned;
+  }
+
   absl::StatusOr<std::vector<LotRow*>> ExpiredLots(absl::Time as_of, int limit) override {
     sql::PreparedStatement& stmt = tx_.Prepare(kSelectExpiredLotsForUpdate);
     stmt.setString(1, SqlTime(as_of));
@@ -607,6 +631,9 @@ class MysqlBatch final : public BatchState {
     auto row = std::make_unique<TransferRow>();
     row->transfer = stored;
     transfers_[stored.transfer_id()] = std::move(row);
+    if (stored.code() == v1::TRANSFER_CODE_EARN) {
+      earned_at_[absl::StrCat(stored.member_id(), "\x1f", stored.partner_id())] = true;
+    }
     return stored;
   }
 
@@ -781,6 +808,7 @@ class MysqlBatch final : public BatchState {
   absl::flat_hash_map<std::string, std::unique_ptr<TransferRow>> transfers_;
   absl::flat_hash_map<std::string, std::optional<IdempotencyRecord>> idempotency_;
   absl::flat_hash_map<std::string, std::string> receipts_;
+  absl::flat_hash_map<std::string, bool> earned_at_;  // member \x1f partner
   std::vector<Appended> appended_;
   std::vector<NewIdempotency> new_idempotency_;
   std::vector<NewReceipt> new_receipts_;
@@ -1031,6 +1059,15 @@ class MysqlLedgerStore final : public LedgerStore {
       return absl::OkStatus();
     }));
     return at;
+  }
+
+  absl::StatusOr<bool> HasEarnedAt(const std::string& member_id, const std::string& partner_id) override {
+    bool earned = false;
+    RETURN_IF_ERROR(db::RunWithConnection(pool_, "earned at", [&](db::PooledConnection& c) {
+      earned = EarnedAt(c, member_id, partner_id);
+      return absl::OkStatus();
+    }));
+    return earned;
   }
 
   absl::StatusOr<Liability> PointsLiability() override {

@@ -400,6 +400,105 @@ TEST_F(LedgerTest, ConcurrentEarnsNeverSpendMoreThanTheLeasedBudget) {
   EXPECT_EQ(budgets->Remaining("capped"), 5);
 }
 
+// ---- First purchase at a new partner ---------------------------------------------
+
+class FirstPurchaseTest : public LedgerTest {
+ protected:
+  void SetUp() override {
+    LedgerTest::SetUp();
+    ASSERT_NE(t_, nullptr);
+    auto rules = std::make_shared<RulesSnapshot>(*t_->rules->Current());
+    catalog::v1::Campaign& c = rules->campaigns.emplace_back();
+    c.set_campaign_id("discovery");
+    c.set_name("50 points for your first purchase at a new partner");
+    c.set_state(catalog::v1::CAMPAIGN_STATE_ACTIVE);
+    c.set_fixed_bonus_points(50);
+    c.set_first_purchase_at_partner_only(true);
+    c.add_partner_ids("vet");
+    c.add_partner_ids("groomer");
+    t_->rules->Replace(rules);
+  }
+
+  static bool HasDiscoveryBonus(const v1::EarnBreakdown& b) {
+    for (const auto& bonus : b.campaign_bonuses()) {
+      if (bonus.campaign_id() == "discovery") return bonus.bonus_points() == 50;
+    }
+    return false;
+  }
+
+  absl::StatusOr<v1::QuoteEarnResponse> Quote(const std::string& member, const std::string& partner) {
+    v1::QuoteEarnRequest q;
+    q.set_partner_id(partner);
+    q.set_member_id(member);
+    q.mutable_amount()->set_amount_minor(1000);
+    q.mutable_amount()->set_currency("EUR");
+    return ledger().QuoteEarn(caller_, q);
+  }
+};
+
+TEST_F(FirstPurchaseTest, OnlyTheFirstEarnAtEachPartnerGetsTheBonus) {
+  auto quote = Quote("m1", "vet");
+  ASSERT_TRUE(quote.ok()) << quote.status();
+  EXPECT_EQ(quote->points(), 60);
+  EXPECT_TRUE(HasDiscoveryBonus(quote->breakdown()));
+
+  auto first = ledger().Earn(caller_, EarnOf("fp1", "vet", "m1", 1000));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->points(), 60);
+  EXPECT_TRUE(HasDiscoveryBonus(first->breakdown()));
+  EXPECT_TRUE(HasDiscoveryBonus(first->transfer().earn_breakdown()));
+
+  // The second purchase at the vet: the campaign does not apply at all.
+  auto again = Quote("m1", "vet");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->points(), 10);
+  EXPECT_EQ(again->breakdown().campaign_bonuses_size(), 0);
+  auto second = ledger().Earn(caller_, EarnOf("fp2", "vet", "m1", 1000));
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->points(), 10);
+  EXPECT_EQ(second->breakdown().campaign_bonuses_size(), 0);
+
+  // A new partner for the same member; and the vet is new to another member.
+  EXPECT_EQ(ledger().Earn(caller_, EarnOf("fp3", "groomer", "m1", 1000))->points(), 60);
+  EXPECT_EQ(ledger().Earn(caller_, EarnOf("fp4", "vet", "m2", 1000))->points(), 60);
+  // Not at a partner the campaign does not name.
+  EXPECT_EQ(ledger().Earn(caller_, EarnOf("fp5", "food", "m3", 1000))->points(), 20);
+  // A replay of the first earn gives its original answer.
+  auto replay = ledger().Earn(caller_, EarnOf("fp1", "vet", "m1", 1000));
+  ASSERT_TRUE(replay.ok());
+  EXPECT_EQ(replay->points(), 60);
+  EXPECT_EQ(replay->transfer().transfer_id(), first->transfer().transfer_id());
+  EXPECT_EQ(Available("m1"), 130);
+}
+
+TEST_F(FirstPurchaseTest, AnEarnSinceReversedStillCountsAsAPurchase) {
+  auto first = ledger().Earn(caller_, EarnOf("fr1", "vet", "m1", 1000));
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->points(), 60);
+  v1::ReverseRequest r;
+  r.set_idempotency_key("fr-rev");
+  r.set_transfer_id(first->transfer().transfer_id());
+  r.set_points(60);
+  ASSERT_TRUE(ledger().Reverse(caller_, r).ok());
+  // Returning the goods does not make the next purchase a first one again.
+  EXPECT_EQ(ledger().Earn(caller_, EarnOf("fr2", "vet", "m1", 1000))->points(), 10);
+}
+
+TEST_F(FirstPurchaseTest, ConcurrentFirstPurchasesGetOneBonus) {
+  std::atomic<int> with_bonus{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 12; ++i) {
+    threads.emplace_back([&, i] {
+      auto r = ledger().Earn(caller_, EarnOf(absl::StrCat("fc", i), "groomer", "m9", 1000));
+      ASSERT_TRUE(r.ok()) << r.status();
+      if (HasDiscoveryBonus(r->breakdown())) with_bonus.fetch_add(1);
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(with_bonus.load(), 1);
+  EXPECT_EQ(Available("m9"), 12 * 10 + 50);
+}
+
 // ---- Reverse ----------------------------------------------------------------
 
 TEST_F(LedgerTest, ReverseRedemptionRestoresItsLots) {
