@@ -69,7 +69,9 @@ const char* const kUsage = R"(usage: loyalty-ledger-load [--flag=value ...]
 Closed-loop load generator for the ledger service (async gRPC client).
 
   --target=HOST:PORT     ledger address (default 127.0.0.1:7102)
-  --scenario=NAME        earn | earn_hot | redeem (default earn)
+  --scenario=NAME        earn | earn_hot | redeem | quote (default earn);
+                         quote sends the earn basket to QuoteEarn: the
+                         service's ceiling without the writer and database
   --callers=N            operations kept in flight (default 64, max 10000)
   --duration_s=N         measured seconds after warm-up (default 10, max 600)
   --warmup_s=N           seconds of load before measuring (default 2, max 600)
@@ -113,13 +115,14 @@ int CodeIndex(grpc::StatusCode code) {
 // Flags
 // ---------------------------------------------------------------------------
 
-enum class Scenario { kEarn, kEarnHot, kRedeem };
+enum class Scenario { kEarn, kEarnHot, kRedeem, kQuote };
 
 const char* ScenarioName(Scenario s) {
   switch (s) {
     case Scenario::kEarn: return "earn";
     case Scenario::kEarnHot: return "earn_hot";
     case Scenario::kRedeem: return "redeem";
+    case Scenario::kQuote: return "quote";
   }
   return "?";
 }
@@ -235,9 +238,11 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
         o.scenario = Scenario::kEarnHot;
       } else if (value == "redeem") {
         o.scenario = Scenario::kRedeem;
+      } else if (value == "quote") {
+        o.scenario = Scenario::kQuote;
       } else {
         s = absl::InvalidArgumentError(
-            absl::StrCat("--scenario must be earn, earn_hot or redeem, got \"", value, "\""));
+            absl::StrCat("--scenario must be earn, earn_hot, redeem or quote, got \"", value, "\""));
       }
     } else if (name == "callers") {
       s = ParseInt32(name, value, 1, 10000, &o.callers);
@@ -345,8 +350,8 @@ class Histogram {
   uint64_t max_ = 0;
 };
 
-enum Method { kEarnRpc = 0, kAuthorizeRpc = 1, kCaptureRpc = 2, kNumMethods = 3 };
-const char* const kMethodNames[kNumMethods] = {"Earn", "Authorize", "Capture"};
+enum Method { kEarnRpc = 0, kAuthorizeRpc = 1, kCaptureRpc = 2, kQuoteRpc = 3, kNumMethods = 4 };
+const char* const kMethodNames[kNumMethods] = {"Earn", "Authorize", "Capture", "QuoteEarn"};
 
 struct Stats {
   Histogram ok_latency;      // operations that ended OK
@@ -387,7 +392,7 @@ class Worker;
 // One closed-loop caller: at most one RPC (or back-off alarm) outstanding, so
 // the caller itself is the completion-queue tag.
 struct Caller {
-  enum class Stage { kIdle, kEarn, kAuthorize, kCapture, kBackoff };
+  enum class Stage { kIdle, kEarn, kAuthorize, kCapture, kQuote, kBackoff };
 
   Worker* worker = nullptr;
   int index = 0;
@@ -404,7 +409,10 @@ struct Caller {
   ledgerpb::AuthorizeResponse auth_resp;
   ledgerpb::CaptureRequest cap_req;
   ledgerpb::CaptureResponse cap_resp;
+  ledgerpb::QuoteEarnRequest quote_req;
+  ledgerpb::QuoteEarnResponse quote_resp;
   std::unique_ptr<grpc::ClientAsyncResponseReader<ledgerpb::EarnResponse>> earn_rpc;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<ledgerpb::QuoteEarnResponse>> quote_rpc;
   std::unique_ptr<grpc::ClientAsyncResponseReader<ledgerpb::AuthorizeResponse>> auth_rpc;
   std::unique_ptr<grpc::ClientAsyncResponseReader<ledgerpb::CaptureResponse>> cap_rpc;
   grpc::Alarm alarm;
@@ -492,6 +500,9 @@ class Worker {
       IssueEarn(c, partner, *setup_member, options_.setup_amount_minor);
     } else if (options_.scenario == Scenario::kRedeem) {
       IssueAuthorize(c);
+    } else if (options_.scenario == Scenario::kQuote) {
+      IssueQuote(c, static_cast<int>(Uniform(1, options_.partners)), Uniform(1, options_.members),
+                 Uniform(1000, 20000));
     } else {
       const int partner = options_.scenario == Scenario::kEarnHot
                               ? 1
@@ -526,6 +537,27 @@ class Worker {
     c->earn_rpc = stub_->PrepareAsyncEarn(c->ctx.get(), r, cq_.get());
     c->earn_rpc->StartCall();
     c->earn_rpc->Finish(&c->earn_resp, &c->status, c);
+  }
+
+  // The same basket as IssueEarn, to QuoteEarn (no key, nothing posted).
+  void IssueQuote(Caller* c, int partner, int64_t member, int64_t amount_minor) {
+    c->stage = Caller::Stage::kQuote;
+    ledgerpb::QuoteEarnRequest& r = c->quote_req;
+    r.Clear();
+    r.set_partner_id(PartnerId(partner));
+    r.set_member_id(MemberId(member));
+    r.mutable_amount()->set_amount_minor(amount_minor);
+    r.mutable_amount()->set_currency("EUR");
+    ledgerpb::PurchaseLine* line = r.add_lines();
+    line->set_sku("bench-sku");
+    line->set_category("food");
+    line->set_quantity(1);
+    *line->mutable_amount() = r.amount();
+    c->quote_resp.Clear();
+    c->ctx = NewContext();
+    c->quote_rpc = stub_->PrepareAsyncQuoteEarn(c->ctx.get(), r, cq_.get());
+    c->quote_rpc->StartCall();
+    c->quote_rpc->Finish(&c->quote_resp, &c->status, c);
   }
 
   void IssueAuthorize(Caller* c) {
@@ -590,6 +622,10 @@ class Worker {
         return;
       case Caller::Stage::kCapture:
         CountRpcIfMeasured(kCaptureRpc, c->status);
+        FinishOp(c, c->status);
+        return;
+      case Caller::Stage::kQuote:
+        CountRpcIfMeasured(kQuoteRpc, c->status);
         FinishOp(c, c->status);
         return;
       case Caller::Stage::kBackoff:

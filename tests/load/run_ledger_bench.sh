@@ -28,7 +28,11 @@
 #   BENCH_MEMBERS   members [10000]
 #   BENCH_PARTNERS  partners [5]
 #   BENCH_MODES     modes to run ["batching naive"]
-#   BENCH_ALL       1 = also run redeem in naive mode [0]
+#   BENCH_ALL       1 = also run redeem and quote in naive mode [0]
+#   BENCH_SCENARIOS scenarios to run in every mode [batching: "earn earn_hot
+#                   redeem quote", naive: "earn earn_hot"]. quote sends the
+#                   earn basket to QuoteEarn: the ceiling of gRPC, auth and
+#                   the rules on this machine, without the writer and MariaDB.
 #   BENCH_THREADS   generator worker threads [1]
 #   BENCH_BUILD_DIR build folder [<repo>/build]
 #   BENCH_OUT       results folder [<build>/bench-results/<UTC time>]
@@ -62,6 +66,7 @@ MEMBERS="${BENCH_MEMBERS:-10000}"
 PARTNERS="${BENCH_PARTNERS:-5}"
 MODES="${BENCH_MODES:-batching naive}"
 ALL="${BENCH_ALL:-0}"
+SCENARIOS="${BENCH_SCENARIOS:-}"
 THREADS="${BENCH_THREADS:-1}"
 PARTNER_PREFIX=bench-p
 MEMBER_PREFIX=bench-m
@@ -297,8 +302,9 @@ run_scenario() {
 for mode in $MODES; do
   scenarios="earn earn_hot"
   if [[ "$mode" == batching || "$ALL" == 1 ]]; then
-    scenarios="$scenarios redeem"
+    scenarios="$scenarios redeem quote"
   fi
+  [[ -z "$SCENARIOS" ]] || scenarios="$SCENARIOS"
   log "=== mode $mode: starting the ledger (schema loyalty_bench_$mode)"
   if ! start_ledger "$mode"; then
     all_ok=0
