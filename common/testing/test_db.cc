@@ -105,4 +105,13 @@ absl::StatusOr<int64_t> QueryIntForTest(db::ConnectionPool& pool, const std::str
   return value;
 }
 
+std::vector<std::pair<std::string, std::string>> ServiceDbEnv(const TestDatabase& db,
+                                                              const std::string& keys_file) {
+  const db::DbOptions& o = db.options();
+  return {{"LOYALTY_DB_HOST", o.host},         {"LOYALTY_DB_PORT", std::to_string(o.port)},
+          {"LOYALTY_DB_SOCKET", o.socket},     {"LOYALTY_DB_USER", o.user},
+          {"LOYALTY_DB_PASSWORD", o.password}, {"LOYALTY_DB_NAME", db.name()},
+          {"LOYALTY_API_KEYS_FILE", keys_file}};
+}
+
 }  // namespace loyalty::testing

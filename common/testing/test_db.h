@@ -9,6 +9,8 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/db/pool.h"
@@ -51,5 +53,11 @@ absl::Status RunTestDbScript(const std::string& action);
 absl::Status ExecForTest(db::ConnectionPool& pool, const std::string& sql);
 // Runs a query that returns one integer.
 absl::StatusOr<int64_t> QueryIntForTest(db::ConnectionPool& pool, const std::string& sql);
+
+// The environment a service binary needs to run on `db` with the API keys
+// in `keys_file`: LOYALTY_DB_* and LOYALTY_API_KEYS_FILE (the shape of
+// ServiceProcess::EnvVars; append service-specific variables to it).
+std::vector<std::pair<std::string, std::string>> ServiceDbEnv(const TestDatabase& db,
+                                                              const std::string& keys_file);
 
 }  // namespace loyalty::testing

@@ -45,20 +45,13 @@ class DemoE2E : public ::testing::Test {
     for (const char* name : {"membership", "ledger", "settlement", "catalog"}) {
       auto db = testing::TestDatabase::Create(absl::StrCat("demo", name).substr(0, 12));
       ASSERT_TRUE(db.ok()) << db.status();
-      const db::DbOptions& o = (*db)->options();
       std::vector<std::string> a = args.at(name);
       a.push_back("--listen=" + addr(name));
+      testing::ServiceProcess::EnvVars env = testing::ServiceDbEnv(**db, *keys_file);
+      env.emplace_back("LOYALTY_LEDGER_API_KEY", service_key);
+      env.emplace_back("LOYALTY_SERVICE_API_KEY", service_key);
       auto process = testing::ServiceProcess::Start(
-          absl::StrCat(LOYALTY_BIN_DIR, "/services/", name, "/loyalty-", name), a,
-          {{"LOYALTY_DB_HOST", o.host},
-           {"LOYALTY_DB_PORT", std::to_string(o.port)},
-           {"LOYALTY_DB_SOCKET", o.socket},
-           {"LOYALTY_DB_USER", o.user},
-           {"LOYALTY_DB_PASSWORD", o.password},
-           {"LOYALTY_DB_NAME", (*db)->name()},
-           {"LOYALTY_API_KEYS_FILE", *keys_file},
-           {"LOYALTY_LEDGER_API_KEY", service_key},
-           {"LOYALTY_SERVICE_API_KEY", service_key}});
+          absl::StrCat(LOYALTY_BIN_DIR, "/services/", name, "/loyalty-", name), a, env);
       ASSERT_TRUE(process.ok()) << name << ": " << process.status();
       dbs_.push_back(*std::move(db));
       processes_[name] = *std::move(process);

@@ -43,14 +43,6 @@ std::string WriteRulesFile() {
   return path;
 }
 
-testing::ServiceProcess::EnvVars DbEnv(const testing::TestDatabase& db, const std::string& keys_file) {
-  const db::DbOptions& o = db.options();
-  return {{"LOYALTY_DB_HOST", o.host},         {"LOYALTY_DB_PORT", std::to_string(o.port)},
-          {"LOYALTY_DB_SOCKET", o.socket},     {"LOYALTY_DB_USER", o.user},
-          {"LOYALTY_DB_PASSWORD", o.password}, {"LOYALTY_DB_NAME", db.name()},
-          {"LOYALTY_API_KEYS_FILE", keys_file}};
-}
-
 struct PosRun {
   int exit_code = -1;
   std::string out;
@@ -69,14 +61,14 @@ class SdkE2E : public ::testing::Test {
     ledger_db_ = *std::move(ldb);
     auto membership = testing::ServiceProcess::Start(
         absl::StrCat(LOYALTY_BIN_DIR, "/services/membership/loyalty-membership"), {"--journal_poll_ms=0"},
-        DbEnv(*membership_db_, *keys_file));
+        testing::ServiceDbEnv(*membership_db_, *keys_file));
     ASSERT_TRUE(membership.ok()) << membership.status();
     membership_ = *std::move(membership);
     auto ledger = testing::ServiceProcess::Start(
         absl::StrCat(LOYALTY_BIN_DIR, "/services/ledger/loyalty-ledger"),
         {absl::StrCat("--earn_rules_file=", WriteRulesFile()), "--hold_sweep_interval_ms=0",
          "--expiry_interval_ms=0"},
-        DbEnv(*ledger_db_, *keys_file));
+        testing::ServiceDbEnv(*ledger_db_, *keys_file));
     ASSERT_TRUE(ledger.ok()) << ledger.status();
     ledger_ = *std::move(ledger);
   }

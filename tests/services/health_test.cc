@@ -31,15 +31,10 @@ TEST_P(ServiceHealthTest, StartsServesHealthAndStopsCleanly) {
   const std::string name = GetParam().name;
   auto db = testing::TestDatabase::Create(name);
   ASSERT_TRUE(db.ok()) << db.status();
-  const db::DbOptions& o = (*db)->options();
   testing::TestKeyring keys;
   absl::StatusOr<std::string> keys_file = keys.WriteKeysFile();
   ASSERT_TRUE(keys_file.ok()) << keys_file.status();
-  testing::ServiceProcess::EnvVars env = {
-      {"LOYALTY_DB_HOST", o.host},         {"LOYALTY_DB_PORT", std::to_string(o.port)},
-      {"LOYALTY_DB_SOCKET", o.socket},     {"LOYALTY_DB_USER", o.user},
-      {"LOYALTY_DB_PASSWORD", o.password}, {"LOYALTY_DB_NAME", (*db)->name()},
-      {"LOYALTY_API_KEYS_FILE", *keys_file}};
+  testing::ServiceProcess::EnvVars env = testing::ServiceDbEnv(**db, *keys_file);
   auto process = testing::ServiceProcess::Start(
       std::string(LOYALTY_BIN_DIR) + "/" + name + "/loyalty-" + name, {}, env);
   ASSERT_TRUE(process.ok()) << process.status();
@@ -98,16 +93,12 @@ TEST_P(ServiceHealthTest, RefusesToStartWithoutAKeySource) {
 TEST(PartnerRateLimit, APartnerOverItsBurstIsResourceExhaustedOthersAreNot) {
   auto db = testing::TestDatabase::Create("ratelimit");
   ASSERT_TRUE(db.ok()) << db.status();
-  const db::DbOptions& o = (*db)->options();
   testing::TestKeyring keys({"vet", "food"});
   absl::StatusOr<std::string> keys_file = keys.WriteKeysFile();
   ASSERT_TRUE(keys_file.ok()) << keys_file.status();
   auto process = testing::ServiceProcess::Start(
       std::string(LOYALTY_BIN_DIR) + "/ledger/loyalty-ledger", {"--partner_rate_limits=vet=1/2"},
-      {{"LOYALTY_DB_HOST", o.host},         {"LOYALTY_DB_PORT", std::to_string(o.port)},
-       {"LOYALTY_DB_SOCKET", o.socket},     {"LOYALTY_DB_USER", o.user},
-       {"LOYALTY_DB_PASSWORD", o.password}, {"LOYALTY_DB_NAME", (*db)->name()},
-       {"LOYALTY_API_KEYS_FILE", *keys_file}});
+      testing::ServiceDbEnv(**db, *keys_file));
   ASSERT_TRUE(process.ok()) << process.status();
   const std::string path = "/loyalty.ledger.v1.LedgerService/GetBalance";
   auto call = [&](const std::string& key) {

@@ -20,14 +20,6 @@ namespace {
 namespace lv1 = ::loyalty::ledger::v1;
 namespace sv1 = ::loyalty::settlement::v1;
 
-testing::ServiceProcess::EnvVars Env(const testing::TestDatabase& db, const std::string& keys_file) {
-  const db::DbOptions& o = db.options();
-  return {{"LOYALTY_DB_HOST", o.host},         {"LOYALTY_DB_PORT", std::to_string(o.port)},
-          {"LOYALTY_DB_SOCKET", o.socket},     {"LOYALTY_DB_USER", o.user},
-          {"LOYALTY_DB_PASSWORD", o.password}, {"LOYALTY_DB_NAME", db.name()},
-          {"LOYALTY_API_KEYS_FILE", keys_file}};
-}
-
 void Prepare(grpc::ClientContext& ctx, const std::string& key) {
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   ctx.AddMetadata("authorization", "Bearer " + key);
@@ -43,9 +35,9 @@ TEST(KeyDirectory, KeysIssuedBySettlementWorkEverywhereUntilRevoked) {
   ASSERT_TRUE(ldb.ok()) << ldb.status();
   auto settlement = testing::ServiceProcess::Start(
       absl::StrCat(LOYALTY_BIN_DIR, "/settlement/loyalty-settlement"), {"--journal_poll_ms=0"},
-      Env(**sdb, *keys_file));
+      testing::ServiceDbEnv(**sdb, *keys_file));
   ASSERT_TRUE(settlement.ok()) << settlement.status();
-  testing::ServiceProcess::EnvVars ledger_env = Env(**ldb, *keys_file);
+  testing::ServiceProcess::EnvVars ledger_env = testing::ServiceDbEnv(**ldb, *keys_file);
   ledger_env.emplace_back("LOYALTY_KEY_DIRECTORY_API_KEY", keys.service());
   auto ledger = testing::ServiceProcess::Start(
       absl::StrCat(LOYALTY_BIN_DIR, "/ledger/loyalty-ledger"),

@@ -53,14 +53,6 @@ std::string WriteRulesFile(const std::string& file_member) {
   return path;
 }
 
-testing::ServiceProcess::EnvVars DbEnv(const testing::TestDatabase& db, const std::string& keys_file) {
-  const db::DbOptions& o = db.options();
-  return {{"LOYALTY_DB_HOST", o.host},         {"LOYALTY_DB_PORT", std::to_string(o.port)},
-          {"LOYALTY_DB_SOCKET", ""},           {"LOYALTY_DB_USER", o.user},
-          {"LOYALTY_DB_PASSWORD", o.password}, {"LOYALTY_DB_NAME", db.name()},
-          {"LOYALTY_API_KEYS_FILE", keys_file}};
-}
-
 void Authorize(grpc::ClientContext& ctx, const std::string& key) {
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   ctx.AddMetadata("authorization", "Bearer " + key);
@@ -82,11 +74,11 @@ class RulesFeedE2E : public ::testing::Test {
     // for enrolment and status changes.
     auto membership = testing::ServiceProcess::Start(
         absl::StrCat(LOYALTY_BIN_DIR, "/membership/loyalty-membership"), {"--journal_poll_ms=0"},
-        DbEnv(*membership_db_, *keys_file));
+        testing::ServiceDbEnv(*membership_db_, *keys_file));
     ASSERT_TRUE(membership.ok()) << membership.status();
     membership_ = *std::move(membership);
 
-    testing::ServiceProcess::EnvVars ledger_env = DbEnv(*ledger_db_, *keys_file);
+    testing::ServiceProcess::EnvVars ledger_env = testing::ServiceDbEnv(*ledger_db_, *keys_file);
     ledger_env.emplace_back("LOYALTY_SERVICE_API_KEY", keys_.service());
     auto ledger = testing::ServiceProcess::Start(
         absl::StrCat(LOYALTY_BIN_DIR, "/ledger/loyalty-ledger"),
@@ -195,7 +187,7 @@ TEST_F(RulesFeedE2E, EarnIsUnavailableWhileMembershipHasNeverAnswered) {
   ASSERT_TRUE(keys_file.ok());
   auto db = testing::TestDatabase::Create("feedlonely");
   ASSERT_TRUE(db.ok()) << db.status();
-  testing::ServiceProcess::EnvVars env = DbEnv(**db, *keys_file);
+  testing::ServiceProcess::EnvVars env = testing::ServiceDbEnv(**db, *keys_file);
   env.emplace_back("LOYALTY_SERVICE_API_KEY", keys_.service());
   auto lonely = testing::ServiceProcess::Start(
       absl::StrCat(LOYALTY_BIN_DIR, "/ledger/loyalty-ledger"),

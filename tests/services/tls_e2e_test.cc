@@ -80,12 +80,7 @@ class TlsE2E : public ::testing::Test {
       return s.error_code() != grpc::StatusCode::UNAVAILABLE ? absl::OkStatus()
                                                              : absl::UnavailableError(s.error_message());
     };
-    const db::DbOptions& o = db.options();
-    testing::ServiceProcess::EnvVars env = {
-        {"LOYALTY_DB_HOST", o.host},         {"LOYALTY_DB_PORT", std::to_string(o.port)},
-        {"LOYALTY_DB_SOCKET", o.socket},     {"LOYALTY_DB_USER", o.user},
-        {"LOYALTY_DB_PASSWORD", o.password}, {"LOYALTY_DB_NAME", db.name()},
-        {"LOYALTY_API_KEYS_FILE", keys_file_}};
+    testing::ServiceProcess::EnvVars env = testing::ServiceDbEnv(db, keys_file_);
     env.insert(env.end(), extra_env.begin(), extra_env.end());
     return testing::ServiceProcess::Start(absl::StrCat(LOYALTY_BIN_DIR, "/", name, "/loyalty-", name), args, env,
                                           absl::Seconds(20), ready);

@@ -100,14 +100,10 @@ class LoyaltyctlE2E : public ::testing::Test {
     auto db = testing::TestDatabase::Create("ctlledg");
     ASSERT_TRUE(db.ok()) << db.status();
     db_ = *std::move(db);
-    const db::DbOptions& o = db_->options();
     auto ledger = testing::ServiceProcess::Start(
         absl::StrCat(LOYALTY_BIN_DIR, "/services/ledger/loyalty-ledger"),
         {"--hold_sweep_interval_ms=0", "--expiry_interval_ms=0"},
-        {{"LOYALTY_DB_HOST", o.host},         {"LOYALTY_DB_PORT", std::to_string(o.port)},
-         {"LOYALTY_DB_SOCKET", o.socket},     {"LOYALTY_DB_USER", o.user},
-         {"LOYALTY_DB_PASSWORD", o.password}, {"LOYALTY_DB_NAME", db_->name()},
-         {"LOYALTY_API_KEYS_FILE", *keys_file}});
+        testing::ServiceDbEnv(*db_, *keys_file));
     ASSERT_TRUE(ledger.ok()) << ledger.status();
     ledger_ = *std::move(ledger);
   }

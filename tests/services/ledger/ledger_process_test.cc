@@ -73,7 +73,6 @@ int Ledgerctl(const std::string& address, const std::string& api_key, const std:
 TEST(LedgerProcess, UnavailableWhileTheDatabaseIsDownThenRecovers) {
   auto db = testing::TestDatabase::Create("ledgerproc");
   ASSERT_TRUE(db.ok()) << db.status();
-  const db::DbOptions& o = (*db)->options();
   const std::string rules = WriteRulesFile();
   testing::TestKeyring keys({"vet"});
   absl::StatusOr<std::string> keys_file = keys.WriteKeysFile();
@@ -83,13 +82,7 @@ TEST(LedgerProcess, UnavailableWhileTheDatabaseIsDownThenRecovers) {
       absl::StrCat(LOYALTY_BIN_DIR, "/ledger/loyalty-ledger"),
       {absl::StrCat("--earn_rules_file=", rules), "--hold_sweep_interval_ms=0",
        "--expiry_interval_ms=0"},
-      {{"LOYALTY_DB_HOST", o.host},
-       {"LOYALTY_DB_PORT", std::to_string(o.port)},
-       {"LOYALTY_DB_SOCKET", ""},
-       {"LOYALTY_DB_USER", o.user},
-       {"LOYALTY_DB_PASSWORD", o.password},
-       {"LOYALTY_DB_NAME", (*db)->name()},
-       {"LOYALTY_API_KEYS_FILE", *keys_file}});
+      testing::ServiceDbEnv(**db, *keys_file));
   ASSERT_TRUE(process.ok()) << process.status();
   auto stub = v1::LedgerService::NewStub(
       grpc::CreateChannel((*process)->address(), grpc::InsecureChannelCredentials()));

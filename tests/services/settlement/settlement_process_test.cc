@@ -48,14 +48,6 @@ std::string WriteRulesFile() {
   return path;
 }
 
-testing::ServiceProcess::EnvVars DbEnv(const testing::TestDatabase& db, const std::string& keys_file) {
-  const db::DbOptions& o = db.options();
-  return {{"LOYALTY_DB_HOST", o.host},         {"LOYALTY_DB_PORT", std::to_string(o.port)},
-          {"LOYALTY_DB_SOCKET", ""},           {"LOYALTY_DB_USER", o.user},
-          {"LOYALTY_DB_PASSWORD", o.password}, {"LOYALTY_DB_NAME", db.name()},
-          {"LOYALTY_API_KEYS_FILE", keys_file}};
-}
-
 template <typename Stub, typename Request, typename Response>
 grpc::Status Call(Stub& stub, grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
                   const Request& request, Response* response, const std::string& api_key) {
@@ -84,9 +76,9 @@ TEST(SettlementProcess, FollowsTheLedgerClosesAndReconciles) {
   auto ledger = testing::ServiceProcess::Start(
       absl::StrCat(LOYALTY_BIN_DIR, "/ledger/loyalty-ledger"),
       {absl::StrCat("--earn_rules_file=", rules), "--hold_sweep_interval_ms=0", "--expiry_interval_ms=0"},
-      DbEnv(**ledger_db, *keys_file));
+      testing::ServiceDbEnv(**ledger_db, *keys_file));
   ASSERT_TRUE(ledger.ok()) << ledger.status();
-  testing::ServiceProcess::EnvVars env = DbEnv(**settlement_db, *keys_file);
+  testing::ServiceProcess::EnvVars env = testing::ServiceDbEnv(**settlement_db, *keys_file);
   env.emplace_back("LOYALTY_LEDGER_API_KEY", keys.service());
   auto settlement = testing::ServiceProcess::Start(
       absl::StrCat(LOYALTY_BIN_DIR, "/settlement/loyalty-settlement"),
