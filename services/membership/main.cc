@@ -28,7 +28,7 @@ std::vector<std::string> List(const std::string& text) {
 class Instance final : public server::ServiceInstance {
  public:
   Instance(db::ConnectionPool& pool, auth::Authenticator& authenticator, std::unique_ptr<LedgerClient> ledger,
-           MembershipOptions options, absl::Duration journal_poll)
+           MembershipOptions options, absl::Duration journal_poll, absl::Duration segment_refresh_interval)
       : store_(NewMysqlMembershipStore(pool)),
         ledger_(std::move(ledger)),
         membership_(*store_, *ledger_, std::move(options)),
@@ -36,12 +36,17 @@ class Instance final : public server::ServiceInstance {
         service_(membership_, [this](const grpc::ServerContext& ctx, absl::string_view method) {
           return guard_.Check(ctx, method);
         }),
-        journal_poll_(journal_poll) {
+        journal_poll_(journal_poll),
+        segment_refresh_interval_(segment_refresh_interval) {
     if (journal_poll_ > absl::ZeroDuration()) background_ = std::thread([this] { FollowJournal(); });
+    if (segment_refresh_interval_ > absl::ZeroDuration()) {
+      segment_refresher_ = std::thread([this] { RefreshSegmentsPeriodically(); });
+    }
   }
   ~Instance() override {
     BeginShutdown();
     if (background_.joinable()) background_.join();
+    if (segment_refresher_.joinable()) segment_refresher_.join();
   }
 
   std::vector<grpc::Service*> services() override { return {&service_}; }
@@ -70,14 +75,49 @@ class Instance final : public server::ServiceInstance {
     }
   }
 
+  // Materialises saved segments (MemberSnapshot.segment_ids): one full pass
+  // over the members, then a pause. Its own thread, because a pass over many
+  // members takes a while and needs no ledger. Several replicas share a pass
+  // chunk by chunk (see Membership::RefreshSegments). Errors are logged and
+  // retried after the interval.
+  void RefreshSegmentsPeriodically() {
+    // Chunks per call, between which shutdown is noticed.
+    constexpr int kChunksPerCall = 20;
+    SegmentRefreshResult pass;
+    while (!stop_.HasBeenNotified()) {
+      absl::StatusOr<SegmentRefreshResult> step = membership_.RefreshSegments(kChunksPerCall);
+      if (!step.ok()) {
+        log::Warn("segment_refresh_failed", {{"code", absl::StatusCodeToString(step.status().code())}});
+      } else {
+        pass.members_examined += step->members_examined;
+        pass.rows_added += step->rows_added;
+        pass.rows_removed += step->rows_removed;
+        pass.members_changed += step->members_changed;
+        if (!step->pass_completed) continue;
+        // A pass that changed nothing is the common case: not worth a line
+        // a minute at info.
+        log::Write(pass.members_changed > 0 ? log::Level::kInfo : log::Level::kDebug, "segments_refreshed",
+                   {{"pass", step->pass},
+                    {"members_examined", pass.members_examined},
+                    {"rows_added", pass.rows_added},
+                    {"rows_removed", pass.rows_removed},
+                    {"members_changed", pass.members_changed}});
+      }
+      pass = SegmentRefreshResult{};
+      stop_.WaitForNotificationWithTimeout(segment_refresh_interval_);
+    }
+  }
+
   std::unique_ptr<MembershipStore> store_;
   std::unique_ptr<LedgerClient> ledger_;
   Membership membership_;
   auth::RpcGuard guard_;
   MembershipService service_;
   absl::Duration journal_poll_;
+  absl::Duration segment_refresh_interval_;
   absl::Notification stop_;
   std::thread background_;
+  std::thread segment_refresher_;
 };
 
 absl::StatusOr<server::ServiceInstancePtr> Build(const server::ServiceContext& ctx) {
@@ -90,6 +130,7 @@ absl::StatusOr<server::ServiceInstancePtr> Build(const server::ServiceContext& c
   if (options.privacy_versions.empty()) return absl::InvalidArgumentError("--privacy_versions: at least one");
   ASSIGN_OR_RETURN(int64_t deadline_ms, ctx.config.GetInt("ledger_deadline_ms", 100, 60'000));
   ASSIGN_OR_RETURN(int64_t poll_ms, ctx.config.GetInt("journal_poll_ms", 0, 3'600'000));
+  ASSIGN_OR_RETURN(int64_t segment_refresh_ms, ctx.config.GetInt("segment_refresh_interval_ms", 0, 86'400'000));
   ASSIGN_OR_RETURN(options.referral_reward_points, ctx.config.GetInt("referral_reward_points", 1, 1'000'000));
   GrpcLedgerClientOptions ledger_options;
   ledger_options.api_key = ctx.config.GetString("ledger_api_key");
@@ -105,7 +146,8 @@ absl::StatusOr<server::ServiceInstancePtr> Build(const server::ServiceContext& c
   auto channel = ctx.channel_to(ctx.config.GetString("ledger_address"));
   return std::make_unique<Instance>(ctx.pool, ctx.authenticator,
                                     NewGrpcLedgerClient(std::move(channel), std::move(ledger_options)),
-                                    std::move(options), absl::Milliseconds(poll_ms));
+                                    std::move(options), absl::Milliseconds(poll_ms),
+                                    absl::Milliseconds(segment_refresh_ms));
 }
 
 }  // namespace
@@ -123,6 +165,8 @@ int main(int argc, char** argv) {
           {"ledger_api_key", "", "service API key membership presents to the ledger", true},
           {"ledger_deadline_ms", "5000", "deadline of each call to the ledger"},
           {"journal_poll_ms", "2000", "how often the ledger journal is followed (activity, referral rewards); 0 = off"},
+          {"segment_refresh_interval_ms", "60000",
+           "pause between passes that materialise saved segments (MemberSnapshot.segment_ids); 0 = off"},
           {"referral_reward_points", "500", "points a referrer gets when the referred member first earns"},
           {"languages", "en,de,fr,it,nl,es,de-AT,de-CH,fr-CH,en-GB", "supported preferred languages (BCP 47)"},
           {"terms_versions", "2025-01", "terms versions members may accept (comma-separated)"},

@@ -26,6 +26,7 @@
 #include "loyalty/membership/v1/membership.pb.h"
 #include "services/membership/ledger_client.h"
 #include "services/membership/membership_store.h"
+#include "services/membership/segments.h"
 
 namespace loyalty::membership {
 
@@ -40,7 +41,20 @@ struct MembershipOptions {
   std::vector<std::string> privacy_versions = {"2025-01"};
   // Points granted to a referrer when the referred member first earns.
   int64_t referral_reward_points = 500;
+  // Members per segment refresh transaction (tests make it small).
+  int segment_refresh_chunk_members = kSegmentRefreshChunkMembers;
   std::function<absl::Time()> now = [] { return absl::Now(); };
+};
+
+// What a RefreshSegments call did.
+struct SegmentRefreshResult {
+  int64_t pass = 0;             // number of the pass it worked on (1 = the first)
+  bool pass_completed = false;  // that pass is over (ended by this call or by another replica)
+  int chunks = 0;               // chunks (transactions) this call committed
+  int64_t members_examined = 0;
+  int64_t rows_added = 0;       // segment_members rows
+  int64_t rows_removed = 0;
+  int64_t members_changed = 0;  // members whose segment set changed (snapshot version bumped)
 };
 
 class Membership {
@@ -101,6 +115,20 @@ class Membership {
   // "referral:<referral_id>"), at most `max` per call. Returns how many were
   // granted.
   absl::StatusOr<int> GrantReferralRewards(int max);
+  // Materialises the saved segments (MemberSnapshot.segment_ids): works on
+  // the refresh pass under way, at most `max_chunks` chunks of
+  // `segment_refresh_chunk_members` members, and returns early when that
+  // pass is over. A pass walks all members by member_id; each chunk is one
+  // transaction that evaluates every saved segment's filter (MatchesSegment)
+  // on its members, writes the added and removed memberships, and gives each
+  // member whose set changed the next snapshot feed version. The position is
+  // durable and the chunk idempotent, so a pass interrupted anywhere resumes
+  // where it stopped; replicas running it at once take chunks in turn. At the
+  // end of a pass, every segment whose version did not change during it gets
+  // member_count and refreshed_at. A segment created or re-filtered
+  // mid-pass is fully evaluated by the next pass.
+  // REQUIRES: max_chunks >= 1.
+  absl::StatusOr<SegmentRefreshResult> RefreshSegments(int max_chunks);
 
  private:
   // The body of an idempotent mutation: fills the response and names the

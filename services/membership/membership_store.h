@@ -62,6 +62,19 @@ struct GrantedChannel {
   std::string partner_id;
 };
 
+// A member's place in a saved segment (a segment_members row).
+struct SegmentMembership {
+  std::string segment_id;
+  std::string member_id;
+  friend bool operator==(const SegmentMembership&, const SegmentMembership&) = default;
+};
+
+// Where the segment refresh stands (the segment_refresh row).
+struct SegmentRefreshCursor {
+  int64_t pass = 0;             // passes completed; the one under way is pass + 1
+  std::string after_member_id;  // last member evaluated; '' = the pass has not begun
+};
+
 class MembershipTx {
  public:
   virtual ~MembershipTx() = default;
@@ -151,8 +164,31 @@ class MembershipTx {
   virtual absl::StatusOr<std::vector<GrantedChannel>> GrantedChannelsInRange(const std::string& after_member_id,
                                                                              const std::string& last_member_id) = 0;
 
+  // --- materialised segments (segment_members) ---
+  // The refresh position, row locked until commit: every refresh chunk locks
+  // it first, so replicas take chunks in turn.
+  virtual absl::StatusOr<SegmentRefreshCursor> LockSegmentRefresh() = 0;
+  virtual absl::Status SetSegmentRefresh(const SegmentRefreshCursor& cursor, absl::Time now) = 0;
+  // A pass begins: remembers each segment's version (refresh_version) and
+  // the start time.
+  virtual absl::Status BeginSegmentPass(absl::Time now) = 0;
+  // A pass ends: each segment still at the version the pass began with gets
+  // member_count = its segment_members rows and refreshed_at = now.
+  virtual absl::Status CompleteSegmentPass(absl::Time now) = 0;
+  // Stored memberships of members in (after_member_id, last_member_id], row
+  // locked until commit.
+  virtual absl::StatusOr<std::vector<SegmentMembership>> SegmentMembersInRange(
+      const std::string& after_member_id, const std::string& last_member_id) = 0;
+  virtual absl::Status AddSegmentMember(const SegmentMembership& row, absl::Time now) = 0;
+  virtual absl::Status RemoveSegmentMember(const SegmentMembership& row) = 0;
+  // Gives each member the next snapshot feed version, in the given order,
+  // from the same counter as UpdateMember. Members that do not exist are
+  // skipped.
+  virtual absl::Status BumpSnapshotVersions(const std::vector<std::string>& member_ids) = 0;
+
   // --- feed and audit ---
-  // Snapshots with version > after_version, ascending, at most `limit`.
+  // Snapshots with version > after_version, ascending, at most `limit`, each
+  // with its segment_ids (ascending).
   virtual absl::StatusOr<std::vector<v1::MemberSnapshot>> ListSnapshots(int64_t after_version, int limit) = 0;
   virtual absl::Status InsertAudit(const std::string& member_id, const common::v1::AuditEvent& event) = 0;
   // Newest first, filtered; the cursor is the row id.

@@ -4,11 +4,13 @@
 #include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "common/db/sql_values.h"
 #include "common/db/transaction.h"
 #include "common/status/status_macros.h"
@@ -147,9 +149,13 @@ constexpr absl::string_view kSelectReferralOf =
     "SELECT " LOYALTY_REFERRAL_COLUMNS " FROM referrals WHERE referred_member_id = ?";
 constexpr absl::string_view kCountReferrals = "SELECT COUNT(*) FROM referrals WHERE referrer_member_id = ?";
 
+// A member's segments come with its row (one index range on
+// segment_members_member per snapshot), so a page is one statement.
 constexpr absl::string_view kSelectSnapshots =
-    "SELECT member_id, status, tier_id, birth_month, enrolling_partner_id, created_at, snapshot_version "
-    "FROM members WHERE snapshot_version > ? ORDER BY snapshot_version LIMIT ?";
+    "SELECT m.member_id, m.status, m.tier_id, m.birth_month, m.enrolling_partner_id, m.created_at, "
+    "m.snapshot_version, (SELECT GROUP_CONCAT(sm.segment_id ORDER BY sm.segment_id SEPARATOR ',') "
+    "FROM segment_members sm WHERE sm.member_id = m.member_id) "
+    "FROM members m WHERE m.snapshot_version > ? ORDER BY m.snapshot_version LIMIT ?";
 
 constexpr absl::string_view kLockCursor = "SELECT position FROM feed_cursors WHERE name = ? FOR UPDATE";
 constexpr absl::string_view kSetCursor = "UPDATE feed_cursors SET position = ?, updated_at = ? WHERE name = ?";
@@ -182,6 +188,24 @@ constexpr absl::string_view kScanMembers =
 constexpr absl::string_view kGrantedChannelsInRange =
     "SELECT member_id, channel, partner_id FROM consents "
     "WHERE member_id > ? AND member_id <= ? AND kind = 1 AND granted = 1";
+
+constexpr absl::string_view kLockSegmentRefresh =
+    "SELECT pass, after_member_id FROM segment_refresh WHERE id = 1 FOR UPDATE";
+constexpr absl::string_view kSetSegmentRefresh =
+    "UPDATE segment_refresh SET pass = ?, after_member_id = ?, updated_at = ? WHERE id = 1";
+constexpr absl::string_view kStartSegmentRefresh = "UPDATE segment_refresh SET pass_started_at = ? WHERE id = 1";
+constexpr absl::string_view kPinSegmentVersions = "UPDATE segments SET refresh_version = version";
+constexpr absl::string_view kCompleteSegments =
+    "UPDATE segments SET member_count = (SELECT COUNT(*) FROM segment_members sm "
+    "WHERE sm.segment_id = segments.segment_id), refreshed_at = ? WHERE refresh_version = version";
+constexpr absl::string_view kSegmentMembersInRange =
+    "SELECT segment_id, member_id FROM segment_members WHERE member_id > ? AND member_id <= ? FOR UPDATE";
+constexpr absl::string_view kInsertSegmentMember =
+    "INSERT INTO segment_members (segment_id, member_id, added_at) VALUES (?, ?, ?)";
+constexpr absl::string_view kDeleteSegmentMember =
+    "DELETE FROM segment_members WHERE segment_id = ? AND member_id = ?";
+constexpr absl::string_view kLockMemberRow = "SELECT member_id FROM members WHERE member_id = ? FOR UPDATE";
+constexpr absl::string_view kSetSnapshotVersion = "UPDATE members SET snapshot_version = ? WHERE member_id = ?";
 
 constexpr absl::string_view kInsertAudit =
     "INSERT INTO audit_events (audit_event_id, occurred_at, actor_key_id, actor_role, actor_partner_id, "
@@ -793,6 +817,11 @@ class MysqlTx final : public MembershipTx {
       snap.set_enrolling_partner_id(Str(*rs, 5));
       ReadTime(*rs, 6, snap.mutable_enrolled_at());
       snap.set_version(rs->getInt64(7));
+      if (!rs->isNull(8)) {
+        std::vector<std::string> ids = absl::StrSplit(Str(*rs, 8), ',', absl::SkipEmpty());
+        std::sort(ids.begin(), ids.end());
+        for (std::string& id : ids) snap.add_segment_ids(std::move(id));
+      }
     }
     return out;
   }
@@ -933,6 +962,94 @@ class MysqlTx final : public MembershipTx {
     return out;
   }
 
+  absl::StatusOr<SegmentRefreshCursor> LockSegmentRefresh() override {
+    auto& s = tx_.Prepare(kLockSegmentRefresh);
+    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
+    if (!rs->next()) return absl::InternalError("segment_refresh row missing");
+    return SegmentRefreshCursor{rs->getInt64(1), Str(*rs, 2)};
+  }
+
+  absl::Status SetSegmentRefresh(const SegmentRefreshCursor& cursor, absl::Time now) override {
+    auto& s = tx_.Prepare(kSetSegmentRefresh);
+    s.setInt64(1, cursor.pass);
+    s.setString(2, cursor.after_member_id);
+    s.setString(3, SqlTime(now));
+    s.executeUpdate();
+    return absl::OkStatus();
+  }
+
+  absl::Status BeginSegmentPass(absl::Time now) override {
+    auto& start = tx_.Prepare(kStartSegmentRefresh);
+    start.setString(1, SqlTime(now));
+    start.executeUpdate();
+    tx_.Prepare(kPinSegmentVersions).executeUpdate();
+    return absl::OkStatus();
+  }
+
+  absl::Status CompleteSegmentPass(absl::Time now) override {
+    auto& s = tx_.Prepare(kCompleteSegments);
+    s.setString(1, SqlTime(now));
+    s.executeUpdate();
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::vector<SegmentMembership>> SegmentMembersInRange(const std::string& after,
+                                                                       const std::string& last) override {
+    auto& s = tx_.Prepare(kSegmentMembersInRange);
+    s.setString(1, after);
+    s.setString(2, last);
+    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
+    std::vector<SegmentMembership> out;
+    while (rs->next()) out.push_back({Str(*rs, 1), Str(*rs, 2)});
+    return out;
+  }
+
+  absl::Status AddSegmentMember(const SegmentMembership& row, absl::Time now) override {
+    auto& s = tx_.Prepare(kInsertSegmentMember);
+    s.setString(1, row.segment_id);
+    s.setString(2, row.member_id);
+    s.setString(3, SqlTime(now));
+    try {
+      s.executeUpdate();
+    } catch (const sql::SQLException& e) {
+      // Only a refresh chunk writes these rows, under the segment_refresh
+      // lock; a duplicate means another writer slipped past it (Galera
+      // replicas on two nodes): retry, and the diff then sees the row.
+      if (e.getErrorCode() == kErDupEntry) return absl::AbortedError("segment member added concurrently");
+      throw;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status RemoveSegmentMember(const SegmentMembership& row) override {
+    auto& s = tx_.Prepare(kDeleteSegmentMember);
+    s.setString(1, row.segment_id);
+    s.setString(2, row.member_id);
+    s.executeUpdate();
+    return absl::OkStatus();
+  }
+
+  absl::Status BumpSnapshotVersions(const std::vector<std::string>& member_ids) override {
+    // Member rows first, then the feed counter: the order UpdateMember takes
+    // them in, so the two cannot deadlock.
+    std::vector<const std::string*> found;
+    for (const std::string& id : member_ids) {
+      auto& lock = tx_.Prepare(kLockMemberRow);
+      lock.setString(1, id);
+      std::unique_ptr<sql::ResultSet> rs(lock.executeQuery());
+      if (rs->next()) found.push_back(&id);
+    }
+    if (found.empty()) return absl::OkStatus();
+    ASSIGN_OR_RETURN(int64_t version, NextFeedVersions(static_cast<int64_t>(found.size())));
+    for (const std::string* id : found) {
+      auto& s = tx_.Prepare(kSetSnapshotVersion);
+      s.setInt64(1, version++);
+      s.setString(2, *id);
+      s.executeUpdate();
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status InsertAudit(const std::string& member_id, const common::v1::AuditEvent& e) override {
     auto& s = tx_.Prepare(kInsertAudit);
     s.setString(1, e.audit_event_id());
@@ -1001,16 +1118,20 @@ class MysqlTx final : public MembershipTx {
     return std::nullopt;
   }
 
-  absl::StatusOr<int64_t> NextFeedVersion() {
+  absl::StatusOr<int64_t> NextFeedVersion() { return NextFeedVersions(1); }
+
+  // Reserves `count` consecutive feed versions and returns the first. The
+  // counter row stays locked until commit, so versions follow commit order.
+  absl::StatusOr<int64_t> NextFeedVersions(int64_t count) {
     auto& sel = tx_.Prepare(kNextFeedVersion);
     std::unique_ptr<sql::ResultSet> rs(sel.executeQuery());
     if (!rs->next()) return absl::InternalError("feed_head row missing");
-    const int64_t next = rs->getInt64(1) + 1;
+    const int64_t first = rs->getInt64(1) + 1;
     rs.reset();
     auto& up = tx_.Prepare(kSetFeedVersion);
-    up.setInt64(1, next);
+    up.setInt64(1, first + count - 1);
     up.executeUpdate();
-    return next;
+    return first;
   }
 
   // Email, phone and referral code are unique; a collision here means a

@@ -1,6 +1,8 @@
 #include "services/membership/segments.h"
 
 #include <algorithm>
+#include <set>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/status/status_macros.h"
@@ -80,6 +82,50 @@ bool MatchesSegment(const v1::SegmentFilter& f, const SegmentCandidate& m,
   }
   if (f.birthday_month() != 0 && m.birth_month != f.birthday_month()) return false;
   return true;
+}
+
+GrantedByMember GroupGrantedChannels(const std::vector<GrantedChannel>& channels) {
+  GrantedByMember out;
+  for (const GrantedChannel& g : channels) out[g.member_id].insert(ConsentKey(g.channel, g.partner_id));
+  return out;
+}
+
+bool NeedsConsents(const std::vector<v1::Segment>& segments) {
+  return std::any_of(segments.begin(), segments.end(),
+                     [](const v1::Segment& s) { return !s.filter().required_consents().empty(); });
+}
+
+SegmentChanges DiffSegmentMembers(const std::vector<v1::Segment>& segments,
+                                  const std::vector<SegmentCandidate>& members, const GrantedByMember& granted,
+                                  const std::vector<SegmentMembership>& stored) {
+  // (member_id, segment_id): ordered sets give the documented output order.
+  using Key = std::pair<std::string, std::string>;
+  std::set<Key> want;
+  static const absl::flat_hash_set<std::string> kNone;
+  for (const SegmentCandidate& m : members) {
+    auto it = granted.find(m.member_id);
+    const absl::flat_hash_set<std::string>& consents = it == granted.end() ? kNone : it->second;
+    for (const v1::Segment& s : segments) {
+      if (MatchesSegment(s.filter(), m, consents)) want.emplace(m.member_id, s.segment_id());
+    }
+  }
+  std::set<Key> have;
+  for (const SegmentMembership& r : stored) have.emplace(r.member_id, r.segment_id);
+
+  SegmentChanges out;
+  std::set<std::string> changed;
+  for (const Key& k : want) {
+    if (have.contains(k)) continue;
+    out.added.push_back({k.second, k.first});
+    changed.insert(k.first);
+  }
+  for (const Key& k : have) {
+    if (want.contains(k)) continue;
+    out.removed.push_back({k.second, k.first});
+    changed.insert(k.first);
+  }
+  out.changed_member_ids.assign(changed.begin(), changed.end());
+  return out;
 }
 
 }  // namespace loyalty::membership
