@@ -2,7 +2,9 @@
 // tier ladder from membership's ListMemberSnapshots feed (with its own
 // service key), so a member suspended in membership can no longer earn at the
 // ledger, and earns again once reinstated. No call per earn: the ledger sees
-// the change at its next refresh.
+// the change at its next refresh. Saved segments travel the same way: a
+// campaign aimed at a segment pays its members once membership has
+// refreshed the segment.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -27,8 +29,9 @@ namespace lv1 = ::loyalty::ledger::v1;
 namespace mv1 = ::loyalty::membership::v1;
 
 // Partners still come from the file; members come from membership's feed,
-// so the file's members (one suspended here) must be ignored.
-std::string WriteRulesFile(const std::string& file_member) {
+// so the file's members (one suspended here) must be ignored. With a
+// `segment_id`, a campaign gives +25 points to that saved segment's members.
+std::string WriteRulesFile(const std::string& file_member, const std::string& segment_id = "") {
   ledger::internal::v1::EarnRulesFile file;
   auto* p = file.add_partners();
   p->set_partner_id("vet");
@@ -42,6 +45,14 @@ std::string WriteRulesFile(const std::string& file_member) {
   auto* m = file.add_members();
   m->set_member_id(file_member);
   m->set_status(mv1::MEMBER_STATUS_SUSPENDED);
+  if (!segment_id.empty()) {
+    auto* campaign = file.add_campaigns();
+    campaign->set_campaign_id("march-birthdays");
+    campaign->set_name("25 extra for members born in March");
+    campaign->set_state(catalog::v1::CAMPAIGN_STATE_ACTIVE);
+    campaign->set_fixed_bonus_points(25);
+    campaign->add_segment_ids(segment_id);
+  }
   std::string json;
   EXPECT_TRUE(google::protobuf::util::MessageToJsonString(file, &json).ok());
   char path[] = "/tmp/loyalty-rules-XXXXXX.json";
@@ -71,33 +82,51 @@ class RulesFeedE2E : public ::testing::Test {
     ASSERT_TRUE(keys_file.ok()) << keys_file.status();
 
     // Membership first, without a ledger key: it does not need the ledger
-    // for enrolment and status changes.
+    // for enrolment and status changes. Segments are refreshed often.
     auto membership = testing::ServiceProcess::Start(
-        absl::StrCat(LOYALTY_BIN_DIR, "/membership/loyalty-membership"), {"--journal_poll_ms=0"},
+        absl::StrCat(LOYALTY_BIN_DIR, "/membership/loyalty-membership"),
+        {"--journal_poll_ms=0", "--segment_refresh_interval_ms=100"},
         testing::ServiceDbEnv(*membership_db_, *keys_file));
     ASSERT_TRUE(membership.ok()) << membership.status();
     membership_ = *std::move(membership);
+    membership_stub_ = mv1::MembershipService::NewStub(
+        grpc::CreateChannel(membership_->address(), grpc::InsecureChannelCredentials()));
+
+    // A saved segment (members born in March) that the campaign targets.
+    mv1::CreateSegmentRequest seg;
+    seg.set_idempotency_key("segment-march");
+    seg.set_name("Born in March");
+    seg.mutable_filter()->set_birthday_month(3);
+    mv1::CreateSegmentResponse seg_resp;
+    grpc::ClientContext seg_ctx;
+    Authorize(seg_ctx, keys_.backoffice());
+    grpc::Status created = membership_stub_->CreateSegment(&seg_ctx, seg, &seg_resp);
+    ASSERT_TRUE(created.ok()) << created.error_message();
+    segment_id_ = seg_resp.segment().segment_id();
 
     testing::ServiceProcess::EnvVars ledger_env = testing::ServiceDbEnv(*ledger_db_, *keys_file);
     ledger_env.emplace_back("LOYALTY_SERVICE_API_KEY", keys_.service());
     auto ledger = testing::ServiceProcess::Start(
         absl::StrCat(LOYALTY_BIN_DIR, "/ledger/loyalty-ledger"),
-        {absl::StrCat("--earn_rules_file=", WriteRulesFile("file-only-member")),
+        {absl::StrCat("--earn_rules_file=", WriteRulesFile("file-only-member", segment_id_)),
          absl::StrCat("--membership_address=", membership_->address()), "--earn_rules_refresh_ms=100",
          "--hold_sweep_interval_ms=0", "--expiry_interval_ms=0"},
         ledger_env);
     ASSERT_TRUE(ledger.ok()) << ledger.status();
     ledger_ = *std::move(ledger);
 
-    membership_stub_ = mv1::MembershipService::NewStub(
-        grpc::CreateChannel(membership_->address(), grpc::InsecureChannelCredentials()));
     ledger_stub_ = lv1::LedgerService::NewStub(
         grpc::CreateChannel(ledger_->address(), grpc::InsecureChannelCredentials()));
   }
 
-  std::string Enrol(const std::string& key, const std::string& email) {
+  std::string Enrol(const std::string& key, const std::string& email, int birth_month = 0) {
     mv1::EnrolRequest r;
     r.set_idempotency_key(key);
+    if (birth_month != 0) {
+      r.mutable_birth_date()->set_year(1990);
+      r.mutable_birth_date()->set_month(birth_month);
+      r.mutable_birth_date()->set_day(14);
+    }
     r.set_given_name("Anna");
     r.set_email(email);
     r.set_preferred_language("en");
@@ -125,7 +154,7 @@ class RulesFeedE2E : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.error_message();
   }
 
-  grpc::Status Earn(const std::string& key, const std::string& member_id) {
+  grpc::Status Earn(const std::string& key, const std::string& member_id, int64_t* points = nullptr) {
     lv1::EarnRequest r;
     r.set_idempotency_key(key);
     r.set_partner_id("vet");
@@ -136,7 +165,9 @@ class RulesFeedE2E : public ::testing::Test {
     lv1::EarnResponse resp;
     grpc::ClientContext ctx;
     Authorize(ctx, keys_.partner("vet"));
-    return ledger_stub_->Earn(&ctx, r, &resp);
+    grpc::Status s = ledger_stub_->Earn(&ctx, r, &resp);
+    if (points != nullptr) *points = resp.points();
+    return s;
   }
 
   // Tries fresh keys until the ledger answers `want` (the feed is read every
@@ -152,6 +183,7 @@ class RulesFeedE2E : public ::testing::Test {
   }
 
   testing::TestKeyring keys_{{"vet"}};
+  std::string segment_id_;
   std::unique_ptr<testing::TestDatabase> membership_db_;
   std::unique_ptr<testing::TestDatabase> ledger_db_;
   std::unique_ptr<testing::ServiceProcess> membership_;
@@ -179,6 +211,26 @@ TEST_F(RulesFeedE2E, SuspensionInMembershipReachesTheLedger) {
   // Members come from the feed only: the rules file's suspended member is
   // ignored (unknown members are active at the base tier).
   EXPECT_TRUE(Earn("file-member", "file-only-member").ok());
+}
+
+TEST_F(RulesFeedE2E, ASegmentCampaignPaysItsMembersOnceMembershipHasRefreshedTheSegment) {
+  const std::string march = Enrol("enrol-march", "march@example.com", 3);
+  const std::string june = Enrol("enrol-june", "june@example.com", 6);
+  ASSERT_FALSE(march.empty());
+  ASSERT_FALSE(june.empty());
+  // Membership materialises the segment on its next refresh and publishes
+  // the member's segment_ids; the ledger sees them at its next feed read.
+  int64_t points = 0;
+  for (int attempt = 0; attempt < 150 && points != 35; ++attempt) {
+    grpc::Status s = Earn(absl::StrCat("march-", attempt), march, &points);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    if (points != 35) absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(points, 35) << "10 base + 25 for the segment\n" << ledger_->LogTail();
+  // The member born in June is not in the segment.
+  grpc::Status s = Earn("june-1", june, &points);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(points, 10);
 }
 
 TEST_F(RulesFeedE2E, EarnIsUnavailableWhileMembershipHasNeverAnswered) {
