@@ -1,11 +1,11 @@
 #include "partners/sdk/loyalty_sdk.h"
 
 #include <algorithm>
-#include <chrono>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/crypto/random.h"
+#include "common/rpc/client_call.h"
 #include "grpcpp/create_channel.h"
 
 namespace loyalty::sdk {
@@ -101,9 +101,10 @@ Caller::Caller(ClientOptions options)
                                                         : grpc::InsecureChannelCredentials())) {}
 
 void Caller::Prepare(grpc::ClientContext& ctx) const {
-  ctx.set_deadline(std::chrono::system_clock::now() +
-                   std::chrono::microseconds(absl::ToInt64Microseconds(options_.deadline)));
-  if (!options_.api_key.empty()) ctx.AddMetadata("authorization", absl::StrCat("Bearer ", options_.api_key));
+  rpc::CallOptions call;
+  call.api_key = options_.api_key;
+  call.deadline = options_.deadline;
+  rpc::Prepare(ctx, call);
 }
 
 // UNAVAILABLE (not reached, or the platform's database is down) and ABORTED
