@@ -65,6 +65,11 @@ absl::StatusOr<ApiKeyRecord> Authenticator::Lookup(const std::string& key_id, co
   if (!found.ok() && found.status().code() == absl::StatusCode::kNotFound && options_.directory) {
     found = options_.directory(key_id, digest);
     if (found.ok() && found->key_id != key_id) found = absl::NotFoundError("key id mismatch");
+    if (found.ok() && options_.rate_limiter != nullptr && found->role == common::v1::ROLE_PARTNER &&
+        crypto::DigestEquals(digest, found->secret_sha256)) {
+      options_.rate_limiter->SetPublishedLimit(found->partner_id, found->published_rate_per_second,
+                                               found->published_rate_burst);
+    }
   }
   const bool cacheable = found.ok() || (options_.directory && found.status().code() == absl::StatusCode::kNotFound);
   if (!cacheable || options_.cache_ttl <= absl::ZeroDuration() || options_.max_cached_keys == 0) {

@@ -55,7 +55,9 @@ struct AuthenticatorOptions {
   // settlement's key directory (keys issued with CreateApiKey), which looks
   // keys up by the presented secret's hash. Its answers, found or not, are
   // cached for cache_ttl like the store's, so an unknown key costs one call
-  // per cache_ttl. Null: the store only.
+  // per cache_ttl. A partner's rate limit that comes with an answer is handed
+  // to rate_limiter (SetPublishedLimit), so a change in the directory takes
+  // effect within cache_ttl. Null: the store only.
   std::function<absl::StatusOr<ApiKeyRecord>(const std::string& key_id, const crypto::Sha256Digest& secret_sha256)>
       directory;
 };

@@ -8,6 +8,7 @@
 //
 // Thread safety: every implementation is safe to call from many threads.
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,6 +38,10 @@ struct ApiKeyRecord {
   bool revoked = false;
   std::optional<absl::Time> created_at;  // informational
   std::optional<absl::Time> expires_at;  // nullopt: never expires
+  // The partner's rate limit as settlement's directory publishes it with the
+  // key (calls per second and burst; 0 = the default). Keys files carry none.
+  int64_t published_rate_per_second = 0;
+  int64_t published_rate_burst = 0;
 
   // The identity this key resolves to.
   Principal ToPrincipal() const;

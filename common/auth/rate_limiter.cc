@@ -53,19 +53,39 @@ absl::StatusOr<absl::flat_hash_map<std::string, RateLimit>> ParseRateLimits(absl
 
 RateLimiter::RateLimiter(RateLimiterOptions options) : options_(std::move(options)) {}
 
-RateLimit RateLimiter::LimitFor(const std::string& partner_id) const {
-  auto it = options_.per_partner.find(partner_id);
-  return it == options_.per_partner.end() ? options_.default_limit : it->second;
+RateLimit RateLimiter::LimitForLocked(const std::string& partner_id) const {
+  if (auto it = options_.per_partner.find(partner_id); it != options_.per_partner.end()) return it->second;
+  if (auto it = published_.find(partner_id); it != published_.end()) return it->second;
+  return options_.default_limit;
+}
+
+RateLimit RateLimiter::LimitFor(const std::string& partner_id) {
+  absl::MutexLock lock(&mu_);
+  return LimitForLocked(partner_id);
+}
+
+void RateLimiter::SetPublishedLimit(const std::string& partner_id, int64_t per_second, int64_t burst) {
+  absl::MutexLock lock(&mu_);
+  if (per_second <= 0) {
+    published_.erase(partner_id);
+    return;
+  }
+  RateLimit limit;
+  limit.per_second = std::min(per_second, kMaxRate);
+  limit.burst = burst < limit.per_second ? 2 * limit.per_second : burst;
+  limit.burst = std::min(limit.burst, kMaxBurst);
+  published_.insert_or_assign(partner_id, limit);
 }
 
 absl::Status RateLimiter::Admit(const std::string& partner_id) {
-  const RateLimit limit = LimitFor(partner_id);
-  if (limit.per_second <= 0) return absl::OkStatus();
   const absl::Time now = options_.now();
-  const int64_t capacity = limit.burst * kMicro;
+  RateLimit limit;
   int64_t missing = 0;
   {
     absl::MutexLock lock(&mu_);
+    limit = LimitForLocked(partner_id);
+    if (limit.per_second <= 0) return absl::OkStatus();
+    const int64_t capacity = limit.burst * kMicro;
     auto [it, fresh] = buckets_.try_emplace(partner_id, Bucket{capacity, now});
     Bucket& b = it->second;
     if (!fresh && now > b.last) {
@@ -76,6 +96,7 @@ absl::Status RateLimiter::Admit(const std::string& partner_id) {
       b.micro_tokens = std::min(capacity, b.micro_tokens + elapsed_us * limit.per_second);
       b.last = now;
     }
+    b.micro_tokens = std::min(b.micro_tokens, capacity);  // the limit may have been lowered
     if (b.micro_tokens >= kMicro) {
       b.micro_tokens -= kMicro;
       return absl::OkStatus();

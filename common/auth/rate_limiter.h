@@ -7,10 +7,14 @@
 // else. Backoffice, finance and service callers are not limited: they are our
 // own staff and jobs, and a limit there would stall settlement or a refresh.
 //
-// Limits come from the common flags (common/server/service_main.h):
-//   --partner_rate_limit_rps / --partner_rate_limit_burst   everyone
+// Limits, the first that applies:
 //   --partner_rate_limits=vet-clinic=50/100,pet-food=500/1000   overrides
-// A rate of 0 means unlimited.
+//     (the operator's word, e.g. to throttle a misbehaving till at once);
+//   the partner's limit in settlement's directory (rate_limit_per_second,
+//     rate_limit_burst), learnt with its keys (SetPublishedLimit);
+//   --partner_rate_limit_rps / --partner_rate_limit_burst   everyone.
+// A rate of 0 means unlimited in the flags; the directory's 0 means "the
+// default".
 //
 // Arithmetic is in micro-tokens (int64), so refills are exact and no float
 // rounding builds up. Thread safety: Admit is safe from many threads.
@@ -57,9 +61,16 @@ class RateLimiter {
   // Takes one token from `partner_id`'s bucket, or RESOURCE_EXHAUSTED.
   absl::Status Admit(const std::string& partner_id);
 
-  RateLimit LimitFor(const std::string& partner_id) const;
+  RateLimit LimitFor(const std::string& partner_id);
+
+  // The partner's limit as settlement's directory publishes it: a rate of 0
+  // clears it (the default applies again). Out-of-range values are brought
+  // into range (a burst below the rate is raised to twice the rate).
+  void SetPublishedLimit(const std::string& partner_id, int64_t per_second, int64_t burst);
 
  private:
+  RateLimit LimitForLocked(const std::string& partner_id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   struct Bucket {
     int64_t micro_tokens = 0;
     absl::Time last;
@@ -68,6 +79,7 @@ class RateLimiter {
   const RateLimiterOptions options_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, Bucket> buckets_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, RateLimit> published_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace loyalty::auth

@@ -181,6 +181,8 @@ NewKeyDirectory(std::shared_ptr<grpc::Channel> channel, rpc::CallOptions options
     record.role = resp.role();
     record.partner_id = resp.partner_id();
     if (resp.has_expires_at()) record.expires_at = FromProtoTime(resp.expires_at());
+    record.published_rate_per_second = resp.rate_limit_per_second();
+    record.published_rate_burst = resp.rate_limit_burst();
     if (key_id != record.key_id) return absl::NotFoundError("unknown API key");
     return record;
   };

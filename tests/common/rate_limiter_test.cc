@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/auth/authenticator.h"
+#include "common/auth/key_mint.h"
 #include "common/auth/key_store.h"
 #include "gtest/gtest.h"
 
@@ -101,6 +102,71 @@ TEST(RateLimiter, OnlyPartnersAreLimitedByTheAuthenticator) {
   backoffice.role = common::v1::ROLE_BACKOFFICE;
   backoffice.partner_id.clear();
   for (int i = 0; i < 100; ++i) EXPECT_TRUE(authenticator.Admit(backoffice).ok());
+}
+
+TEST(RateLimiter, DirectoryLimitsApplyBelowTheOperatorsOverrides) {
+  FakeClock clock;  // frozen unless advanced
+  auto overrides = ParseRateLimits("food=1/2");
+  ASSERT_TRUE(overrides.ok());
+  RateLimiter limiter({.default_limit = {.per_second = 5, .burst = 5}, .per_partner = *overrides,
+                       .now = clock.Fn()});
+  limiter.SetPublishedLimit("vet", 2, 3);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(limiter.Admit("vet").ok()) << i;
+  EXPECT_FALSE(limiter.Admit("vet").ok());
+  // The operator's override wins over the directory.
+  limiter.SetPublishedLimit("food", 100, 100);
+  EXPECT_EQ(limiter.LimitFor("food").per_second, 1);
+  // A rate of 0 in the directory means the default again.
+  limiter.SetPublishedLimit("vet", 0, 0);
+  EXPECT_EQ(limiter.LimitFor("vet").per_second, 5);
+  clock.t += absl::Seconds(1);
+  int admitted = 0;
+  while (limiter.Admit("vet").ok()) ++admitted;
+  EXPECT_EQ(admitted, 5);
+  // Lowering a limit lowers the tokens on hand at once.
+  limiter.SetPublishedLimit("shop", 10, 10);
+  ASSERT_TRUE(limiter.Admit("shop").ok());  // 9 left
+  limiter.SetPublishedLimit("shop", 1, 1);
+  EXPECT_TRUE(limiter.Admit("shop").ok());
+  EXPECT_FALSE(limiter.Admit("shop").ok());
+  // Values out of range are brought into range.
+  limiter.SetPublishedLimit("odd", 10, 1);
+  EXPECT_EQ(limiter.LimitFor("odd").burst, 20);
+}
+
+TEST(RateLimiter, TheAuthenticatorPassesOnTheLimitTheKeyDirectoryPublishes) {
+  FakeClock clock;
+  InMemoryKeyStore store;  // empty: every key comes from the directory
+  absl::StatusOr<MintedKey> key = MintApiKey(common::v1::ROLE_PARTNER, "vet", "", clock.t);
+  ASSERT_TRUE(key.ok()) << key.status();
+  int64_t published_rate = 1;
+  AuthenticatorOptions options;
+  options.now = clock.Fn();
+  options.cache_ttl = absl::Seconds(10);
+  options.rate_limiter = std::make_shared<RateLimiter>(
+      RateLimiterOptions{.default_limit = {}, .per_partner = {}, .now = clock.Fn()});  // default: unlimited
+  options.directory = [&](const std::string& key_id, const crypto::Sha256Digest&) -> absl::StatusOr<ApiKeyRecord> {
+    if (key_id != key->record.key_id) return absl::NotFoundError("unknown");
+    ApiKeyRecord record = key->record;
+    record.published_rate_per_second = published_rate;
+    record.published_rate_burst = 1;
+    return record;
+  };
+  Authenticator authenticator(store, options);
+  const std::string header = "Bearer " + key->api_key;
+  const absl::string_view values[] = {header};
+  absl::StatusOr<Principal> p = authenticator.Authenticate(values);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_TRUE(authenticator.Admit(*p).ok());
+  EXPECT_EQ(authenticator.Admit(*p).code(), absl::StatusCode::kResourceExhausted);
+
+  // The directory lifts the limit; the next look-up (after the cache) sees it.
+  published_rate = 0;
+  ASSERT_TRUE(authenticator.Authenticate(values).ok());
+  EXPECT_FALSE(authenticator.Admit(*p).ok());  // still cached
+  clock.t += absl::Seconds(11);
+  ASSERT_TRUE(authenticator.Authenticate(values).ok());
+  for (int i = 0; i < 100; ++i) EXPECT_TRUE(authenticator.Admit(*p).ok()) << i;
 }
 
 }  // namespace

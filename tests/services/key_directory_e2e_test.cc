@@ -25,7 +25,7 @@ void Prepare(grpc::ClientContext& ctx, const std::string& key) {
   ctx.AddMetadata("authorization", "Bearer " + key);
 }
 
-TEST(KeyDirectory, KeysIssuedBySettlementWorkEverywhereUntilRevoked) {
+TEST(KeyDirectory, KeysIssuedBySettlementWorkEverywhereWithTheirLimitUntilRevoked) {
   testing::TestKeyring keys({"vet"});
   auto keys_file = keys.WriteKeysFile();
   ASSERT_TRUE(keys_file.ok()) << keys_file.status();
@@ -60,6 +60,9 @@ TEST(KeyDirectory, KeysIssuedBySettlementWorkEverywhereUntilRevoked) {
   partner.mutable_partner()->set_settlement_currency("EUR");
   partner.mutable_partner()->mutable_billing_contact()->set_name("Billing");
   partner.mutable_partner()->mutable_billing_contact()->set_email("billing@vet.example");
+  // One call a second: the directory's limit reaches the ledger with the key.
+  partner.mutable_partner()->set_rate_limit_per_second(1);
+  partner.mutable_partner()->set_rate_limit_burst(1);
   {
     sv1::CreatePartnerResponse resp;
     grpc::ClientContext ctx;
@@ -92,6 +95,9 @@ TEST(KeyDirectory, KeysIssuedBySettlementWorkEverywhereUntilRevoked) {
   // Past authentication: a member who never earned is NOT_FOUND.
   grpc::Status first = balance(issued.secret());
   EXPECT_EQ(first.error_code(), grpc::StatusCode::NOT_FOUND) << first.error_message() << (*ledger)->LogTail();
+  // The partner's one call this second is spent (the default would allow 1,000).
+  grpc::Status throttled = balance(issued.secret());
+  EXPECT_EQ(throttled.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << throttled.error_message();
   // A made-up key of the same shape is refused.
   std::string forged = issued.secret();
   forged.back() = forged.back() == 'A' ? 'B' : 'A';
