@@ -5,6 +5,7 @@
 #include "absl/numeric/int128.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "common/log/log.h"
 #include "common/money/currency.h"
 #include "common/status/status_macros.h"
 #include "common/time/proto_time.h"
@@ -34,8 +35,9 @@ bool Contains(const google::protobuf::RepeatedPtrField<std::string>& list, const
 // names none (the catalog requires one whenever a schedule is set). A zone
 // this machine does not know makes the schedule never match: a bonus is
 // not given at the wrong hours.
-std::optional<absl::TimeZone> ScheduleZone(const catalog::v1::Campaign& c) {
+std::optional<absl::TimeZone> ScheduleZone(const RulesSnapshot& rules, const catalog::v1::Campaign& c) {
   if (c.time_zone().empty()) return absl::UTCTimeZone();
+  if (auto it = rules.time_zones.find(c.time_zone()); it != rules.time_zones.end()) return it->second;
   absl::TimeZone tz;
   if (!absl::LoadTimeZone(c.time_zone(), &tz)) return std::nullopt;
   return tz;
@@ -43,10 +45,10 @@ std::optional<absl::TimeZone> ScheduleZone(const catalog::v1::Campaign& c) {
 
 // Whether `at` falls on one of the campaign's days and inside its daily
 // window, both read in the campaign's time zone.
-bool InSchedule(const catalog::v1::Campaign& c, absl::Time at) {
+bool InSchedule(const RulesSnapshot& rules, const catalog::v1::Campaign& c, absl::Time at) {
   const bool windowed = c.daily_start_minute() != 0 || c.daily_end_minute() != 0;
   if (c.days_of_week_size() == 0 && !windowed) return true;
-  const std::optional<absl::TimeZone> tz = ScheduleZone(c);
+  const std::optional<absl::TimeZone> tz = ScheduleZone(rules, c);
   if (!tz.has_value()) return false;
   const absl::CivilSecond local = absl::ToCivilSecond(at, *tz);
   if (c.days_of_week_size() > 0) {
@@ -64,15 +66,9 @@ bool InSchedule(const catalog::v1::Campaign& c, absl::Time at) {
   return true;
 }
 
-const catalog::v1::Campaign* FindCampaign(const RulesSnapshot& rules, const std::string& campaign_id) {
-  for (const catalog::v1::Campaign& c : rules.campaigns) {
-    if (c.campaign_id() == campaign_id) return &c;
-  }
-  return nullptr;
-}
 
 // Whether the campaign applies to this purchase, and its eligible amount.
-bool CampaignApplies(const catalog::v1::Campaign& c, const std::string& partner_id,
+bool CampaignApplies(const RulesSnapshot& rules, const catalog::v1::Campaign& c, const std::string& partner_id,
                      const membership::v1::MemberSnapshot* member, const std::string& tier_id,
                      const common::v1::Money& amount,
                      const google::protobuf::RepeatedPtrField<v1::PurchaseLine>& lines,
@@ -82,7 +78,7 @@ bool CampaignApplies(const catalog::v1::Campaign& c, const std::string& partner_
   if (c.tier_ids_size() > 0 && !Contains(c.tier_ids(), tier_id)) return false;
   if (c.has_start_time() && at < FromProtoTime(c.start_time())) return false;
   if (c.has_end_time() && at >= FromProtoTime(c.end_time())) return false;
-  if (!InSchedule(c, at)) return false;
+  if (!InSchedule(rules, c, at)) return false;
   if (c.segment_ids_size() > 0) {
     if (member == nullptr) return false;
     bool ok = false;
@@ -90,7 +86,7 @@ bool CampaignApplies(const catalog::v1::Campaign& c, const std::string& partner_
     if (!ok) return false;
   }
   if (c.birthday_month_only()) {
-    const std::optional<absl::TimeZone> tz = ScheduleZone(c);
+    const std::optional<absl::TimeZone> tz = ScheduleZone(rules, c);
     if (member == nullptr || !tz.has_value() || member->birth_month() != absl::ToCivilMonth(at, *tz).month()) {
       return false;
     }
@@ -183,39 +179,32 @@ absl::Status CheckMemberActive(const RulesSnapshot& rules, const std::string& me
   return absl::OkStatus();
 }
 
-bool HasFirstPurchaseBonus(const RulesSnapshot& rules, const EarnComputation& comp) {
+void IndexTimeZones(RulesSnapshot& rules) {
+  for (const catalog::v1::Campaign& c : rules.campaigns) {
+    if (c.time_zone().empty() || rules.time_zones.contains(c.time_zone())) continue;
+    absl::TimeZone tz;
+    if (absl::LoadTimeZone(c.time_zone(), &tz)) {
+      rules.time_zones.emplace(c.time_zone(), tz);
+    } else {
+      log::Warn("campaign_time_zone_unknown", {{"campaign_id", c.campaign_id()}, {"time_zone", c.time_zone()}});
+    }
+  }
+}
+
+bool HasFirstPurchaseBonus(const EarnComputation& comp) {
   for (const v1::CampaignBonus& bonus : comp.breakdown.campaign_bonuses()) {
-    const catalog::v1::Campaign* c = FindCampaign(rules, bonus.campaign_id());
-    if (c != nullptr && c->first_purchase_at_partner_only()) return true;
+    if (comp.first_purchase_campaigns.contains(bonus.campaign_id())) return true;
   }
   return false;
 }
 
-namespace {
-
-// Sets to zero the bonuses `drop` selects, and lowers the totals to match.
-template <typename Pred>
-void DropBonuses(EarnComputation& comp, Pred drop) {
-  int64_t dropped = 0;
-  for (v1::CampaignBonus& bonus : *comp.breakdown.mutable_campaign_bonuses()) {
-    if (bonus.bonus_points() == 0 || !drop(bonus)) continue;
-    dropped += bonus.bonus_points();
-    bonus.set_bonus_points(0);
-  }
-  comp.points -= dropped;
-  comp.breakdown.set_total_points(comp.points);
-}
-
-}  // namespace
-
-void DropFirstPurchaseBonuses(const RulesSnapshot& rules, EarnComputation& comp) {
+void DropFirstPurchaseBonuses(EarnComputation& comp) {
   // Removed, not zeroed: the campaign does not apply to this purchase at all
   // (a zero bonus in the breakdown means a budget that ran out).
   auto* bonuses = comp.breakdown.mutable_campaign_bonuses();
   int kept = 0;
   for (int i = 0; i < bonuses->size(); ++i) {
-    const catalog::v1::Campaign* c = FindCampaign(rules, bonuses->Get(i).campaign_id());
-    if (c != nullptr && c->first_purchase_at_partner_only()) {
+    if (comp.first_purchase_campaigns.contains(bonuses->Get(i).campaign_id())) {
       comp.points -= bonuses->Get(i).bonus_points();
       continue;
     }
@@ -227,18 +216,21 @@ void DropFirstPurchaseBonuses(const RulesSnapshot& rules, EarnComputation& comp)
 }
 
 void DropUnfundedBonuses(const RulesSnapshot& rules, EarnComputation& comp) {
-  DropBonuses(comp, [&](const v1::CampaignBonus& bonus) {
-    const catalog::v1::Campaign* c = FindCampaign(rules, bonus.campaign_id());
-    if (c == nullptr || c->budget_points() <= 0) return false;
-    return rules.budgets == nullptr || rules.budgets->Remaining(bonus.campaign_id()) < bonus.bonus_points();
-  });
+  int64_t dropped = 0;
+  for (v1::CampaignBonus& bonus : *comp.breakdown.mutable_campaign_bonuses()) {
+    if (bonus.bonus_points() == 0 || !comp.budgeted_campaigns.contains(bonus.campaign_id())) continue;
+    if (rules.budgets != nullptr && rules.budgets->Remaining(bonus.campaign_id()) >= bonus.bonus_points()) continue;
+    dropped += bonus.bonus_points();
+    bonus.set_bonus_points(0);
+  }
+  comp.points -= dropped;
+  comp.breakdown.set_total_points(comp.points);
 }
 
 absl::Status ConsumeBudgets(const RulesSnapshot& rules, const EarnComputation& comp) {
   for (const v1::CampaignBonus& bonus : comp.breakdown.campaign_bonuses()) {
-    const catalog::v1::Campaign* c = FindCampaign(rules, bonus.campaign_id());
-    if (bonus.bonus_points() == 0 || c == nullptr || c->budget_points() <= 0) continue;
-    if (!rules.budgets->TryConsume(bonus.campaign_id(), bonus.bonus_points())) {
+    if (bonus.bonus_points() == 0 || !comp.budgeted_campaigns.contains(bonus.campaign_id())) continue;
+    if (rules.budgets == nullptr || !rules.budgets->TryConsume(bonus.campaign_id(), bonus.bonus_points())) {
       return absl::AbortedError("campaign budget changed during the batch; retry");
     }
   }
@@ -322,7 +314,7 @@ absl::StatusOr<EarnComputation> ComputeEarn(
   int64_t total = b.base_points() + b.tier_bonus_points();
   for (const catalog::v1::Campaign& c : rules.campaigns) {
     int64_t eligible_minor = 0;
-    if (!CampaignApplies(c, partner_id, member, b.tier_id(), amount, lines, occurred_at,
+    if (!CampaignApplies(rules, c, partner_id, member, b.tier_id(), amount, lines, occurred_at,
                          &eligible_minor)) {
       continue;
     }
@@ -348,6 +340,8 @@ absl::StatusOr<EarnComputation> ComputeEarn(
     }
     bonus->set_bonus_points(points);
     total += points;
+    if (c.first_purchase_at_partner_only()) out.first_purchase_campaigns.insert(c.campaign_id());
+    if (c.budget_points() > 0) out.budgeted_campaigns.insert(c.campaign_id());
   }
   if (total < 0 || total > kMaxEarnPoints) {
     return absl::InvalidArgumentError(

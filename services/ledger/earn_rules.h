@@ -21,6 +21,7 @@
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "loyalty/catalog/v1/catalog.pb.h"
@@ -51,6 +52,9 @@ struct RulesSnapshot {
   absl::flat_hash_map<std::string, membership::v1::MemberSnapshot> members;
   absl::flat_hash_map<std::string, membership::v1::TierDefinition> tiers;
   std::vector<catalog::v1::Campaign> campaigns;  // ACTIVE only
+  // The campaigns' time zones, loaded once per snapshot (IndexTimeZones).
+  // A zone missing here is loaded on use.
+  absl::flat_hash_map<std::string, absl::TimeZone> time_zones;
   // Prepaid partners: the most points they may have issued in total (net of
   // returns), i.e. every block bought. Settlement publishes what remained at
   // a journal sequence; the refresher adds back what the ledger had issued
@@ -72,7 +76,18 @@ struct EarnComputation {
   // after this earn must not exceed it (checked by the writer, which knows
   // the issuance account's balance).
   std::optional<int64_t> prepaid_limit_points;
+  // Campaigns among the bonuses whose bonus the writer still has to confirm:
+  // first purchase at the partner, and budgeted ones (paid out of leases).
+  // Decided here, from the snapshot the earn was computed with, so that a
+  // campaign that ends before the batch runs cannot make a conditional
+  // bonus unconditional.
+  absl::flat_hash_set<std::string> first_purchase_campaigns;
+  absl::flat_hash_set<std::string> budgeted_campaigns;
 };
+
+// Loads the time zone of every campaign into rules.time_zones. A zone that
+// cannot be loaded is logged; its schedule never matches.
+void IndexTimeZones(RulesSnapshot& rules);
 
 // Validates the purchase against the rules and computes the points.
 // INVALID_ARGUMENT names the field; NOT_FOUND for an unknown partner;
@@ -104,9 +119,9 @@ bool IsUnrecordedRefusal(const absl::Status& status);
 // True if a bonus of a first-purchase-at-partner campaign is in `comp`.
 // Such a bonus stands only if the member has never earned at the partner
 // before (any earn in the journal counts, even one since reversed).
-bool HasFirstPurchaseBonus(const RulesSnapshot& rules, const EarnComputation& comp);
+bool HasFirstPurchaseBonus(const EarnComputation& comp);
 // Removes those bonuses (the member has earned at the partner before).
-void DropFirstPurchaseBonuses(const RulesSnapshot& rules, EarnComputation& comp);
+void DropFirstPurchaseBonuses(EarnComputation& comp);
 // Zeroes the bonuses of budgeted campaigns that this ledger's leases cannot
 // cover (the campaign has stopped, or no lease has arrived yet): a bonus is
 // never given beyond the budget. The writer is the only consumer, so what

@@ -103,9 +103,9 @@ absl::StatusOr<v1::QuoteEarnResponse> Ledger::QuoteEarn(const Caller& caller,
                                                      request.amount(), request.lines(), at));
   // As the writer would decide now; an earn may still differ (another earn
   // at the partner, or the budget running out, in between).
-  if (HasFirstPurchaseBonus(*rules, comp)) {
+  if (HasFirstPurchaseBonus(comp)) {  // one primary-key read, only for such a campaign
     ASSIGN_OR_RETURN(bool earned_before, store_.HasEarnedAt(request.member_id(), request.partner_id()));
-    if (earned_before) DropFirstPurchaseBonuses(*rules, comp);
+    if (earned_before) DropFirstPurchaseBonuses(comp);
   }
   DropUnfundedBonuses(*rules, comp);
   v1::QuoteEarnResponse response;

@@ -113,9 +113,9 @@ Outcome DoEarn(BatchState& state, const RulesSnapshot& rules, const v1::EarnRequ
   }
   if (!computed.ok()) return computed.status();
   EarnComputation comp = *computed;
-  if (HasFirstPurchaseBonus(rules, comp)) {
+  if (HasFirstPurchaseBonus(comp)) {
     ASSIGN_OR_RETURN(bool earned_before, state.HasEarnedAt(req.member_id(), req.partner_id()));
-    if (earned_before) DropFirstPurchaseBonuses(rules, comp);
+    if (earned_before) DropFirstPurchaseBonuses(comp);
   }
   DropUnfundedBonuses(rules, comp);
   ASSIGN_OR_RETURN(AccountRow * member, state.Account(MemberAccount(req.member_id())));
@@ -703,6 +703,9 @@ void CollectPrefetchKeys(const Command& c, PrefetchKeys* keys) {
     keys->accounts.insert(MemberAccount(r.member_id()));
     keys->accounts.insert(IssuanceAccount(r.partner_id()));
     if (!r.receipt_reference().empty()) keys->receipts[r.partner_id()].insert(r.receipt_reference());
+    if (c.earn.has_value() && c.earn->ok() && HasFirstPurchaseBonus(**c.earn)) {
+      keys->earn_histories.insert(r.member_id());
+    }
   } else if (c.method == "Authorize") {
     const auto& r = static_cast<const v1::AuthorizeRequest&>(*c.request);
     keys->accounts.insert(MemberAccount(r.member_id()));

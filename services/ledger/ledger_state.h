@@ -103,6 +103,8 @@ struct PrefetchKeys {
   std::map<std::string, std::set<std::string>> receipts;     // partner -> references
   // Holds to load; their members' accounts and open lots come with them.
   std::set<std::string> holds;
+  // Members whose earn partners (HasEarnedAt) an earn of the batch asks for.
+  std::set<std::string> earn_histories;
 };
 
 class BatchState {
@@ -130,7 +132,7 @@ class BatchState {
   // The transfer that earned `reference` at `partner_id`, or "".
   virtual absl::StatusOr<std::string> EarnReceipt(const std::string& partner_id,
                                                   const std::string& reference) = 0;
-  // Whether the member has an EARN at the partner in the journal, this
+  // Whether the member has an EARN at the partner (member_partners), this
   // batch's appended transfers included.
   virtual absl::StatusOr<bool> HasEarnedAt(const std::string& member_id, const std::string& partner_id) = 0;
   // Lots with remaining points and expires_at <= as_of, oldest first.

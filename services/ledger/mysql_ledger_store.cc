@@ -102,10 +102,12 @@ constexpr absl::string_view kSelectIdempotency =
 constexpr absl::string_view kSelectReceipt =
     "SELECT transfer_id FROM earn_receipts WHERE partner_id = ? AND receipt_reference = ? "
     "FOR UPDATE";
-// Transfers never change and writers are serialised by the journal head,
-// so a plain read taken under the head lock sees every earlier earn.
-constexpr absl::string_view kSelectEarnedAt =
-    "SELECT 1 FROM transfers WHERE member_id = ? AND partner_id = ? AND code = ? LIMIT 1";
+constexpr absl::string_view kPrefetchMemberPartnersHead =
+    "SELECT member_id, partner_id FROM member_partners WHERE member_id IN (";
+constexpr absl::string_view kSelectMemberPartnerForUpdate =
+    "SELECT 1 FROM member_partners WHERE member_id = ? AND partner_id = ? FOR UPDATE";
+constexpr absl::string_view kSelectMemberPartner =
+    "SELECT 1 FROM member_partners WHERE member_id = ? AND partner_id = ?";
 constexpr absl::string_view kSelectJournalPage =
     "SELECT body, prev_hash, hash FROM transfers WHERE sequence > ? AND sequence <= ? "
     "ORDER BY sequence LIMIT ?";
@@ -226,6 +228,15 @@ const std::string& InsertIdempotencySql() {
        {"status_code", kBig}, {"status_message", kText}, {"response", kBlob, true},
        {"created_at", kTime}},
       ""));
+  return *sql;
+}
+
+// A member's first earn at a partner; a later batch's row never replaces an
+// earlier one.
+const std::string& InsertMemberPartnersSql() {
+  static const auto* sql = new std::string(JsonInsertSql(
+      "member_partners", {{"member_id", kId}, {"partner_id", kId}, {"first_sequence", kBig}},
+      " ON DUPLICATE KEY UPDATE first_sequence = LEAST(first_sequence, VALUES(first_sequence))"));
   return *sql;
 }
 
@@ -373,14 +384,14 @@ HoldRow ReadHold(sql::ResultSet& rs) {
   return h;
 }
 
-// Whether the member has an EARN at the partner; `conn` is a transaction or
-// a pooled connection.
+// Whether member_partners holds (member, partner); `conn` is a transaction
+// or a pooled connection, `statement` kSelectMemberPartner[ForUpdate].
 template <typename Conn>
-bool EarnedAt(Conn& conn, const std::string& member_id, const std::string& partner_id) {
-  sql::PreparedStatement& stmt = conn.Prepare(kSelectEarnedAt);
+bool EarnedAt(Conn& conn, absl::string_view statement, const std::string& member_id,
+              const std::string& partner_id) {
+  sql::PreparedStatement& stmt = conn.Prepare(statement);
   stmt.setString(1, member_id);
   stmt.setString(2, partner_id);
-  stmt.setInt(3, v1::TRANSFER_CODE_EARN);
   std::unique_ptr<sql::ResultSet> rs(stmt.executeQuery());
   return rs->next();
 }
@@ -454,6 +465,13 @@ class MysqlBatch final : public BatchState {
         idempotency_.try_emplace(absl::StrCat(caller, "\x1f", k), std::nullopt);
       }
     }
+    std::set<std::string> histories;
+    for (const std::string& m : keys.earn_histories) {
+      if (!histories_loaded_for_.contains(m)) histories.insert(m);
+    }
+    QueryChunked(tx_, kPrefetchMemberPartnersHead, kPrefetchTail, nullptr, histories,
+                 [&](sql::ResultSet& rs) { earned_at_[absl::StrCat(Str(rs, 1), "\x1f", Str(rs, 2))] = true; });
+    histories_loaded_for_.insert(histories.begin(), histories.end());
     for (const auto& [partner, refs] : keys.receipts) {
       QueryChunked(tx_, kPrefetchReceiptsHead, kPrefetchTail, &partner, refs,
                    [&](sql::ResultSet& rs) {
@@ -555,7 +573,10 @@ class MysqlBatch final : public BatchState {
   absl::StatusOr<bool> HasEarnedAt(const std::string& member_id, const std::string& partner_id) override {
     const std::string map_key = absl::StrCat(member_id, "\x1f", partner_id);
     if (auto it = earned_at_.find(map_key); it != earned_at_.end()) return it->second;
-    const bool earned = EarnedAt(tx_, member_id, partner_id);
+    // Every partner of a prefetched member is already in earned_at_.
+    if (histories_loaded_for_.contains(member_id)) return false;
+    // Locking, like every read of the batch: it sees the latest commit.
+    const bool earned = EarnedAt(tx_, kSelectMemberPartnerForUpdate, member_id, partner_id);
     earned_at_.emplace(map_key, earned);
     return earned;
   }
@@ -632,7 +653,10 @@ class MysqlBatch final : public BatchState {
     row->transfer = stored;
     transfers_[stored.transfer_id()] = std::move(row);
     if (stored.code() == v1::TRANSFER_CODE_EARN) {
-      earned_at_[absl::StrCat(stored.member_id(), "\x1f", stored.partner_id())] = true;
+      bool& earned = earned_at_[absl::StrCat(stored.member_id(), "\x1f", stored.partner_id())];
+      // Written unless known to be there; the upsert keeps the first anyway.
+      if (!earned) new_member_partners_.push_back({stored.member_id(), stored.partner_id(), stored.sequence()});
+      earned = true;
     }
     return stored;
   }
@@ -719,6 +743,14 @@ class MysqlBatch final : public BatchState {
       idempotency.EndRow();
     }
     ExecuteJson(tx_, InsertIdempotencySql(), idempotency);
+
+    JsonRows member_partners;
+    for (const NewMemberPartner& m : new_member_partners_) {
+      member_partners.Row();
+      member_partners.Str(m.member_id).Str(m.partner_id).Int(m.first_sequence);
+      member_partners.EndRow();
+    }
+    ExecuteJson(tx_, InsertMemberPartnersSql(), member_partners);
 
     JsonRows receipts;
     for (const NewReceipt& r : new_receipts_) {
@@ -809,6 +841,13 @@ class MysqlBatch final : public BatchState {
   absl::flat_hash_map<std::string, std::optional<IdempotencyRecord>> idempotency_;
   absl::flat_hash_map<std::string, std::string> receipts_;
   absl::flat_hash_map<std::string, bool> earned_at_;  // member \x1f partner
+  std::set<std::string> histories_loaded_for_;  // members whose partners were all prefetched
+  struct NewMemberPartner {
+    std::string member_id;
+    std::string partner_id;
+    int64_t first_sequence = 0;
+  };
+  std::vector<NewMemberPartner> new_member_partners_;
   std::vector<Appended> appended_;
   std::vector<NewIdempotency> new_idempotency_;
   std::vector<NewReceipt> new_receipts_;
@@ -1064,7 +1103,7 @@ class MysqlLedgerStore final : public LedgerStore {
   absl::StatusOr<bool> HasEarnedAt(const std::string& member_id, const std::string& partner_id) override {
     bool earned = false;
     RETURN_IF_ERROR(db::RunWithConnection(pool_, "earned at", [&](db::PooledConnection& c) {
-      earned = EarnedAt(c, member_id, partner_id);
+      earned = EarnedAt(c, kSelectMemberPartner, member_id, partner_id);
       return absl::OkStatus();
     }));
     return earned;

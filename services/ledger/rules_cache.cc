@@ -46,6 +46,7 @@ absl::StatusOr<std::shared_ptr<RulesSnapshot>> BuildSnapshot(const internal::v1:
   for (const auto& campaign : file.campaigns()) {
     if (campaign.state() == catalog::v1::CAMPAIGN_STATE_ACTIVE) snapshot->campaigns.push_back(campaign);
   }
+  IndexTimeZones(*snapshot);
   return snapshot;
 }
 

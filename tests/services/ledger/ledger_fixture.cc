@@ -139,6 +139,24 @@ std::string CheckInvariants(LedgerUnderTest& t) {
         c.Prepare("SELECT member_id, SUM(remaining_points) FROM lots GROUP BY member_id")
             .executeQuery());
     while (lots->next()) lots_by_member[lots->getString(1)] = lots->getInt64(2);
+    // Every member's first earn at each partner is in member_partners, and
+    // nothing else is (first-purchase campaigns rely on it).
+    std::unique_ptr<sql::ResultSet> firsts(
+        c.Prepare("SELECT COUNT(*) FROM (SELECT member_id, partner_id, MIN(sequence) AS first_sequence "
+                  "FROM transfers WHERE code = 1 GROUP BY member_id, partner_id) e "
+                  "LEFT JOIN member_partners m USING (member_id, partner_id, first_sequence) "
+                  "WHERE m.member_id IS NULL")
+            .executeQuery());
+    if (firsts->next() && firsts->getInt64(1) != 0) {
+      fail(absl::StrCat(firsts->getInt64(1), " first earns at a partner missing from member_partners"));
+    }
+    std::unique_ptr<sql::ResultSet> extra(
+        c.Prepare("SELECT COUNT(*) FROM member_partners m WHERE NOT EXISTS (SELECT 1 FROM transfers t "
+                  "WHERE t.member_id = m.member_id AND t.partner_id = m.partner_id AND t.code = 1)")
+            .executeQuery());
+    if (extra->next() && extra->getInt64(1) != 0) {
+      fail(absl::StrCat(extra->getInt64(1), " member_partners rows without an earn"));
+    }
     std::unique_ptr<sql::ResultSet> transfers(
         c.Prepare("SELECT body FROM transfers ORDER BY sequence").executeQuery());
     while (transfers->next()) {

@@ -43,6 +43,7 @@ std::unique_ptr<LedgerUnderTest> MakeLedger(bool batching = true, int pool_size 
 //  - posted balances equal a replay of the journal;
 //  - member balances (posted, and available) are never negative;
 //  - each member's open lots add up to its posted balance;
+//  - member_partners holds exactly each member's first earn at each partner;
 //  - every transfer's allocations add up to its points;
 //  - the hash chain verifies from the first transfer to the head.
 std::string CheckInvariants(LedgerUnderTest& t);

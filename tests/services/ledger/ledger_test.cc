@@ -10,6 +10,7 @@
 #include "common/testing/test_db.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
+#include "services/ledger/mysql_ledger_store.h"
 #include "tests/services/ledger/ledger_fixture.h"
 
 namespace loyalty::ledger {
@@ -497,6 +498,31 @@ TEST_F(FirstPurchaseTest, ConcurrentFirstPurchasesGetOneBonus) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(with_bonus.load(), 1);
   EXPECT_EQ(Available("m9"), 12 * 10 + 50);
+}
+
+TEST_F(FirstPurchaseTest, TwoReplicasOnOneDatabaseGiveOneBonus) {
+  // A second ledger process in all but name: its own pool, store, rules and
+  // writer on the same schema. The journal head serialises the two writers.
+  auto pool = t_->db->NewPool(4);
+  ASSERT_TRUE(pool.ok());
+  std::unique_ptr<LedgerStore> store = NewMysqlLedgerStore(**pool);
+  RulesCache rules(t_->rules->Current());
+  BatchWriter writer(*store, rules, BatchWriterOptions{});
+  Ledger replica(*store, rules, writer);
+
+  std::atomic<int> with_bonus{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 12; ++i) {
+    threads.emplace_back([&, i] {
+      Ledger& l = i % 2 == 0 ? ledger() : replica;
+      auto r = l.Earn(caller_, EarnOf(absl::StrCat("fr", i), "vet", "m7", 1000));
+      ASSERT_TRUE(r.ok()) << r.status();
+      if (HasDiscoveryBonus(r->breakdown())) with_bonus.fetch_add(1);
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(with_bonus.load(), 1);
+  EXPECT_EQ(Available("m7"), 12 * 10 + 50);
 }
 
 // ---- Reverse ----------------------------------------------------------------
