@@ -94,10 +94,13 @@ absl::Status ExecForTest(db::ConnectionPool& pool, const std::string& sql) {
   });
 }
 
-absl::StatusOr<int64_t> QueryIntForTest(db::ConnectionPool& pool, const std::string& sql) {
+absl::StatusOr<int64_t> QueryIntForTest(db::ConnectionPool& pool, const std::string& sql,
+                                        const std::vector<std::string>& params) {
   int64_t value = 0;
   RETURN_IF_ERROR(db::RunWithConnection(pool, "test query", [&](db::PooledConnection& c) {
-    std::unique_ptr<sql::ResultSet> rs(c.Prepare(sql).executeQuery());
+    sql::PreparedStatement& stmt = c.Prepare(sql);
+    for (size_t i = 0; i < params.size(); ++i) stmt.setString(static_cast<unsigned>(i + 1), params[i]);
+    std::unique_ptr<sql::ResultSet> rs(stmt.executeQuery());
     if (!rs->next()) return absl::NotFoundError("no row");
     value = rs->getInt64(1);
     return absl::OkStatus();

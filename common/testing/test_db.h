@@ -51,8 +51,9 @@ absl::Status RunTestDbScript(const std::string& action);
 
 // Runs one statement without parameters on `pool` (test setup only).
 absl::Status ExecForTest(db::ConnectionPool& pool, const std::string& sql);
-// Runs a query that returns one integer.
-absl::StatusOr<int64_t> QueryIntForTest(db::ConnectionPool& pool, const std::string& sql);
+// Runs a query that returns one integer; `params` are bound to its ?s.
+absl::StatusOr<int64_t> QueryIntForTest(db::ConnectionPool& pool, const std::string& sql,
+                                        const std::vector<std::string>& params = {});
 
 // The environment a service binary needs to run on `db` with the API keys
 // in `keys_file`: LOYALTY_DB_* and LOYALTY_API_KEYS_FILE (the shape of

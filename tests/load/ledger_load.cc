@@ -511,6 +511,18 @@ class Worker {
     }
   }
 
+  // The benchmark's basket: one line of pet food, in EUR.
+  static void Basket(int64_t amount_minor, loyalty::common::v1::Money* amount,
+                     google::protobuf::RepeatedPtrField<ledgerpb::PurchaseLine>* lines) {
+    amount->set_amount_minor(amount_minor);
+    amount->set_currency("EUR");
+    ledgerpb::PurchaseLine* line = lines->Add();
+    line->set_sku("bench-sku");
+    line->set_category("food");
+    line->set_quantity(1);
+    *line->mutable_amount() = *amount;
+  }
+
   void IssueEarn(Caller* c, int partner, int64_t member, int64_t amount_minor) {
     c->stage = Caller::Stage::kEarn;
     ledgerpb::EarnRequest& r = c->earn_req;
@@ -518,14 +530,7 @@ class Worker {
     r.set_idempotency_key(absl::StrCat("ll-", c->op_key));
     r.set_partner_id(PartnerId(partner));
     r.set_member_id(MemberId(member));
-    r.mutable_amount()->set_amount_minor(amount_minor);
-    r.mutable_amount()->set_currency("EUR");
-    ledgerpb::PurchaseLine* line = r.add_lines();
-    line->set_sku("bench-sku");
-    line->set_category("food");
-    line->set_quantity(1);
-    line->mutable_amount()->set_amount_minor(amount_minor);
-    line->mutable_amount()->set_currency("EUR");
+    Basket(amount_minor, r.mutable_amount(), r.mutable_lines());
     r.set_receipt_reference(absl::StrCat("rcpt-", c->op_key));
     const auto now = std::chrono::system_clock::now().time_since_epoch();
     const auto secs = std::chrono::duration_cast<std::chrono::seconds>(now);
@@ -546,13 +551,7 @@ class Worker {
     r.Clear();
     r.set_partner_id(PartnerId(partner));
     r.set_member_id(MemberId(member));
-    r.mutable_amount()->set_amount_minor(amount_minor);
-    r.mutable_amount()->set_currency("EUR");
-    ledgerpb::PurchaseLine* line = r.add_lines();
-    line->set_sku("bench-sku");
-    line->set_category("food");
-    line->set_quantity(1);
-    *line->mutable_amount() = r.amount();
+    Basket(amount_minor, r.mutable_amount(), r.mutable_lines());
     c->quote_resp.Clear();
     c->ctx = NewContext();
     c->quote_rpc = stub_->PrepareAsyncQuoteEarn(c->ctx.get(), r, cq_.get());

@@ -163,8 +163,8 @@ class MembershipTest : public ::testing::Test {
     return r.ok() ? *r : v1::EnrolResponse();
   }
 
-  int64_t Count(const std::string& sql) {
-    auto v = loyalty::testing::QueryIntForTest(db_->pool(), sql);
+  int64_t Count(const std::string& sql, const std::vector<std::string>& params = {}) {
+    auto v = loyalty::testing::QueryIntForTest(db_->pool(), sql, params);
     EXPECT_TRUE(v.ok()) << v.status();
     return v.ok() ? *v : -1;
   }
@@ -860,7 +860,7 @@ TEST_F(MembershipTest, ReferrerIsRewardedOnceWhenTheReferredMemberFirstEarns) {
   EXPECT_EQ(refs->referrals(0).reward_points(), 500);
   EXPECT_FALSE(refs->referrals(0).reward_transfer_id().empty());
   // Activity is recorded for segments.
-  EXPECT_EQ(Count(absl::StrCat("SELECT COUNT(*) FROM members WHERE last_activity_at IS NOT NULL")), 2);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM members WHERE last_activity_at IS NOT NULL"), 2);
 }
 
 TEST_F(MembershipTest, SegmentsSelectMembersByTierConsentAndBirthday) {
@@ -1115,7 +1115,7 @@ TEST_F(MembershipTest, RefreshRemovesMembersThatStopMatchingAndBumpsTheirSnapsho
   MustRefresh();
   EXPECT_EQ(Snapshots()[id_a].segment_ids_size(), 0);
   EXPECT_EQ(MustGetSegment(seg_may).member_count(), 0);
-  EXPECT_EQ(Count(absl::StrCat("SELECT COUNT(*) FROM segment_members WHERE member_id = '", id_a, "'")), 0);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM segment_members WHERE member_id = ?", {id_a}), 0);
 }
 
 TEST_F(MembershipTest, UpdatingASegmentFilterIsReflectedAtTheNextRefresh) {
