@@ -2,6 +2,7 @@
 #include "common/db/mysql_error.h"
 
 #include <cppconn/exception.h>
+#include <cppconn/prepared_statement.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -85,6 +86,16 @@ absl::Status FromSqlError(int error_code, absl::string_view sql_state,
 
 absl::Status FromSqlException(const sql::SQLException& e, absl::string_view context) {
   return FromSqlError(e.getErrorCode(), e.getSQLState(), e.what(), context);
+}
+
+absl::Status ExecuteUnlessDuplicate(sql::PreparedStatement& stmt, absl::Status on_duplicate) {
+  try {
+    stmt.executeUpdate();
+  } catch (const sql::SQLException& e) {
+    if (e.getErrorCode() == kErDupEntry || e.getErrorCode() == kErDupEntryWithKeyName) return on_duplicate;
+    throw;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace loyalty::db

@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 
 namespace sql {
+class PreparedStatement;
 class SQLException;
 }  // namespace sql
 
@@ -32,5 +33,11 @@ absl::Status FromSqlException(const sql::SQLException& e, absl::string_view cont
 // True when the error means the connection itself is unusable; such a
 // connection must never be handed out again.
 bool IsConnectionError(int error_code, absl::string_view message);
+
+// Runs an INSERT (or UPDATE) and returns `on_duplicate` when it hits a unique
+// key: ABORTED to re-run a transaction that lost a race for the key,
+// ALREADY_EXISTS for a value the caller chose and someone else holds. Other
+// SQL errors propagate as exceptions, as from executeUpdate.
+absl::Status ExecuteUnlessDuplicate(sql::PreparedStatement& stmt, absl::Status on_duplicate);
 
 }  // namespace loyalty::db

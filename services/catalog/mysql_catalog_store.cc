@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/db/mysql_error.h"
 #include "common/db/sql_values.h"
 #include "common/db/transaction.h"
 #include "common/status/status_macros.h"
@@ -19,7 +20,6 @@ using db::ParseSqlTime;
 using db::SqlTime;
 using db::Str;
 
-constexpr int kErDupEntry = 1062;
 
 constexpr absl::string_view kSelectIdempotency =
     "SELECT method, fingerprint, request, status_code, status_message, response, completed "
@@ -552,15 +552,9 @@ class MysqlTx final : public CatalogTx {
     SetBlob(s, 18, r.response, response);
     s.setString(19, SqlTime(r.created_at));
     s.setString(20, SqlTime(r.updated_at));
-    try {
-      s.executeUpdate();
-    } catch (const sql::SQLException& e) {
-      // A concurrent request with the same key committed first: re-run the
-      // transaction, which then finds its row.
-      if (e.getErrorCode() == kErDupEntry) return absl::AbortedError("idempotency key claimed concurrently");
-      throw;
-    }
-    return absl::OkStatus();
+    // A concurrent request with the same key committed first: re-run the
+    // transaction, which then finds its row.
+    return db::ExecuteUnlessDuplicate(s, absl::AbortedError("idempotency key claimed concurrently"));
   }
 
   absl::Status UpdateRedemption(const Redemption& r) override {
@@ -603,13 +597,7 @@ class MysqlTx final : public CatalogTx {
     s.setInt(10, v.state());
     s.setString(11, SqlTime(FromProtoTime(v.issued_at())));
     s.setString(12, SqlTime(FromProtoTime(v.expires_at())));
-    try {
-      s.executeUpdate();
-    } catch (const sql::SQLException& e) {
-      if (e.getErrorCode() == kErDupEntry) return absl::AlreadyExistsError("voucher code taken");
-      throw;
-    }
-    return absl::OkStatus();
+    return db::ExecuteUnlessDuplicate(s, absl::AlreadyExistsError("voucher code taken"));
   }
 
   absl::Status UpdateVoucher(const v1::Voucher& v) override {
@@ -844,12 +832,7 @@ class MysqlTx final : public CatalogTx {
         s.setString(static_cast<unsigned int>(2 * i + 1), codes[start + i]);
         s.setString(static_cast<unsigned int>(2 * i + 2), b.coupon_batch_id());
       }
-      try {
-        s.executeUpdate();
-      } catch (const sql::SQLException& e) {
-        if (e.getErrorCode() == kErDupEntry) return absl::AbortedError("coupon code collision; drawing again");
-        throw;
-      }
+      RETURN_IF_ERROR(db::ExecuteUnlessDuplicate(s, absl::AbortedError("coupon code collision; drawing again")));
     }
     return absl::OkStatus();
   }
@@ -1026,12 +1009,7 @@ class MysqlTx final : public CatalogTx {
     s.setString(7, r.status_message.substr(0, 1000));
     SetBlob(s, 8, r.response, response);
     s.setBoolean(9, completed);
-    try {
-      s.executeUpdate();
-    } catch (const sql::SQLException& e) {
-      if (e.getErrorCode() == kErDupEntry) return absl::AbortedError("idempotency key claimed concurrently");
-      throw;
-    }
+    RETURN_IF_ERROR(db::ExecuteUnlessDuplicate(s, absl::AbortedError("idempotency key claimed concurrently")));
     return std::nullopt;
   }
 

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "common/db/mysql_error.h"
 #include "common/db/sql_values.h"
 #include "common/db/transaction.h"
 #include "common/status/status_macros.h"
@@ -23,7 +24,6 @@ using db::ParseSqlTime;
 using db::SqlTime;
 using db::Str;
 
-constexpr int kErDupEntry = 1062;
 
 #define LOYALTY_MEMBER_COLUMNS                                                                  \
   "member_id, status, status_reason, given_name, family_name, email, phone, birth_date, "      \
@@ -557,13 +557,7 @@ class MysqlTx final : public MembershipTx {
     SetOptionalTime(s, 5, c.has_deactivated_at() ? &c.deactivated_at() : nullptr);
     s.setInt(6, c.block_reason());
     s.setString(7, c.replaced_by_card_number());
-    try {
-      s.executeUpdate();
-    } catch (const sql::SQLException& e) {
-      if (e.getErrorCode() == kErDupEntry) return absl::AlreadyExistsError("card number taken");
-      throw;
-    }
-    return absl::OkStatus();
+    return db::ExecuteUnlessDuplicate(s, absl::AlreadyExistsError("card number taken"));
   }
 
   absl::Status UpdateCard(const v1::Card& c) override {
@@ -1009,16 +1003,10 @@ class MysqlTx final : public MembershipTx {
     s.setString(1, row.segment_id);
     s.setString(2, row.member_id);
     s.setString(3, SqlTime(now));
-    try {
-      s.executeUpdate();
-    } catch (const sql::SQLException& e) {
-      // Only a refresh chunk writes these rows, under the segment_refresh
-      // lock; a duplicate means another writer slipped past it (Galera
-      // replicas on two nodes): retry, and the diff then sees the row.
-      if (e.getErrorCode() == kErDupEntry) return absl::AbortedError("segment member added concurrently");
-      throw;
-    }
-    return absl::OkStatus();
+    // Only a refresh chunk writes these rows, under the segment_refresh
+    // lock; a duplicate means another writer slipped past it (Galera
+    // replicas on two nodes): retry, and the diff then sees the row.
+    return db::ExecuteUnlessDuplicate(s, absl::AbortedError("segment member added concurrently"));
   }
 
   absl::Status RemoveSegmentMember(const SegmentMembership& row) override {
@@ -1107,14 +1095,9 @@ class MysqlTx final : public MembershipTx {
     SetBlob(s, 9, r.response, response);
     s.setString(10, r.member_id);
     s.setBoolean(11, completed);
-    try {
-      s.executeUpdate();
-    } catch (const sql::SQLException& e) {
-      // Another request with the same key committed first: retry the whole
-      // transaction, which then finds its record.
-      if (e.getErrorCode() == kErDupEntry) return absl::AbortedError("idempotency key claimed concurrently");
-      throw;
-    }
+    // Another request with the same key committed first: retry the whole
+    // transaction, which then finds its record.
+    RETURN_IF_ERROR(db::ExecuteUnlessDuplicate(s, absl::AbortedError("idempotency key claimed concurrently")));
     return std::nullopt;
   }
 
@@ -1138,15 +1121,7 @@ class MysqlTx final : public MembershipTx {
   // concurrent writer got there between our check and our write, so the
   // transaction is retried and the check then sees the other row.
   absl::Status ExecuteUnique(sql::PreparedStatement& s, absl::string_view what) {
-    try {
-      s.executeUpdate();
-    } catch (const sql::SQLException& e) {
-      if (e.getErrorCode() == kErDupEntry) {
-        return absl::AbortedError(absl::StrCat(what, ": a unique value was taken concurrently"));
-      }
-      throw;
-    }
-    return absl::OkStatus();
+    return db::ExecuteUnlessDuplicate(s, absl::AbortedError(absl::StrCat(what, ": a unique value was taken concurrently")));
   }
 
   absl::Status PutConsent(const std::string& member_id, int kind, int channel, const std::string& partner_id,

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/db/mysql_error.h"
 #include "common/db/sql_values.h"
 #include "common/db/transaction.h"
 #include "common/status/status_macros.h"
@@ -20,7 +21,6 @@ namespace {
 using db::SqlTime;
 using db::Str;
 
-constexpr int kErDupEntry = 1062;
 constexpr char kMinTime[] = "1000-01-01 00:00:00.000000";
 constexpr char kMaxTime[] = "9999-12-31 23:59:59.999999";
 
@@ -230,15 +230,7 @@ class MysqlTx final : public SettlementTx {
     s.setInt(3, p.business_category());
     s.setInt64(4, version);
     SetBlob(s, 5, bytes, body);
-    try {
-      s.executeUpdate();
-    } catch (const sql::SQLException& e) {
-      if (e.getErrorCode() == kErDupEntry) {
-        return absl::AlreadyExistsError(absl::StrCat("partner_id: '", p.partner_id(), "' is taken"));
-      }
-      throw;
-    }
-    return absl::OkStatus();
+    return db::ExecuteUnlessDuplicate(s, absl::AlreadyExistsError(absl::StrCat("partner_id: '", p.partner_id(), "' is taken")));
   }
 
   absl::Status UpdatePartner(const v1::Partner& p) override {
@@ -318,15 +310,7 @@ class MysqlTx final : public SettlementTx {
     s.setString(4, SqlTime(FromProtoTime(p.end_time())));
     s.setInt(5, p.status());
     SetBlob(s, 6, bytes, body);
-    try {
-      s.executeUpdate();
-    } catch (const sql::SQLException& e) {
-      if (e.getErrorCode() == kErDupEntry) {
-        return absl::AlreadyExistsError(absl::StrCat("name: a period named '", p.name(), "' exists"));
-      }
-      throw;
-    }
-    return absl::OkStatus();
+    return db::ExecuteUnlessDuplicate(s, absl::AlreadyExistsError(absl::StrCat("name: a period named '", p.name(), "' exists")));
   }
 
   absl::Status UpdatePeriod(const v1::Period& p) override {
@@ -727,15 +711,9 @@ class MysqlTx final : public SettlementTx {
     s.setString(7, r.status_message.substr(0, 1000));
     SetBlob(s, 8, r.response, response);
     s.setBoolean(9, completed);
-    try {
-      s.executeUpdate();
-    } catch (const sql::SQLException& e) {
-      // Another request with the same key committed first: the retried
-      // transaction finds its record.
-      if (e.getErrorCode() == kErDupEntry) return absl::AbortedError("idempotency key claimed concurrently");
-      throw;
-    }
-    return absl::OkStatus();
+    // Another request with the same key committed first: the retried
+    // transaction finds its record.
+    return db::ExecuteUnlessDuplicate(s, absl::AbortedError("idempotency key claimed concurrently"));
   }
 
   static PrepaidRow ReadPrepaid(const sql::ResultSet& rs) {
