@@ -546,6 +546,33 @@ absl::Status Catalog::CheckTierExists(const std::string& tier_id) {
   return rank.status();
 }
 
+absl::Status Catalog::CheckCampaignReferences(const v1::Campaign& c,
+                                              const google::protobuf::RepeatedPtrField<std::string>* paths) {
+  auto checked = [&](absl::string_view field) {
+    return paths == nullptr || std::find(paths->begin(), paths->end(), field) != paths->end();
+  };
+  if (checked("tier_ids")) {
+    for (int i = 0; i < c.tier_ids_size(); ++i) {
+      absl::StatusOr<int> rank = members_.RankOf(c.tier_ids(i));
+      if (absl::IsNotFound(rank.status())) {
+        return absl::NotFoundError(absl::StrCat("campaign.tier_ids[", i, "]: tier ", c.tier_ids(i), " not found"));
+      }
+      RETURN_IF_ERROR(rank.status());
+    }
+  }
+  if (checked("segment_ids")) {
+    for (int i = 0; i < c.segment_ids_size(); ++i) {
+      absl::Status s = members_.SegmentExists(c.segment_ids(i));
+      if (absl::IsNotFound(s)) {
+        return absl::NotFoundError(
+            absl::StrCat("campaign.segment_ids[", i, "]: segment ", c.segment_ids(i), " not found"));
+      }
+      RETURN_IF_ERROR(s);
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Catalog::CheckTier(const std::string& member_id, const v1::Reward& reward) {
   if (reward.min_tier_id().empty()) return absl::OkStatus();
   ASSIGN_OR_RETURN(MemberTier tier, members_.TierOf(member_id));
@@ -1386,6 +1413,7 @@ absl::StatusOr<v1::CreateCampaignResponse> Catalog::CreateCampaign(const Princip
   RETURN_IF_ERROR(RequireRole(p, {ROLE_BACKOFFICE}));
   RETURN_IF_ERROR(idempotency::ValidateKey(r.idempotency_key()));
   RETURN_IF_ERROR(ValidateCampaign("campaign.", r.campaign()));
+  RETURN_IF_ERROR(CheckCampaignReferences(r.campaign(), nullptr));
   return Mutate<v1::CreateCampaignResponse>(
       p, "CreateCampaign", r.idempotency_key(), r, [&](CatalogTx& tx, v1::CreateCampaignResponse& out) -> absl::Status {
         const absl::Time now = Now();
@@ -1410,6 +1438,7 @@ absl::StatusOr<v1::UpdateCampaignResponse> Catalog::UpdateCampaign(const Princip
   RETURN_IF_ERROR(ValidateId("campaign_id", r.campaign_id()));
   RETURN_IF_ERROR(ValidateCampaignMask(r.update_mask()));
   if (r.expected_version() < 0) return absl::InvalidArgumentError("expected_version: must be >= 0");
+  RETURN_IF_ERROR(CheckCampaignReferences(r.campaign(), &r.update_mask().paths()));
   return Mutate<v1::UpdateCampaignResponse>(
       p, "UpdateCampaign", r.idempotency_key(), r, [&](CatalogTx& tx, v1::UpdateCampaignResponse& out) -> absl::Status {
         ASSIGN_OR_RETURN(std::optional<v1::Campaign> cur, tx.GetCampaign(r.campaign_id(), /*for_update=*/true));

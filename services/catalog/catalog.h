@@ -151,6 +151,9 @@ class Catalog {
   absl::StatusOr<std::string> SettleCouponGrant(const std::string& redemption_id);
   // NOT_FOUND naming reward.min_tier_id unless membership's ladder has it.
   absl::Status CheckTierExists(const std::string& tier_id);
+  // NOT_FOUND naming the field for a tier or saved segment that membership
+  // does not know; `paths` limits the check to those fields (empty: all).
+  absl::Status CheckCampaignReferences(const v1::Campaign& c, const google::protobuf::RepeatedPtrField<std::string>* paths);
   absl::Status CheckTier(const std::string& member_id, const v1::Reward& reward);
 
   absl::Time Now() const;

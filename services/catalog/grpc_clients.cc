@@ -205,6 +205,18 @@ class GrpcMemberDirectory final : public MemberDirectory {
     return false;
   }
 
+  absl::Status SegmentExists(const std::string& segment_id) override {
+    mv1::GetSegmentRequest req;
+    req.set_segment_id(segment_id);
+    mv1::GetSegmentResponse resp;
+    grpc::ClientContext ctx;
+    Prepare(ctx, options_);
+    grpc::Status s = stub_->GetSegment(&ctx, req, &resp);
+    if (s.error_code() == grpc::StatusCode::NOT_FOUND) return absl::NotFoundError("segment not found");
+    if (!s.ok()) return PeerError(s, "membership", "GetSegment");
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<int> RankOf(const std::string& tier_id) override {
     {
       absl::MutexLock lock(&mu_);

@@ -77,6 +77,8 @@ class MemberDirectory {
   // Whether a partner may see the member (membership.proto: it enrolled with
   // the partner or shares data with it). NOT_FOUND for an unknown member.
   virtual absl::StatusOr<bool> VisibleTo(const std::string& member_id, const std::string& partner_id) = 0;
+  // OK when membership has the saved segment; NOT_FOUND when it does not.
+  virtual absl::Status SegmentExists(const std::string& segment_id) = 0;
 };
 
 }  // namespace loyalty::catalog

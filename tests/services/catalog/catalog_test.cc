@@ -846,6 +846,40 @@ class CampaignTest : public CatalogTest {
   }
 };
 
+TEST_F(CampaignTest, UnknownTiersAndSegmentsAreNotFoundNamingTheField) {
+  members_.AddSegment("sg-dog-owners");
+  v1::CreateCampaignRequest r;
+  r.set_idempotency_key("refs-1");
+  *r.mutable_campaign() = DoublePoints();
+  r.mutable_campaign()->add_tier_ids("gold");
+  r.mutable_campaign()->add_tier_ids("platinum");
+  auto s = catalog_->CreateCampaign(kBackoffice, r);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(s.status().message(), HasSubstr("campaign.tier_ids[1]"));
+
+  *r.mutable_campaign() = DoublePoints();
+  r.mutable_campaign()->add_segment_ids("sg-dog-owners");
+  r.mutable_campaign()->add_segment_ids("sg-nobody");
+  s = catalog_->CreateCampaign(kBackoffice, r);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(s.status().message(), HasSubstr("campaign.segment_ids[1]"));
+
+  // Known ones pass; an update that names an unknown one is refused too.
+  *r.mutable_campaign() = DoublePoints();
+  r.mutable_campaign()->add_tier_ids("silver");
+  r.mutable_campaign()->add_segment_ids("sg-dog-owners");
+  s = catalog_->CreateCampaign(kBackoffice, r);
+  ASSERT_TRUE(s.ok()) << s.status();
+  v1::UpdateCampaignRequest u;
+  u.set_idempotency_key("refs-2");
+  u.set_campaign_id(s->campaign().campaign_id());
+  u.mutable_update_mask()->add_paths("segment_ids");
+  u.mutable_campaign()->add_segment_ids("sg-gone");
+  auto updated = catalog_->UpdateCampaign(kBackoffice, u);
+  EXPECT_EQ(updated.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(updated.status().message(), HasSubstr("campaign.segment_ids[0]"));
+}
+
 TEST_F(CampaignTest, ValidationNamesTheField) {
   v1::CreateCampaignRequest r;
   r.set_idempotency_key("c1");

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "services/catalog/ledger_client.h"
@@ -260,6 +261,14 @@ class FakeMembers final : public MemberDirectory {
     absl::MutexLock lock(&mu_);
     return visible_.contains(member_id + "|" + partner_id);
   }
+  void AddSegment(const std::string& segment_id) {
+    absl::MutexLock lock(&mu_);
+    segments_.insert(segment_id);
+  }
+  absl::Status SegmentExists(const std::string& segment_id) override {
+    absl::MutexLock lock(&mu_);
+    return segments_.contains(segment_id) ? absl::OkStatus() : absl::NotFoundError("segment not found");
+  }
   absl::StatusOr<int> RankOf(const std::string& tier_id) override {
     absl::MutexLock lock(&mu_);
     const int r = Rank(tier_id);
@@ -277,6 +286,7 @@ class FakeMembers final : public MemberDirectory {
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::string> tiers_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, bool> visible_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::string> segments_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace loyalty::catalog::testing
