@@ -182,9 +182,11 @@ service_args() {
       printf '%s\n' "--ledger_address=$LISTEN_HOST:$(service_port ledger)"
       ;;
     catalog)
-      # Redeem, vouchers and tier limits call the ledger and membership.
+      # Redeem, vouchers and tier limits call the ledger and membership;
+      # partner ids of rewards and campaigns are checked with settlement.
       printf '%s\n' "--ledger_address=$LISTEN_HOST:$(service_port ledger)"
       printf '%s\n' "--membership_address=$LISTEN_HOST:$(service_port membership)"
+      printf '%s\n' "--settlement_address=$LISTEN_HOST:$(service_port settlement)"
       ;;
     settlement)
       # Closing and reconciling periods read the ledger's journal.

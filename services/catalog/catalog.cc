@@ -286,6 +286,7 @@ absl::StatusOr<v1::CreateRewardResponse> Catalog::CreateReward(const Principal& 
   NormaliseReward(reward);
   RETURN_IF_ERROR(ValidateReward("reward.", reward));
   RETURN_IF_ERROR(CheckTierExists(reward.min_tier_id()));
+  RETURN_IF_ERROR(CheckPartnerExists("reward.partner_id", reward.partner_id()));
   return Mutate<v1::CreateRewardResponse>(p, "CreateReward", r.idempotency_key(), r,
                                           [&](CatalogTx& tx, v1::CreateRewardResponse& out) -> absl::Status {
                                             ASSIGN_OR_RETURN(*out.mutable_reward(), InsertNewReward(tx, p, reward));
@@ -546,11 +547,23 @@ absl::Status Catalog::CheckTierExists(const std::string& tier_id) {
   return rank.status();
 }
 
+absl::Status Catalog::CheckPartnerExists(absl::string_view field, const std::string& partner_id) {
+  if (options_.partners == nullptr) return absl::OkStatus();
+  absl::Status s = options_.partners->PartnerExists(partner_id);
+  if (absl::IsNotFound(s)) return absl::NotFoundError(absl::StrCat(field, ": partner ", partner_id, " not found"));
+  return s;
+}
+
 absl::Status Catalog::CheckCampaignReferences(const v1::Campaign& c,
                                               const google::protobuf::RepeatedPtrField<std::string>* paths) {
   auto checked = [&](absl::string_view field) {
     return paths == nullptr || std::find(paths->begin(), paths->end(), field) != paths->end();
   };
+  if (checked("partner_ids")) {
+    for (int i = 0; i < c.partner_ids_size(); ++i) {
+      RETURN_IF_ERROR(CheckPartnerExists(absl::StrCat("campaign.partner_ids[", i, "]"), c.partner_ids(i)));
+    }
+  }
   if (checked("tier_ids")) {
     for (int i = 0; i < c.tier_ids_size(); ++i) {
       absl::StatusOr<int> rank = members_.RankOf(c.tier_ids(i));

@@ -45,6 +45,9 @@ struct CatalogOptions {
   // Test hook: a non-OK answer makes Redeem stop at that point and return
   // it, leaving the saga as a crash would.
   std::function<absl::Status(SagaPoint)> crash_at;
+  // Settlement's directory: partner ids of rewards and campaigns must be in
+  // it (NOT_FOUND otherwise). Null: not checked (no settlement configured).
+  PartnerDirectory* partners = nullptr;
 };
 
 class Catalog {
@@ -151,8 +154,11 @@ class Catalog {
   absl::StatusOr<std::string> SettleCouponGrant(const std::string& redemption_id);
   // NOT_FOUND naming reward.min_tier_id unless membership's ladder has it.
   absl::Status CheckTierExists(const std::string& tier_id);
-  // NOT_FOUND naming the field for a tier or saved segment that membership
-  // does not know; `paths` limits the check to those fields (empty: all).
+  // NOT_FOUND naming `field` when settlement does not know the partner.
+  absl::Status CheckPartnerExists(absl::string_view field, const std::string& partner_id);
+  // NOT_FOUND naming the field for a partner settlement does not know, or a
+  // tier or saved segment membership does not know; `paths` limits the check
+  // to those fields (null: all).
   absl::Status CheckCampaignReferences(const v1::Campaign& c, const google::protobuf::RepeatedPtrField<std::string>* paths);
   absl::Status CheckTier(const std::string& member_id, const v1::Reward& reward);
 

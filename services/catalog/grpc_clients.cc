@@ -8,6 +8,7 @@
 #include "common/time/proto_time.h"
 #include "loyalty/ledger/v1/ledger.grpc.pb.h"
 #include "loyalty/membership/v1/membership.grpc.pb.h"
+#include "loyalty/settlement/v1/settlement.grpc.pb.h"
 
 namespace loyalty::catalog {
 namespace {
@@ -258,6 +259,37 @@ std::unique_ptr<LedgerClient> NewGrpcLedgerClient(std::shared_ptr<grpc::Channel>
 std::unique_ptr<MemberDirectory> NewGrpcMemberDirectory(std::shared_ptr<grpc::Channel> channel,
                                                         GrpcClientOptions options, absl::Duration ladder_ttl) {
   return std::make_unique<GrpcMemberDirectory>(std::move(channel), std::move(options), ladder_ttl);
+}
+
+namespace {
+
+class GrpcPartnerDirectory final : public PartnerDirectory {
+ public:
+  GrpcPartnerDirectory(std::shared_ptr<grpc::Channel> channel, GrpcClientOptions options)
+      : stub_(settlement::v1::SettlementService::NewStub(std::move(channel))), options_(std::move(options)) {}
+
+  absl::Status PartnerExists(const std::string& partner_id) override {
+    settlement::v1::GetPartnerRequest req;
+    req.set_partner_id(partner_id);
+    settlement::v1::GetPartnerResponse resp;
+    grpc::ClientContext ctx;
+    Prepare(ctx, options_);
+    grpc::Status s = stub_->GetPartner(&ctx, req, &resp);
+    if (s.error_code() == grpc::StatusCode::NOT_FOUND) return absl::NotFoundError("partner not found");
+    if (!s.ok()) return PeerError(s, "settlement", "GetPartner");
+    return absl::OkStatus();
+  }
+
+ private:
+  std::unique_ptr<settlement::v1::SettlementService::Stub> stub_;
+  const GrpcClientOptions options_;
+};
+
+}  // namespace
+
+std::unique_ptr<PartnerDirectory> NewGrpcPartnerDirectory(std::shared_ptr<grpc::Channel> channel,
+                                                          GrpcClientOptions options) {
+  return std::make_unique<GrpcPartnerDirectory>(std::move(channel), std::move(options));
 }
 
 }  // namespace loyalty::catalog

@@ -24,4 +24,8 @@ std::unique_ptr<MemberDirectory> NewGrpcMemberDirectory(std::shared_ptr<grpc::Ch
                                                         GrpcClientOptions options,
                                                         absl::Duration ladder_ttl = absl::Minutes(1));
 
+// GetPartner per call (backoffice writes only: rewards and campaigns).
+std::unique_ptr<PartnerDirectory> NewGrpcPartnerDirectory(std::shared_ptr<grpc::Channel> channel,
+                                                          GrpcClientOptions options);
+
 }  // namespace loyalty::catalog

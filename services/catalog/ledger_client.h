@@ -81,4 +81,13 @@ class MemberDirectory {
   virtual absl::Status SegmentExists(const std::string& segment_id) = 0;
 };
 
+// Settlement's partner directory, as far as the catalog needs it.
+class PartnerDirectory {
+ public:
+  virtual ~PartnerDirectory() = default;
+  // OK when settlement knows the partner (in any status); NOT_FOUND when it
+  // does not; UNAVAILABLE when settlement cannot be reached.
+  virtual absl::Status PartnerExists(const std::string& partner_id) = 0;
+};
+
 }  // namespace loyalty::catalog

@@ -23,11 +23,13 @@ constexpr int kSweepBatch = 200;
 class Instance final : public server::ServiceInstance {
  public:
   Instance(db::ConnectionPool& pool, auth::Authenticator& authenticator, std::unique_ptr<LedgerClient> ledger,
-           std::unique_ptr<MemberDirectory> members, CatalogOptions options, absl::Duration sweep_every)
+           std::unique_ptr<MemberDirectory> members, std::unique_ptr<PartnerDirectory> partners,
+           CatalogOptions options, absl::Duration sweep_every)
       : store_(NewMysqlCatalogStore(pool)),
         ledger_(std::move(ledger)),
         members_(std::move(members)),
-        catalog_(*store_, *ledger_, *members_, std::move(options)),
+        partners_(std::move(partners)),
+        catalog_(*store_, *ledger_, *members_, WithPartners(std::move(options), partners_.get())),
         guard_(authenticator, v1::CatalogService::service_full_name()),
         service_(catalog_, [this](const grpc::ServerContext& ctx, absl::string_view method) {
           return guard_.Check(ctx, method);
@@ -77,8 +79,14 @@ class Instance final : public server::ServiceInstance {
   std::unique_ptr<CatalogStore> store_;
   std::unique_ptr<LedgerClient> ledger_;
   std::unique_ptr<MemberDirectory> members_;
+  std::unique_ptr<PartnerDirectory> partners_;
   Catalog catalog_;
   auth::RpcGuard guard_;
+  static CatalogOptions WithPartners(CatalogOptions options, PartnerDirectory* partners) {
+    options.partners = partners;
+    return options;
+  }
+
   CatalogService service_;
   absl::Duration sweep_every_;
   absl::Notification stop_;
@@ -110,10 +118,16 @@ absl::StatusOr<server::ServiceInstancePtr> Build(const server::ServiceContext& c
   // membership may start after the catalog.
   auto ledger_channel = ctx.channel_to(ctx.config.GetString("ledger_address"));
   auto membership_channel = ctx.channel_to(ctx.config.GetString("membership_address"));
+  std::unique_ptr<PartnerDirectory> partners;
+  if (const std::string& settlement = ctx.config.GetString("settlement_address"); !settlement.empty()) {
+    partners = NewGrpcPartnerDirectory(ctx.channel_to(settlement), membership_options);
+  } else {
+    log::Warn("settlement_address_missing", {{"effect", "partner ids of rewards and campaigns are not checked"}});
+  }
   return std::make_unique<Instance>(ctx.pool, ctx.authenticator,
                                     NewGrpcLedgerClient(std::move(ledger_channel), ledger_options),
                                     NewGrpcMemberDirectory(std::move(membership_channel), membership_options),
-                                    std::move(options), absl::Milliseconds(sweep_ms));
+                                    std::move(partners), std::move(options), absl::Milliseconds(sweep_ms));
 }
 
 }  // namespace
@@ -131,7 +145,9 @@ int main(int argc, char** argv) {
           {"ledger_api_key", "", "service API key the catalog presents to the ledger", true},
           {"ledger_deadline_ms", "5000", "deadline of each call to the ledger and membership"},
           {"membership_address", "127.0.0.1:7101", "host:port of the membership service (tier limits)"},
-          {"membership_api_key", "", "service API key for membership; empty = the ledger's", true},
+          {"membership_api_key", "", "service API key for membership and settlement; empty = the ledger's", true},
+          {"settlement_address", "", "host:port of settlement, to check partner ids of rewards and campaigns; "
+                                     "empty = not checked"},
           {"sweep_ms", "5000", "how often interrupted sagas are repaired and expired vouchers released; 0 = off"},
           {"saga_grace_ms", "60000", "a Redeem saga untouched this long is presumed interrupted and compensated"},
       },

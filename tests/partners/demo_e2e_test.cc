@@ -40,7 +40,9 @@ class DemoE2E : public ::testing::Test {
          {"--membership_address=" + addr("membership"), "--settlement_address=" + addr("settlement"),
           "--catalog_address=" + addr("catalog"), "--earn_rules_refresh_ms=300"}},
         {"settlement", {"--ledger_address=" + addr("ledger"), "--journal_poll_ms=500"}},
-        {"catalog", {"--ledger_address=" + addr("ledger"), "--membership_address=" + addr("membership")}},
+        {"catalog",
+         {"--ledger_address=" + addr("ledger"), "--membership_address=" + addr("membership"),
+          "--settlement_address=" + addr("settlement")}},
     };
     for (const char* name : {"membership", "ledger", "settlement", "catalog"}) {
       auto db = testing::TestDatabase::Create(absl::StrCat("demo", name).substr(0, 12));

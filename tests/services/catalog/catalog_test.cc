@@ -880,6 +880,36 @@ TEST_F(CampaignTest, UnknownTiersAndSegmentsAreNotFoundNamingTheField) {
   EXPECT_THAT(updated.status().message(), HasSubstr("campaign.segment_ids[0]"));
 }
 
+TEST_F(CampaignTest, PartnersUnknownToSettlementAreNotFoundNamingTheField) {
+  testing::FakePartners partners;
+  partners.Add("food");
+  CatalogOptions options;
+  options.now = [this] { return clock_.Now(); };
+  options.partners = &partners;
+  catalog_ = std::make_unique<Catalog>(*store_, ledger_, members_, options);
+
+  v1::CreateCampaignRequest c;
+  c.set_idempotency_key("pc-1");
+  *c.mutable_campaign() = DoublePoints();  // at "food"
+  c.mutable_campaign()->add_partner_ids("fod");
+  auto created = catalog_->CreateCampaign(kBackoffice, c);
+  EXPECT_EQ(created.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(created.status().message(), HasSubstr("campaign.partner_ids[1]"));
+
+  v1::CreateRewardRequest r;
+  r.set_idempotency_key("pr-1");
+  *r.mutable_reward() = Reward();  // honoured by "vet", which settlement does not know here
+  auto reward = catalog_->CreateReward(kBackoffice, r);
+  EXPECT_EQ(reward.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(reward.status().message(), HasSubstr("reward.partner_id"));
+
+  partners.Add("vet");
+  EXPECT_TRUE(catalog_->CreateReward(kBackoffice, r).ok());
+  c.set_idempotency_key("pc-2");
+  *c.mutable_campaign() = DoublePoints();
+  EXPECT_TRUE(catalog_->CreateCampaign(kBackoffice, c).ok());
+}
+
 TEST_F(CampaignTest, ValidationNamesTheField) {
   v1::CreateCampaignRequest r;
   r.set_idempotency_key("c1");

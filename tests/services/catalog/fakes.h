@@ -239,6 +239,22 @@ class FakeLedger final : public LedgerClient {
   absl::flat_hash_map<std::string, std::string> grants_ ABSL_GUARDED_BY(mu_);
 };
 
+class FakePartners final : public PartnerDirectory {
+ public:
+  void Add(const std::string& partner_id) {
+    absl::MutexLock lock(&mu_);
+    partners_.insert(partner_id);
+  }
+  absl::Status PartnerExists(const std::string& partner_id) override {
+    absl::MutexLock lock(&mu_);
+    return partners_.contains(partner_id) ? absl::OkStatus() : absl::NotFoundError("partner not found");
+  }
+
+ private:
+  absl::Mutex mu_;
+  absl::flat_hash_set<std::string> partners_ ABSL_GUARDED_BY(mu_);
+};
+
 class FakeMembers final : public MemberDirectory {
  public:
   void SetTier(const std::string& member_id, const std::string& tier_id) {
