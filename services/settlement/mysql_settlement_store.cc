@@ -175,6 +175,18 @@ absl::StatusOr<M> Parse(const sql::ResultSet& rs, int col, absl::string_view wha
   return m;
 }
 
+// Runs `s` and reads its (row id, serialized message) rows, in order.
+template <typename M>
+absl::StatusOr<std::vector<std::pair<int64_t, M>>> ParseKeyedRows(sql::PreparedStatement& s, absl::string_view what) {
+  std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
+  std::vector<std::pair<int64_t, M>> out;
+  while (rs->next()) {
+    ASSIGN_OR_RETURN(M m, Parse<M>(*rs, 2, what));
+    out.emplace_back(rs->getInt64(1), std::move(m));
+  }
+  return out;
+}
+
 // ---- the transaction ------------------------------------------------------------
 
 class MysqlTx final : public SettlementTx {
@@ -268,13 +280,7 @@ class MysqlTx final : public SettlementTx {
     auto& s = tx_.Prepare(kListChangedPartners);
     s.setInt64(1, after_version);
     s.setInt(2, limit);
-    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
-    std::vector<std::pair<int64_t, v1::Partner>> out;
-    while (rs->next()) {
-      ASSIGN_OR_RETURN(v1::Partner p, Parse<v1::Partner>(*rs, 2, "partner"));
-      out.emplace_back(rs->getInt64(1), std::move(p));
-    }
-    return out;
+    return ParseKeyedRows<v1::Partner>(s, "partner");
   }
 
   absl::Status InsertContract(const v1::Contract& c) override {
@@ -448,13 +454,7 @@ class MysqlTx final : public SettlementTx {
     s.setInt64(5, before_id);
     s.setInt64(6, before_id);
     s.setInt(7, limit);
-    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
-    std::vector<std::pair<int64_t, v1::Statement>> out;
-    while (rs->next()) {
-      ASSIGN_OR_RETURN(v1::Statement st, Parse<v1::Statement>(*rs, 2, "statement"));
-      out.emplace_back(rs->getInt64(1), std::move(st));
-    }
-    return out;
+    return ParseKeyedRows<v1::Statement>(s, "statement");
   }
 
   absl::Status InsertPointBlock(const v1::PointBlock& b) override {
@@ -541,13 +541,7 @@ class MysqlTx final : public SettlementTx {
     s.setInt64(3, before_id);
     s.setInt64(4, before_id);
     s.setInt(5, limit);
-    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
-    std::vector<std::pair<int64_t, v1::Alert>> out;
-    while (rs->next()) {
-      ASSIGN_OR_RETURN(v1::Alert a, Parse<v1::Alert>(*rs, 2, "alert"));
-      out.emplace_back(rs->getInt64(1), std::move(a));
-    }
-    return out;
+    return ParseKeyedRows<v1::Alert>(s, "alert");
   }
 
   absl::Status InsertDispute(const v1::Dispute& d) override {
@@ -603,13 +597,7 @@ class MysqlTx final : public SettlementTx {
     s.setInt64(3, before_id);
     s.setInt64(4, before_id);
     s.setInt(5, limit);
-    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
-    std::vector<std::pair<int64_t, v1::Dispute>> out;
-    while (rs->next()) {
-      ASSIGN_OR_RETURN(v1::Dispute d, Parse<v1::Dispute>(*rs, 2, "dispute"));
-      out.emplace_back(rs->getInt64(1), std::move(d));
-    }
-    return out;
+    return ParseKeyedRows<v1::Dispute>(s, "dispute");
   }
 
   absl::Status InsertApiKey(const v1::ApiKey& k, const std::string& key_hash) override {
@@ -651,13 +639,7 @@ class MysqlTx final : public SettlementTx {
     s.setInt64(3, before_id);
     s.setInt64(4, before_id);
     s.setInt(5, limit);
-    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
-    std::vector<std::pair<int64_t, v1::ApiKey>> out;
-    while (rs->next()) {
-      ASSIGN_OR_RETURN(v1::ApiKey k, Parse<v1::ApiKey>(*rs, 2, "api key"));
-      out.emplace_back(rs->getInt64(1), std::move(k));
-    }
-    return out;
+    return ParseKeyedRows<v1::ApiKey>(s, "api key");
   }
 
   absl::Status InsertAudit(const common::v1::AuditEvent& e) override {
@@ -689,13 +671,7 @@ class MysqlTx final : public SettlementTx {
     s.setInt64(9, before_id);
     s.setInt64(10, before_id);
     s.setInt(11, limit);
-    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
-    std::vector<std::pair<int64_t, common::v1::AuditEvent>> out;
-    while (rs->next()) {
-      ASSIGN_OR_RETURN(common::v1::AuditEvent e, Parse<common::v1::AuditEvent>(*rs, 2, "audit event"));
-      out.emplace_back(rs->getInt64(1), std::move(e));
-    }
-    return out;
+    return ParseKeyedRows<common::v1::AuditEvent>(s, "audit event");
   }
 
  private:
