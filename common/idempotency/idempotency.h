@@ -8,10 +8,15 @@
 // that differs. Services store the original request (to name that field),
 // its fingerprint and the answer, permanently.
 
+#include <functional>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/log/log.h"
+#include "common/status/status_macros.h"
 #include "google/protobuf/message.h"
 
 namespace loyalty::idempotency {
@@ -64,5 +69,70 @@ absl::Status Replay(absl::string_view key, const Stored& stored, absl::string_vi
 // (UNAVAILABLE, ABORTED, INTERNAL, DEADLINE_EXCEEDED...) are not stored, so a
 // retry can still succeed.
 bool IsFinalOutcome(const absl::Status& status);
+
+// A mutating call run once per (scope, key), for a store with
+//   absl::Status Run(absl::string_view context, fn(Tx&))        one transaction
+// whose Tx has
+//   absl::StatusOr<std::optional<Record>> ClaimKey(const Record&)  claims the
+//       key, or returns the record already under it
+//   absl::Status SaveOutcome(const Record&)
+// and a Record as Replay() wants, plus scope and key. `body` runs in the
+// claiming transaction. A refusal for which `remember` is true is stored in a
+// second transaction (the body's writes were rolled back), unless a
+// concurrent request with the key got there first; then that one's answer is
+// returned. Transient failures are returned and not stored.
+template <typename Tx, typename Record, typename Store, typename Response>
+absl::StatusOr<Response> RunOnce(Store& store, absl::string_view method, const std::string& scope,
+                                 const std::string& key, const google::protobuf::Message& request,
+                                 const std::function<absl::Status(Tx&, Response&)>& body,
+                                 bool (*remember)(const absl::Status&)) {
+  RETURN_IF_ERROR(ValidateKey(key));
+  Record claim;
+  claim.scope = scope;
+  claim.key = key;
+  claim.method = std::string(method);
+  claim.fingerprint = Fingerprint(request);
+  request.SerializeToString(&claim.request);
+
+  Response response;
+  std::optional<absl::Status> replayed;  // set when a stored answer was found
+  auto run_claimed = [&](const std::function<absl::Status(Tx&)>& fresh) {
+    return store.Run(method, [&](Tx& tx) -> absl::Status {
+      response.Clear();
+      replayed.reset();
+      ASSIGN_OR_RETURN(std::optional<Record> existing, tx.ClaimKey(claim));
+      if (existing.has_value()) {
+        replayed = Replay(key, *existing, claim.method, claim.fingerprint, request, response);
+        return absl::OkStatus();
+      }
+      return fresh(tx);
+    });
+  };
+  auto answer = [&](const absl::Status& status) -> absl::StatusOr<Response> {
+    if (replayed.has_value()) {
+      if (!replayed->ok()) return *replayed;
+      return response;
+    }
+    if (!status.ok()) return status;
+    return response;
+  };
+
+  absl::Status status = run_claimed([&](Tx& tx) -> absl::Status {
+    RETURN_IF_ERROR(body(tx, response));
+    Record done = claim;
+    response.SerializeToString(&done.response);
+    return tx.SaveOutcome(done);
+  });
+  if (replayed.has_value() || status.ok() || !remember(status)) return answer(status);
+
+  Record failed = claim;
+  failed.status_code = static_cast<int>(status.code());
+  failed.status_message = std::string(status.message());
+  absl::Status stored = run_claimed([&](Tx& tx) { return tx.SaveOutcome(failed); });
+  if (!stored.ok()) {
+    log::Warn("idempotency_record_failed", {{"method", claim.method}, {"code", absl::StatusCodeToString(stored.code())}});
+  }
+  return answer(status);
+}
 
 }  // namespace loyalty::idempotency

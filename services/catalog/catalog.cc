@@ -203,63 +203,8 @@ absl::Time Catalog::Now() const { return TruncateToMicros(options_.now()); }
 template <typename Response>
 absl::StatusOr<Response> Catalog::Mutate(const Principal& p, absl::string_view method, const std::string& key,
                                          const google::protobuf::Message& request, Body<Response> body) {
-  RETURN_IF_ERROR(idempotency::ValidateKey(key));
-  IdempotencyRecord claim;
-  claim.scope = p.idempotency_scope();
-  claim.key = key;
-  claim.method = std::string(method);
-  claim.fingerprint = idempotency::Fingerprint(request);
-  request.SerializeToString(&claim.request);
-
-  Response response;
-  std::optional<absl::Status> replayed;
-  auto replay = [&](const IdempotencyRecord& rec) {
-    return idempotency::Replay(key, rec, claim.method, claim.fingerprint, request, response);
-  };
-
-  absl::Status status = store_.Run(method, [&](CatalogTx& tx) -> absl::Status {
-    response.Clear();
-    replayed.reset();
-    ASSIGN_OR_RETURN(std::optional<IdempotencyRecord> existing, tx.ClaimKey(claim));
-    if (existing.has_value()) {
-      replayed = replay(*existing);
-      return absl::OkStatus();
-    }
-    RETURN_IF_ERROR(body(tx, response));
-    IdempotencyRecord done = claim;
-    response.SerializeToString(&done.response);
-    return tx.SaveOutcome(done);
-  });
-  if (replayed.has_value()) {
-    if (!replayed->ok()) return *replayed;
-    return response;
-  }
-  if (status.ok()) return response;
-  if (!ShouldRemember(status)) return status;
-
-  // Remember the refusal in its own transaction (the body's writes were
-  // rolled back), unless a concurrent request with this key got there first.
-  IdempotencyRecord failed = claim;
-  failed.status_code = static_cast<int>(status.code());
-  failed.status_message = std::string(status.message());
-  absl::Status stored = store_.Run(method, [&](CatalogTx& tx) -> absl::Status {
-    replayed.reset();
-    ASSIGN_OR_RETURN(std::optional<IdempotencyRecord> existing, tx.ClaimKey(claim));
-    if (existing.has_value()) {
-      replayed = replay(*existing);
-      return absl::OkStatus();
-    }
-    return tx.SaveOutcome(failed);
-  });
-  if (!stored.ok()) {
-    log::Warn("idempotency_record_failed",
-              {{"method", claim.method}, {"code", absl::StatusCodeToString(stored.code())}});
-  }
-  if (replayed.has_value()) {
-    if (!replayed->ok()) return *replayed;
-    return response;
-  }
-  return status;
+  return idempotency::RunOnce<CatalogTx, IdempotencyRecord>(store_, method, p.idempotency_scope(), key, request, body,
+                                                          ShouldRemember);
 }
 
 // ---- rewards ----------------------------------------------------------------------

@@ -337,58 +337,8 @@ absl::Time Settlement::Now() const { return TruncateToMicros(options_.now()); }
 template <typename Response>
 absl::StatusOr<Response> Settlement::Mutate(const Principal& p, absl::string_view method, const std::string& key,
                                             const google::protobuf::Message& request, Body<Response> body) {
-  RETURN_IF_ERROR(idempotency::ValidateKey(key));
-  IdempotencyRecord claim;
-  claim.scope = p.idempotency_scope();
-  claim.key = key;
-  claim.method = std::string(method);
-  claim.fingerprint = idempotency::Fingerprint(request);
-  request.SerializeToString(&claim.request);
-
-  Response response;
-  std::optional<absl::Status> replayed;
-  auto replay = [&](const IdempotencyRecord& rec) {
-    return idempotency::Replay(key, rec, claim.method, claim.fingerprint, request, response);
-  };
-  auto run_claimed = [&](const std::function<absl::Status(SettlementTx&)>& fresh) {
-    return store_.Run(method, [&](SettlementTx& tx) -> absl::Status {
-      response.Clear();
-      replayed.reset();
-      ASSIGN_OR_RETURN(std::optional<IdempotencyRecord> existing, tx.ClaimKey(claim));
-      if (existing.has_value()) {
-        replayed = replay(*existing);
-        return absl::OkStatus();
-      }
-      return fresh(tx);
-    });
-  };
-
-  absl::Status status = run_claimed([&](SettlementTx& tx) -> absl::Status {
-    RETURN_IF_ERROR(body(tx, response));
-    IdempotencyRecord done = claim;
-    response.SerializeToString(&done.response);
-    return tx.SaveOutcome(done);
-  });
-  if (replayed.has_value()) {
-    if (!replayed->ok()) return *replayed;
-    return response;
-  }
-  if (status.ok()) return response;
-  if (!ShouldRemember(status)) return status;
-  // Remember the refusal in its own transaction (the body's writes were
-  // rolled back), unless a concurrent request with this key got there first.
-  IdempotencyRecord failed = claim;
-  failed.status_code = static_cast<int>(status.code());
-  failed.status_message = std::string(status.message());
-  absl::Status stored = run_claimed([&](SettlementTx& tx) { return tx.SaveOutcome(failed); });
-  if (!stored.ok()) {
-    log::Warn("idempotency_record_failed", {{"method", claim.method}, {"code", absl::StatusCodeToString(stored.code())}});
-  }
-  if (replayed.has_value()) {
-    if (!replayed->ok()) return *replayed;
-    return response;
-  }
-  return status;
+  return idempotency::RunOnce<SettlementTx, IdempotencyRecord>(store_, method, p.idempotency_scope(), key, request, body,
+                                                          ShouldRemember);
 }
 
 // ---- partners -------------------------------------------------------------------
