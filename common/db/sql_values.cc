@@ -1,6 +1,9 @@
 #include "common/db/sql_values.h"
 
+#include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
+
+#include <memory>
 
 namespace loyalty::db {
 
@@ -16,5 +19,18 @@ absl::Time ParseSqlTime(const std::string& text) {
 }
 
 std::string Str(const sql::ResultSet& rs, int column) { return std::string(rs.getString(column)); }
+
+void SetBlob(sql::PreparedStatement& s, int i, const std::string& bytes, std::istringstream& holder) {
+  holder.str(bytes);
+  s.setBlob(i, &holder);
+}
+
+std::string ReadBlob(const sql::ResultSet& rs, int column) {
+  if (rs.isNull(column)) return {};
+  std::unique_ptr<std::istream> in(rs.getBlob(column));
+  std::ostringstream out;
+  out << in->rdbuf();
+  return out.str();
+}
 
 }  // namespace loyalty::db

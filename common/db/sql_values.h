@@ -2,11 +2,13 @@
 // Converting values to and from SQL parameters and result columns, the same
 // way in every store.
 
+#include <sstream>
 #include <string>
 
 #include "absl/time/time.h"
 
 namespace sql {
+class PreparedStatement;
 class ResultSet;
 }  // namespace sql
 
@@ -18,5 +20,10 @@ std::string SqlTime(absl::Time t);
 absl::Time ParseSqlTime(const std::string& text);
 // Column `column` (1-based) as std::string (Connector/C++ returns SQLString).
 std::string Str(const sql::ResultSet& rs, int column);
+// Binds `bytes` to BLOB parameter `i`; `holder` is the stream Connector/C++
+// reads it from when the statement runs, so it must outlive the execution.
+void SetBlob(sql::PreparedStatement& s, int i, const std::string& bytes, std::istringstream& holder);
+// A BLOB column's bytes; "" for NULL.
+std::string ReadBlob(const sql::ResultSet& rs, int column);
 
 }  // namespace loyalty::db

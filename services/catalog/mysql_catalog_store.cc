@@ -18,6 +18,8 @@ namespace {
 
 using db::ParseSqlTime;
 using db::SqlTime;
+using db::ReadBlob;
+using db::SetBlob;
 using db::Str;
 
 
@@ -205,17 +207,6 @@ constexpr absl::string_view kDueCouponGrants =
 
 // ---- helpers ------------------------------------------------------------------
 
-void SetBlob(sql::PreparedStatement& s, int i, const std::string& bytes, std::istringstream& holder) {
-  holder.str(bytes);
-  s.setBlob(i, &holder);
-}
-std::string ReadBlob(const sql::ResultSet& rs, int col) {
-  if (rs.isNull(col)) return {};
-  std::unique_ptr<std::istream> in(rs.getBlob(col));
-  std::ostringstream out;
-  out << in->rdbuf();
-  return out.str();
-}
 void SetOptionalTime(sql::PreparedStatement& s, int i, bool has, const google::protobuf::Timestamp& ts) {
   if (!has) {
     s.setNull(i, 0);

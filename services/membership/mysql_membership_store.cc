@@ -22,6 +22,8 @@ namespace {
 
 using db::ParseSqlTime;
 using db::SqlTime;
+using db::ReadBlob;
+using db::SetBlob;
 using db::Str;
 
 
@@ -231,10 +233,6 @@ void SetNullableString(sql::PreparedStatement& s, int i, const std::string& v) {
     s.setString(i, v);
   }
 }
-void SetBlob(sql::PreparedStatement& s, int i, const std::string& bytes, std::istringstream& holder) {
-  holder.str(bytes);
-  s.setBlob(i, &holder);
-}
 bool ReadTime(const sql::ResultSet& rs, int col, google::protobuf::Timestamp* out) {
   if (rs.isNull(col)) return false;
   *out = ToProtoTime(ParseSqlTime(Str(rs, col)));
@@ -339,14 +337,6 @@ common::v1::AuditEvent ReadAudit(const sql::ResultSet& rs) {
   e.set_idempotency_key(Str(rs, 12));
   e.set_reason(Str(rs, 13));
   return e;
-}
-
-std::string ReadBlob(const sql::ResultSet& rs, int col) {
-  if (rs.isNull(col)) return {};
-  std::unique_ptr<std::istream> in(rs.getBlob(col));
-  std::ostringstream out;
-  out << in->rdbuf();
-  return out.str();
 }
 
 absl::StatusOr<v1::Segment> ReadSegment(const sql::ResultSet& rs) {

@@ -19,6 +19,8 @@ namespace loyalty::settlement {
 namespace {
 
 using db::SqlTime;
+using db::ReadBlob;
+using db::SetBlob;
 using db::Str;
 
 constexpr char kMinTime[] = "1000-01-01 00:00:00.000000";
@@ -144,19 +146,6 @@ constexpr absl::string_view kListApiKeys =
     "SELECT id, body FROM api_keys WHERE (? = '' OR partner_id = ?) AND (? = 0 OR id < ?) ORDER BY id DESC LIMIT ?";
 
 // ---- helpers ------------------------------------------------------------------
-
-void SetBlob(sql::PreparedStatement& s, int i, const std::string& bytes, std::istringstream& holder) {
-  holder.str(bytes);
-  s.setBlob(i, &holder);
-}
-
-std::string ReadBlob(const sql::ResultSet& rs, int col) {
-  if (rs.isNull(col)) return {};
-  std::unique_ptr<std::istream> in(rs.getBlob(col));
-  std::ostringstream out;
-  out << in->rdbuf();
-  return out.str();
-}
 
 std::string Serialize(const google::protobuf::Message& m) {
   std::string out;
