@@ -23,6 +23,19 @@ namespace loyalty::idempotency {
 
 inline constexpr size_t kMaxKeyLength = 128;
 
+// What a service stores under a key (catalog and settlement; membership's
+// records carry more). See common/db/idempotency_rows.h for the table.
+struct Record {
+  std::string scope;        // "key:<key_id>"
+  std::string key;
+  std::string method;
+  std::string fingerprint;
+  std::string request;      // serialized request (names the differing field)
+  int status_code = 0;      // absl::StatusCode; 0 = OK
+  std::string status_message;
+  std::string response;     // serialized response when OK
+};
+
 // INVALID_ARGUMENT naming `idempotency_key` when the key is empty, longer
 // than kMaxKeyLength, or contains characters outside [A-Za-z0-9._:-].
 absl::Status ValidateKey(absl::string_view key);

@@ -15,22 +15,14 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "loyalty/catalog/v1/catalog.pb.h"
+#include "common/idempotency/idempotency.h"
 
 namespace loyalty::catalog {
 
 namespace v1 = ::loyalty::catalog::v1;
 
 // A remembered answer to an idempotent request.
-struct IdempotencyRecord {
-  std::string scope;  // "key:<key_id>"
-  std::string key;
-  std::string method;
-  std::string fingerprint;
-  std::string request;  // serialized request (names the differing field)
-  int status_code = 0;  // absl::StatusCode; 0 = OK
-  std::string status_message;
-  std::string response;  // serialized response when OK
-};
+using IdempotencyRecord = idempotency::Record;
 
 // The state of a Redeem saga (redemptions.state).
 enum class SagaState { kStarted = 1, kCompleted = 2, kCompensating = 3, kFailed = 4 };

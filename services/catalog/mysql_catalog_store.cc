@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/db/idempotency_rows.h"
 #include "common/db/mysql_error.h"
 #include "common/db/sql_values.h"
 #include "common/db/transaction.h"
@@ -23,20 +24,6 @@ using db::SetBlob;
 using db::Str;
 
 
-constexpr absl::string_view kSelectIdempotency =
-    "SELECT method, fingerprint, request, status_code, status_message, response, completed "
-    "FROM idempotency WHERE scope = ? AND idem_key = ? FOR UPDATE";
-// See kFindRedemption: look without locking before claiming.
-constexpr absl::string_view kProbeIdempotency = "SELECT 1 FROM idempotency WHERE scope = ? AND idem_key = ?";
-constexpr absl::string_view kFindIdempotency =
-    "SELECT method, fingerprint, request, status_code, status_message, response, completed "
-    "FROM idempotency WHERE scope = ? AND idem_key = ? AND completed = 1";
-constexpr absl::string_view kInsertIdempotency =
-    "INSERT INTO idempotency (scope, idem_key, method, fingerprint, request, status_code, "
-    "status_message, response, completed, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))";
-constexpr absl::string_view kCompleteIdempotency =
-    "UPDATE idempotency SET status_code = ?, status_message = ?, response = ?, completed = 1 "
-    "WHERE scope = ? AND idem_key = ?";
 
 #define LOYALTY_REWARD_COLUMNS                                                                      \
   "reward_id, partner_id, category, state, points_price, unlimited_stock, stock_available, "        \
@@ -318,18 +305,6 @@ absl::StatusOr<v1::Campaign> ReadCampaign(const sql::ResultSet& rs) {
   return c;
 }
 
-IdempotencyRecord ReadIdempotency(const sql::ResultSet& rs, const std::string& scope, const std::string& key) {
-  IdempotencyRecord r;
-  r.scope = scope;
-  r.key = key;
-  r.method = Str(rs, 1);
-  r.fingerprint = Str(rs, 2);
-  r.request = ReadBlob(rs, 3);
-  r.status_code = rs.getInt(4);
-  r.status_message = Str(rs, 5);
-  r.response = ReadBlob(rs, 6);
-  return r;
-}
 
 // ---- the transaction ------------------------------------------------------------
 
@@ -338,46 +313,13 @@ class MysqlTx final : public CatalogTx {
   explicit MysqlTx(db::Transaction& tx) : tx_(tx) {}
 
   absl::StatusOr<std::optional<IdempotencyRecord>> ClaimKey(const IdempotencyRecord& claim) override {
-    {
-      auto& probe = tx_.Prepare(kProbeIdempotency);
-      probe.setString(1, claim.scope);
-      probe.setString(2, claim.key);
-      std::unique_ptr<sql::ResultSet> rs(probe.executeQuery());
-      // Absent: insert the claim (a concurrent claimant makes it ABORTED,
-      // and the retry finds the row).
-      if (!rs->next()) return InsertKey(claim, /*completed=*/false);
-    }
-    auto& sel = tx_.Prepare(kSelectIdempotency);
-    sel.setString(1, claim.scope);
-    sel.setString(2, claim.key);
-    std::unique_ptr<sql::ResultSet> rs(sel.executeQuery());
-    if (rs->next()) {
-      if (!rs->getBoolean(7)) return absl::InternalError("idempotency record without an outcome");
-      return ReadIdempotency(*rs, claim.scope, claim.key);
-    }
-    rs.reset();
-    return InsertKey(claim, /*completed=*/false);
+    return db::ClaimIdempotencyKey(tx_, claim);
   }
 
-  absl::Status SaveOutcome(const IdempotencyRecord& record) override {
-    auto& up = tx_.Prepare(kCompleteIdempotency);
-    std::istringstream response;
-    up.setInt(1, record.status_code);
-    up.setString(2, record.status_message.substr(0, 1000));
-    SetBlob(up, 3, record.response, response);
-    up.setString(4, record.scope);
-    up.setString(5, record.key);
-    if (up.executeUpdate() == 1) return absl::OkStatus();
-    return InsertKey(record, /*completed=*/true).status();
-  }
+  absl::Status SaveOutcome(const IdempotencyRecord& record) override { return db::SaveIdempotencyOutcome(tx_, record); }
 
   absl::StatusOr<std::optional<IdempotencyRecord>> FindKey(const std::string& scope, const std::string& key) override {
-    auto& sel = tx_.Prepare(kFindIdempotency);
-    sel.setString(1, scope);
-    sel.setString(2, key);
-    std::unique_ptr<sql::ResultSet> rs(sel.executeQuery());
-    if (!rs->next()) return std::nullopt;
-    return ReadIdempotency(*rs, scope, key);
+    return db::FindIdempotencyKey(tx_, scope, key);
   }
 
   absl::Status InsertReward(const v1::Reward& r) override {
@@ -988,21 +930,6 @@ class MysqlTx final : public CatalogTx {
   }
 
  private:
-  absl::StatusOr<std::optional<IdempotencyRecord>> InsertKey(const IdempotencyRecord& r, bool completed) {
-    auto& s = tx_.Prepare(kInsertIdempotency);
-    std::istringstream request, response;
-    s.setString(1, r.scope);
-    s.setString(2, r.key);
-    s.setString(3, r.method);
-    s.setString(4, r.fingerprint);
-    SetBlob(s, 5, r.request, request);
-    s.setInt(6, r.status_code);
-    s.setString(7, r.status_message.substr(0, 1000));
-    SetBlob(s, 8, r.response, response);
-    s.setBoolean(9, completed);
-    RETURN_IF_ERROR(db::ExecuteUnlessDuplicate(s, absl::AbortedError("idempotency key claimed concurrently")));
-    return std::nullopt;
-  }
 
   db::Transaction& tx_;
 };

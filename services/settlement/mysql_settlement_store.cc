@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/db/idempotency_rows.h"
 #include "common/db/mysql_error.h"
 #include "common/db/sql_values.h"
 #include "common/db/transaction.h"
@@ -26,15 +27,6 @@ using db::Str;
 constexpr char kMinTime[] = "1000-01-01 00:00:00.000000";
 constexpr char kMaxTime[] = "9999-12-31 23:59:59.999999";
 
-constexpr absl::string_view kSelectIdempotency =
-    "SELECT method, fingerprint, request, status_code, status_message, response, completed "
-    "FROM idempotency WHERE scope = ? AND idem_key = ? FOR UPDATE";
-constexpr absl::string_view kInsertIdempotency =
-    "INSERT INTO idempotency (scope, idem_key, method, fingerprint, request, status_code, status_message, "
-    "response, completed, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))";
-constexpr absl::string_view kCompleteIdempotency =
-    "UPDATE idempotency SET status_code = ?, status_message = ?, response = ?, completed = 1 "
-    "WHERE scope = ? AND idem_key = ?";
 
 constexpr absl::string_view kNextFeedVersion = "SELECT last_version FROM feed_head WHERE id = 1 FOR UPDATE";
 constexpr absl::string_view kSetFeedVersion = "UPDATE feed_head SET last_version = ? WHERE id = 1";
@@ -183,39 +175,10 @@ class MysqlTx final : public SettlementTx {
   explicit MysqlTx(db::Transaction& tx) : tx_(tx) {}
 
   absl::StatusOr<std::optional<IdempotencyRecord>> ClaimKey(const IdempotencyRecord& claim) override {
-    auto& sel = tx_.Prepare(kSelectIdempotency);
-    sel.setString(1, claim.scope);
-    sel.setString(2, claim.key);
-    std::unique_ptr<sql::ResultSet> rs(sel.executeQuery());
-    if (rs->next()) {
-      IdempotencyRecord r;
-      r.scope = claim.scope;
-      r.key = claim.key;
-      r.method = Str(*rs, 1);
-      r.fingerprint = Str(*rs, 2);
-      r.request = ReadBlob(*rs, 3);
-      r.status_code = rs->getInt(4);
-      r.status_message = Str(*rs, 5);
-      r.response = ReadBlob(*rs, 6);
-      if (!rs->getBoolean(7)) return absl::InternalError("idempotency record without an outcome");
-      return r;
-    }
-    rs.reset();
-    RETURN_IF_ERROR(InsertKey(claim, /*completed=*/false));
-    return std::nullopt;
+    return db::ClaimIdempotencyKey(tx_, claim);
   }
 
-  absl::Status SaveOutcome(const IdempotencyRecord& record) override {
-    auto& up = tx_.Prepare(kCompleteIdempotency);
-    std::istringstream response;
-    up.setInt(1, record.status_code);
-    up.setString(2, record.status_message);
-    SetBlob(up, 3, record.response, response);
-    up.setString(4, record.scope);
-    up.setString(5, record.key);
-    if (up.executeUpdate() == 1) return absl::OkStatus();
-    return InsertKey(record, /*completed=*/true);
-  }
+  absl::Status SaveOutcome(const IdempotencyRecord& record) override { return db::SaveIdempotencyOutcome(tx_, record); }
 
   absl::StatusOr<std::optional<v1::Partner>> GetPartner(const std::string& partner_id, bool for_update) override {
     return SelectOne<v1::Partner>(for_update ? kSelectPartnerForUpdate : kSelectPartner, partner_id, "partner");
@@ -664,22 +627,6 @@ class MysqlTx final : public SettlementTx {
   }
 
  private:
-  absl::Status InsertKey(const IdempotencyRecord& r, bool completed) {
-    auto& s = tx_.Prepare(kInsertIdempotency);
-    std::istringstream request, response;
-    s.setString(1, r.scope);
-    s.setString(2, r.key);
-    s.setString(3, r.method);
-    s.setString(4, r.fingerprint);
-    SetBlob(s, 5, r.request, request);
-    s.setInt(6, r.status_code);
-    s.setString(7, r.status_message.substr(0, 1000));
-    SetBlob(s, 8, r.response, response);
-    s.setBoolean(9, completed);
-    // Another request with the same key committed first: the retried
-    // transaction finds its record.
-    return db::ExecuteUnlessDuplicate(s, absl::AbortedError("idempotency key claimed concurrently"));
-  }
 
   static PrepaidRow ReadPrepaid(const sql::ResultSet& rs) {
     PrepaidRow row;

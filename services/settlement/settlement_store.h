@@ -18,20 +18,12 @@
 #include "loyalty/common/v1/common.pb.h"
 #include "loyalty/settlement/v1/settlement.pb.h"
 #include "services/settlement/statement.h"
+#include "common/idempotency/idempotency.h"
 
 namespace loyalty::settlement {
 
 // A remembered answer to an idempotent request.
-struct IdempotencyRecord {
-  std::string scope;  // "key:<key_id>"
-  std::string key;
-  std::string method;
-  std::string fingerprint;
-  std::string request;       // serialized request (names the differing field)
-  int status_code = 0;       // absl::StatusCode; 0 = OK
-  std::string status_message;
-  std::string response;      // serialized response when OK
-};
+using IdempotencyRecord = idempotency::Record;
 
 struct StatementFilter {
   std::string period_id;  // "" = any
