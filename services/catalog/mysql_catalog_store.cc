@@ -930,7 +930,6 @@ class MysqlTx final : public CatalogTx {
   }
 
  private:
-
   db::Transaction& tx_;
 };
 
