@@ -21,6 +21,7 @@
 // error are printed).
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <string>
@@ -266,8 +267,45 @@ class Demo {
   }
 
   // ---- 3. a day -----------------------------------------------------------
+  // What an earn must see before the demo posts it.
+  using Ready = std::function<bool(const lv1::QuoteEarnResponse&)>;
+
+  // The ledger learns partners, campaigns and tiers from feeds it polls
+  // (--earn_rules_refresh_ms), so what was seeded a moment ago reaches it a
+  // refresh later. Quotes the earn (which posts nothing) until the quote is
+  // accepted and `ready` holds, for at most a minute; then the earn that
+  // follows computes from the rules the demo has just set up.
+  void AwaitLedger(const std::string& what, const sdk::LedgerClient& ledger, const lv1::EarnRequest& earn,
+                   const Ready& ready) {
+    lv1::QuoteEarnRequest quote;
+    quote.set_partner_id(earn.partner_id());
+    quote.set_member_id(earn.member_id());
+    *quote.mutable_amount() = earn.amount();
+    *quote.mutable_lines() = earn.lines();
+    const absl::Time deadline = absl::Now() + absl::Minutes(1);
+    for (;;) {
+      auto quoted = ledger.QuoteEarn(quote);
+      if (quoted.ok() && ready(quoted.value())) return;
+      // NOT_FOUND or FAILED_PRECONDITION: the partner is not known or not
+      // active there yet. Anything else is a real failure.
+      const bool catching_up = quoted.ok() || quoted.error().code == sdk::ErrorCode::kNotFound ||
+                               quoted.error().code == sdk::ErrorCode::kRejected ||
+                               quoted.error().code == sdk::ErrorCode::kUnavailable;
+      if (!catching_up || absl::Now() > deadline) {
+        if (!quoted.ok()) throw StepFailed{"quote before " + what, quoted.error()};
+        sdk::Error late;
+        late.code = sdk::ErrorCode::kDeadlineExceeded;
+        late.grpc_code = grpc::StatusCode::DEADLINE_EXCEEDED;
+        late.message = "the ledger did not apply the seeded rules within a minute; last quote: " +
+                       quoted.value().ShortDebugString();
+        throw StepFailed{"quote before " + what, late};
+      }
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+  }
+
   int64_t Earn(const std::string& key, const std::string& partner, const std::string& member, int64_t minor,
-               const std::string& category) {
+               const std::string& category, const Ready& ready) {
     sdk::LedgerClient ledger(Options("ledger", "partner:" + partner));
     lv1::EarnRequest r;
     r.set_idempotency_key(key);
@@ -279,29 +317,23 @@ class Demo {
     line->set_category(category);
     line->set_quantity(1);
     *line->mutable_amount() = Eur(minor);
-    // The ledger learns partners and campaigns from its feeds: a partner
-    // seeded a moment ago may still be unknown to it for a refresh or two.
-    for (int attempt = 0;; ++attempt) {
-      auto earned = ledger.Earn(r);
-      const bool warming = !earned.ok() && (earned.error().code == sdk::ErrorCode::kNotFound ||
-                                            earned.error().code == sdk::ErrorCode::kUnavailable);
-      if (warming && attempt < 30) {
-        absl::SleepFor(absl::Milliseconds(500));
-        continue;
-      }
-      const auto e = Must("earn " + key, std::move(earned));
-      std::cout << "   " << partner << ": " << Money(r.amount()) << " of " << category << " -> " << e.points()
-                << " points (base " << e.breakdown().base_points() << ", tier " << e.breakdown().tier_bonus_points()
-                << ", campaigns " << e.points() - e.breakdown().base_points() - e.breakdown().tier_bonus_points()
-                << "); balance " << e.balance().available_points() << "\n";
-      return e.points();
-    }
+    AwaitLedger("earn " + key, ledger, r, ready);
+    const auto e = Must("earn " + key, ledger.Earn(r));
+    std::cout << "   " << partner << ": " << Money(r.amount()) << " of " << category << " -> " << e.points()
+              << " points (base " << e.breakdown().base_points() << ", tier " << e.breakdown().tier_bonus_points()
+              << ", campaigns " << e.points() - e.breakdown().base_points() - e.breakdown().tier_bonus_points()
+              << "); balance " << e.balance().available_points() << "\n";
+    return e.points();
   }
+
+  static bool Accepted(const lv1::QuoteEarnResponse&) { return true; }
+  static bool WithCampaign(const lv1::QuoteEarnResponse& q) { return q.breakdown().campaign_bonuses_size() > 0; }
+  static bool WithTierBonus(const lv1::QuoteEarnResponse& q) { return q.breakdown().tier_bonus_points() > 0; }
 
   void Day() {
     std::cout << "== 3. A day in the coalition\n";
-    const int64_t vet_points = Earn("demo-earn-vet-1", kVet, anna_, 18000, "veterinary");
-    Earn("demo-earn-food-1", kFood, ben_, 6000, "dog-food");
+    const int64_t vet_points = Earn("demo-earn-vet-1", kVet, anna_, 18000, "veterinary", Accepted);
+    Earn("demo-earn-food-1", kFood, ben_, 6000, "dog-food", WithCampaign);
     earn_to_return_ = "demo-earn-food-1";
 
     // Anna spends the vet's points at the pet-food till: authorise, capture.
@@ -331,9 +363,7 @@ class Demo {
                                               "membership", "backoffice", &mv1::MembershipService::Stub::EvaluateTier,
                                               review));
     std::cout << "   tier review: Anna is now " << tier.tier().tier_name() << "\n";
-    // The ledger applies Gold once its member feed has caught up.
-    absl::SleepFor(absl::Seconds(3));
-    Earn("demo-earn-groomer-1", kGroomer, anna_, 4000, "grooming");
+    Earn("demo-earn-groomer-1", kGroomer, anna_, 4000, "grooming", WithTierBonus);
 
     // Ben redeems the dog food reward for a voucher; Crunchy Bowl honours it.
     sdk::CatalogClient food_catalog(Options("catalog", std::string("partner:") + kFood));
