@@ -64,17 +64,19 @@ absl::Status InsertRecord(Transaction& tx, const idempotency::Record& r, bool co
 
 }  // namespace
 
+bool IdempotencyKeyPresent(Transaction& tx, const std::string& scope, const std::string& key) {
+  auto& probe = tx.Prepare(kProbeIdempotency);
+  probe.setString(1, scope);
+  probe.setString(2, key);
+  std::unique_ptr<sql::ResultSet> rs(probe.executeQuery());
+  return rs->next();
+}
+
 absl::StatusOr<std::optional<idempotency::Record>> ClaimIdempotencyKey(Transaction& tx,
                                                                        const idempotency::Record& claim) {
-  {
-    auto& probe = tx.Prepare(kProbeIdempotency);
-    probe.setString(1, claim.scope);
-    probe.setString(2, claim.key);
-    std::unique_ptr<sql::ResultSet> rs(probe.executeQuery());
-    if (!rs->next()) {
-      RETURN_IF_ERROR(InsertRecord(tx, claim, /*completed=*/false));
-      return std::nullopt;
-    }
+  if (!IdempotencyKeyPresent(tx, claim.scope, claim.key)) {
+    RETURN_IF_ERROR(InsertRecord(tx, claim, /*completed=*/false));
+    return std::nullopt;
   }
   auto& sel = tx.Prepare(kSelectIdempotency);
   sel.setString(1, claim.scope);

@@ -1,5 +1,6 @@
 #pragma once
-// The `idempotency` table of the catalog and settlement stores: one row per
+// The `idempotency` table of the catalog and settlement stores (membership's
+// has more columns and shares only IdempotencyKeyPresent): one row per
 // (scope, idem_key) holding the request, its fingerprint and, once
 // `completed`, the answer. idempotency::RunOnce drives these through a
 // service's transaction (common/idempotency/idempotency.h).
@@ -17,6 +18,13 @@
 #include "common/idempotency/idempotency.h"
 
 namespace loyalty::db {
+
+// Whether `idempotency` has a row, completed or not, for (scope, key):
+// a plain (non-locking) read. A claim looks with it before its locking read,
+// because a locking read of a missing row takes a gap lock, and concurrent
+// claimants of new keys then deadlock on each other's gap locks when they
+// insert. Throws sql::SQLException like the statements it runs.
+bool IdempotencyKeyPresent(Transaction& tx, const std::string& scope, const std::string& key);
 
 // The record already under the claim's (scope, key), row locked; or, when
 // there is none, the claim inserted (uncompleted) and nullopt. A concurrent

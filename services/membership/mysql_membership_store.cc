@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "common/db/idempotency_rows.h"
 #include "common/db/mysql_error.h"
 #include "common/db/sql_values.h"
 #include "common/db/transaction.h"
@@ -362,6 +363,7 @@ class MysqlTx final : public MembershipTx {
   explicit MysqlTx(db::Transaction& tx) : tx_(tx) {}
 
   absl::StatusOr<std::optional<IdempotencyRecord>> ClaimKey(const IdempotencyRecord& claim) override {
+    if (!db::IdempotencyKeyPresent(tx_, claim.scope, claim.key)) return Insert(claim, /*completed=*/false);
     auto& sel = tx_.Prepare(kSelectIdempotency);
     sel.setString(1, claim.scope);
     sel.setString(2, claim.key);
