@@ -202,7 +202,18 @@ absl::Time Catalog::Now() const { return TruncateToMicros(options_.now()); }
 
 template <typename Response>
 absl::StatusOr<Response> Catalog::Mutate(const Principal& p, absl::string_view method, const std::string& key,
-                                         const google::protobuf::Message& request, Body<Response> body) {
+                                         const google::protobuf::Message& request, Body<Response> body,
+                                         const std::function<absl::Status()>& references) {
+  if (references) {
+    RETURN_IF_ERROR(idempotency::ValidateKey(key));
+    std::optional<IdempotencyRecord> stored;
+    RETURN_IF_ERROR(store_.Run(method, [&](CatalogTx& tx) -> absl::Status {
+      ASSIGN_OR_RETURN(stored, tx.FindKey(p.idempotency_scope(), key));
+      return absl::OkStatus();
+    }));
+    // A key with a stored answer is replayed below without asking again.
+    if (!stored.has_value()) RETURN_IF_ERROR(references());
+  }
   return idempotency::RunOnce<CatalogTx, IdempotencyRecord>(store_, method, p.idempotency_scope(), key, request, body,
                                                           ShouldRemember);
 }
@@ -230,13 +241,16 @@ absl::StatusOr<v1::CreateRewardResponse> Catalog::CreateReward(const Principal& 
   v1::Reward reward = r.reward();
   NormaliseReward(reward);
   RETURN_IF_ERROR(ValidateReward("reward.", reward));
-  RETURN_IF_ERROR(CheckTierExists(reward.min_tier_id()));
-  RETURN_IF_ERROR(CheckPartnerExists("reward.partner_id", reward.partner_id()));
-  return Mutate<v1::CreateRewardResponse>(p, "CreateReward", r.idempotency_key(), r,
-                                          [&](CatalogTx& tx, v1::CreateRewardResponse& out) -> absl::Status {
-                                            ASSIGN_OR_RETURN(*out.mutable_reward(), InsertNewReward(tx, p, reward));
-                                            return absl::OkStatus();
-                                          });
+  return Mutate<v1::CreateRewardResponse>(
+      p, "CreateReward", r.idempotency_key(), r,
+      [&](CatalogTx& tx, v1::CreateRewardResponse& out) -> absl::Status {
+        ASSIGN_OR_RETURN(*out.mutable_reward(), InsertNewReward(tx, p, reward));
+        return absl::OkStatus();
+      },
+      [&] {
+        RETURN_IF_ERROR(CheckTierExists(reward.min_tier_id()));
+        return CheckPartnerExists("reward.partner_id", reward.partner_id());
+      });
 }
 
 absl::StatusOr<v1::ProposeRewardResponse> Catalog::ProposeReward(const Principal& p,
@@ -249,12 +263,13 @@ absl::StatusOr<v1::ProposeRewardResponse> Catalog::ProposeReward(const Principal
   v1::Reward reward = r.reward();
   NormaliseReward(reward);
   RETURN_IF_ERROR(ValidateReward("reward.", reward));
-  RETURN_IF_ERROR(CheckTierExists(reward.min_tier_id()));
-  return Mutate<v1::ProposeRewardResponse>(p, "ProposeReward", r.idempotency_key(), r,
-                                           [&](CatalogTx& tx, v1::ProposeRewardResponse& out) -> absl::Status {
-                                             ASSIGN_OR_RETURN(*out.mutable_reward(), InsertNewReward(tx, p, reward));
-                                             return absl::OkStatus();
-                                           });
+  return Mutate<v1::ProposeRewardResponse>(
+      p, "ProposeReward", r.idempotency_key(), r,
+      [&](CatalogTx& tx, v1::ProposeRewardResponse& out) -> absl::Status {
+        ASSIGN_OR_RETURN(*out.mutable_reward(), InsertNewReward(tx, p, reward));
+        return absl::OkStatus();
+      },
+      [&] { return CheckTierExists(reward.min_tier_id()); });
 }
 
 absl::StatusOr<v1::UpdateRewardResponse> Catalog::UpdateReward(const Principal& p, const v1::UpdateRewardRequest& r) {
@@ -263,10 +278,8 @@ absl::StatusOr<v1::UpdateRewardResponse> Catalog::UpdateReward(const Principal& 
   RETURN_IF_ERROR(ValidateId("reward_id", r.reward_id()));
   RETURN_IF_ERROR(ValidateRewardMask(r.update_mask()));
   if (r.expected_version() < 0) return absl::InvalidArgumentError("expected_version: must be >= 0");
-  if (std::find(r.update_mask().paths().begin(), r.update_mask().paths().end(), "min_tier_id") !=
-      r.update_mask().paths().end()) {
-    RETURN_IF_ERROR(CheckTierExists(r.reward().min_tier_id()));
-  }
+  const bool new_tier = std::find(r.update_mask().paths().begin(), r.update_mask().paths().end(),
+                                  "min_tier_id") != r.update_mask().paths().end();
   return Mutate<v1::UpdateRewardResponse>(
       p, "UpdateReward", r.idempotency_key(), r, [&](CatalogTx& tx, v1::UpdateRewardResponse& out) -> absl::Status {
         ASSIGN_OR_RETURN(std::optional<v1::Reward> current, tx.GetReward(r.reward_id(), /*for_update=*/true));
@@ -287,7 +300,8 @@ absl::StatusOr<v1::UpdateRewardResponse> Catalog::UpdateReward(const Principal& 
         RETURN_IF_ERROR(tx.UpdateReward(next));
         *out.mutable_reward() = std::move(next);
         return absl::OkStatus();
-      });
+      },
+      [&] { return new_tier ? CheckTierExists(r.reward().min_tier_id()) : absl::OkStatus(); });
 }
 
 absl::StatusOr<v1::GetRewardResponse> Catalog::GetReward(const Principal& p, const v1::GetRewardRequest& r) {
@@ -1371,7 +1385,6 @@ absl::StatusOr<v1::CreateCampaignResponse> Catalog::CreateCampaign(const Princip
   RETURN_IF_ERROR(RequireRole(p, {ROLE_BACKOFFICE}));
   RETURN_IF_ERROR(idempotency::ValidateKey(r.idempotency_key()));
   RETURN_IF_ERROR(ValidateCampaign("campaign.", r.campaign()));
-  RETURN_IF_ERROR(CheckCampaignReferences(r.campaign(), nullptr));
   return Mutate<v1::CreateCampaignResponse>(
       p, "CreateCampaign", r.idempotency_key(), r, [&](CatalogTx& tx, v1::CreateCampaignResponse& out) -> absl::Status {
         const absl::Time now = Now();
@@ -1386,7 +1399,8 @@ absl::StatusOr<v1::CreateCampaignResponse> Catalog::CreateCampaign(const Princip
         RETURN_IF_ERROR(tx.InsertCampaign(c));
         *out.mutable_campaign() = std::move(c);
         return absl::OkStatus();
-      });
+      },
+      [&] { return CheckCampaignReferences(r.campaign(), nullptr); });
 }
 
 absl::StatusOr<v1::UpdateCampaignResponse> Catalog::UpdateCampaign(const Principal& p,
@@ -1396,7 +1410,6 @@ absl::StatusOr<v1::UpdateCampaignResponse> Catalog::UpdateCampaign(const Princip
   RETURN_IF_ERROR(ValidateId("campaign_id", r.campaign_id()));
   RETURN_IF_ERROR(ValidateCampaignMask(r.update_mask()));
   if (r.expected_version() < 0) return absl::InvalidArgumentError("expected_version: must be >= 0");
-  RETURN_IF_ERROR(CheckCampaignReferences(r.campaign(), &r.update_mask().paths()));
   return Mutate<v1::UpdateCampaignResponse>(
       p, "UpdateCampaign", r.idempotency_key(), r, [&](CatalogTx& tx, v1::UpdateCampaignResponse& out) -> absl::Status {
         ASSIGN_OR_RETURN(std::optional<v1::Campaign> cur, tx.GetCampaign(r.campaign_id(), /*for_update=*/true));
@@ -1427,7 +1440,8 @@ absl::StatusOr<v1::UpdateCampaignResponse> Catalog::UpdateCampaign(const Princip
         if (next.state() == v1::CAMPAIGN_STATE_ACTIVE) RETURN_IF_ERROR(tx.EarnRulesVersion(/*bump=*/true).status());
         *out.mutable_campaign() = std::move(next);
         return absl::OkStatus();
-      });
+      },
+      [&] { return CheckCampaignReferences(r.campaign(), &r.update_mask().paths()); });
 }
 
 absl::StatusOr<v1::SetCampaignStateResponse> Catalog::SetCampaignState(const Principal& p,

@@ -133,9 +133,15 @@ class Catalog {
   template <typename Response>
   using Body = std::function<absl::Status(CatalogTx&, Response&)>;
 
+  // Runs `body` once per idempotency key (idempotency::RunOnce). `references`,
+  // when given, checks what the request names in other services (tiers,
+  // segments, partners); it runs only when the key has no stored answer, so
+  // that a retry gets its original answer even if a referenced object has
+  // gone since or the other service is down.
   template <typename Response>
   absl::StatusOr<Response> Mutate(const Principal& p, absl::string_view method, const std::string& key,
-                                  const google::protobuf::Message& request, Body<Response> body);
+                                  const google::protobuf::Message& request, Body<Response> body,
+                                  const std::function<absl::Status()>& references = nullptr);
 
   absl::StatusOr<v1::Reward> InsertNewReward(CatalogTx& tx, const Principal& p, v1::Reward reward);
   // The saga after its row is claimed (state STARTED).

@@ -880,6 +880,52 @@ TEST_F(CampaignTest, UnknownTiersAndSegmentsAreNotFoundNamingTheField) {
   EXPECT_THAT(updated.status().message(), HasSubstr("campaign.segment_ids[0]"));
 }
 
+TEST_F(CampaignTest, ARetryGetsItsAnswerThoughAReferenceHasGoneOrItsServiceIsDown) {
+  testing::FakePartners partners;
+  partners.Add("food");
+  partners.Add("vet");
+  CatalogOptions options;
+  options.now = [this] { return clock_.Now(); };
+  options.partners = &partners;
+  catalog_ = std::make_unique<Catalog>(*store_, ledger_, members_, options);
+  members_.AddSegment("sg-dog-owners");
+
+  v1::CreateCampaignRequest c;
+  c.set_idempotency_key("gone-1");
+  *c.mutable_campaign() = DoublePoints();
+  c.mutable_campaign()->add_segment_ids("sg-dog-owners");
+  auto created = catalog_->CreateCampaign(kBackoffice, c);
+  ASSERT_TRUE(created.ok()) << created.status();
+  v1::CreateRewardRequest r;
+  r.set_idempotency_key("gone-2");
+  *r.mutable_reward() = Reward();
+  auto reward = catalog_->CreateReward(kBackoffice, r);
+  ASSERT_TRUE(reward.ok()) << reward.status();
+
+  // The segment is deleted and settlement goes down: the retries of both
+  // requests still get their original answers, and nothing is made twice.
+  members_.RemoveSegment("sg-dog-owners");
+  partners.SetDown(true);
+  auto again = catalog_->CreateCampaign(kBackoffice, c);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->campaign().campaign_id(), created->campaign().campaign_id());
+  auto reward_again = catalog_->CreateReward(kBackoffice, r);
+  ASSERT_TRUE(reward_again.ok()) << reward_again.status();
+  EXPECT_EQ(reward_again->reward().reward_id(), reward->reward().reward_id());
+
+  // A new key is checked: with settlement down that is UNAVAILABLE, and once
+  // it is back, the gone segment is NOT_FOUND.
+  r.set_idempotency_key("gone-3");
+  EXPECT_EQ(catalog_->CreateReward(kBackoffice, r).status().code(), absl::StatusCode::kUnavailable);
+  partners.SetDown(false);
+  c.set_idempotency_key("gone-4");
+  auto refused = catalog_->CreateCampaign(kBackoffice, c);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(refused.status().message(), HasSubstr("campaign.segment_ids[0]"));
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM campaigns"), 1);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM rewards"), 1);
+}
+
 TEST_F(CampaignTest, PartnersUnknownToSettlementAreNotFoundNamingTheField) {
   testing::FakePartners partners;
   partners.Add("food");

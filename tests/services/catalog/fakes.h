@@ -245,14 +245,21 @@ class FakePartners final : public PartnerDirectory {
     absl::MutexLock lock(&mu_);
     partners_.insert(partner_id);
   }
+  // Settlement unreachable: every question is UNAVAILABLE.
+  void SetDown(bool down) {
+    absl::MutexLock lock(&mu_);
+    down_ = down;
+  }
   absl::Status PartnerExists(const std::string& partner_id) override {
     absl::MutexLock lock(&mu_);
+    if (down_) return absl::UnavailableError("settlement unreachable");
     return partners_.contains(partner_id) ? absl::OkStatus() : absl::NotFoundError("partner not found");
   }
 
  private:
   absl::Mutex mu_;
   absl::flat_hash_set<std::string> partners_ ABSL_GUARDED_BY(mu_);
+  bool down_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 class FakeMembers final : public MemberDirectory {
@@ -280,6 +287,10 @@ class FakeMembers final : public MemberDirectory {
   void AddSegment(const std::string& segment_id) {
     absl::MutexLock lock(&mu_);
     segments_.insert(segment_id);
+  }
+  void RemoveSegment(const std::string& segment_id) {
+    absl::MutexLock lock(&mu_);
+    segments_.erase(segment_id);
   }
   absl::Status SegmentExists(const std::string& segment_id) override {
     absl::MutexLock lock(&mu_);
