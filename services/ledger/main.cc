@@ -81,10 +81,12 @@ class Instance final : public server::ServiceInstance {
         ledger_(*store_, *rules_, writer_),
         service_(ledger_, authenticator) {
     background_ = std::thread([this] { Background(); });
+    rules_thread_ = std::thread([this] { RulesLoop(); });
   }
   ~Instance() override {
     BeginShutdown();
     if (background_.joinable()) background_.join();
+    if (rules_thread_.joinable()) rules_thread_.join();
     // Calls have drained: give the catalog back the budget not spent.
     refresher_->ReturnLeases();
   }
@@ -95,12 +97,17 @@ class Instance final : public server::ServiceInstance {
   }
 
  private:
-  // The hold sweeper, the lot expiry job and the rules refresher.
+  // The rules refresher, on a thread of its own so that a long lot expiry
+  // run never delays new rules or the renewal of campaign budget leases.
+  void RulesLoop() {
+    int64_t rules_version = FileVersion(settings_.rules_file);
+    while (!stop_.WaitForNotificationWithTimeout(settings_.rules_refresh)) RefreshRules(rules_version);
+  }
+
+  // The hold sweeper and the lot expiry job.
   void Background() {
     absl::Time next_sweep = absl::Now();
     absl::Time next_expiry = absl::Now() + settings_.expiry_interval;
-    absl::Time next_refresh = absl::Now() + settings_.rules_refresh;
-    int64_t rules_version = FileVersion(settings_.rules_file);
     while (!stop_.WaitForNotificationWithTimeout(absl::Milliseconds(100))) {
       const absl::Time now = absl::Now();
       if (settings_.sweep_interval > absl::ZeroDuration() && now >= next_sweep) {
@@ -128,10 +135,6 @@ class Instance final : public server::ServiceInstance {
           }
           if (!expired->has_more()) break;
         }
-      }
-      if (now >= next_refresh) {
-        next_refresh = now + settings_.rules_refresh;
-        RefreshRules(rules_version);
       }
     }
   }
@@ -167,6 +170,7 @@ class Instance final : public server::ServiceInstance {
   LedgerService service_;
   absl::Notification stop_;
   std::thread background_;
+  std::thread rules_thread_;  // the only caller of refresher_ until both threads are joined
 };
 
 absl::StatusOr<server::ServiceInstancePtr> Build(const server::ServiceContext& ctx) {
