@@ -37,10 +37,9 @@ bool Contains(const google::protobuf::RepeatedPtrField<std::string>& list, const
 // not given at the wrong hours.
 std::optional<absl::TimeZone> ScheduleZone(const RulesSnapshot& rules, const catalog::v1::Campaign& c) {
   if (c.time_zone().empty()) return absl::UTCTimeZone();
+  // Loaded once per snapshot (IndexTimeZones), never on the earn path.
   if (auto it = rules.time_zones.find(c.time_zone()); it != rules.time_zones.end()) return it->second;
-  absl::TimeZone tz;
-  if (!absl::LoadTimeZone(c.time_zone(), &tz)) return std::nullopt;
-  return tz;
+  return std::nullopt;
 }
 
 // Whether `at` falls on one of the campaign's days and inside its daily

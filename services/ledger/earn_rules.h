@@ -53,7 +53,7 @@ struct RulesSnapshot {
   absl::flat_hash_map<std::string, membership::v1::TierDefinition> tiers;
   std::vector<catalog::v1::Campaign> campaigns;  // ACTIVE only
   // The campaigns' time zones, loaded once per snapshot (IndexTimeZones).
-  // A zone missing here is loaded on use.
+  // A campaign whose zone is missing here has a schedule that never matches.
   absl::flat_hash_map<std::string, absl::TimeZone> time_zones;
   // Prepaid partners: the most points they may have issued in total (net of
   // returns), i.e. every block bought. Settlement publishes what remained at

@@ -46,6 +46,7 @@ class EarnRulesTest : public ::testing::Test {
     amount.set_amount_minor(1000);
     amount.set_currency("EUR");
     google::protobuf::RepeatedPtrField<v1::PurchaseLine> lines;
+    IndexTimeZones(rules_);  // as every snapshot the ledger builds
     auto r = ComputeEarn(rules_, "shop", member, amount, lines, absl::FromCivil(utc, absl::UTCTimeZone()));
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? r->points : -1;
