@@ -205,7 +205,6 @@ absl::StatusOr<Response> Catalog::Mutate(const Principal& p, absl::string_view m
                                          const google::protobuf::Message& request, Body<Response> body,
                                          const std::function<absl::Status()>& references) {
   if (references) {
-    RETURN_IF_ERROR(idempotency::ValidateKey(key));
     std::optional<IdempotencyRecord> stored;
     RETURN_IF_ERROR(store_.Run(method, [&](CatalogTx& tx) -> absl::Status {
       ASSIGN_OR_RETURN(stored, tx.FindKey(p.idempotency_scope(), key));

@@ -40,6 +40,21 @@ void Prepare(grpc::ClientContext& ctx, const GrpcClientOptions& options) {
   rpc::Prepare(ctx, {.api_key = options.api_key, .deadline = options.deadline});
 }
 
+// Whether `peer` has what `request` names (a Get RPC): OK, NOT_FOUND
+// ("<what> not found"), or PeerError.
+template <typename Stub, typename Req, typename Resp>
+absl::Status Exists(Stub& stub, grpc::Status (Stub::*get)(grpc::ClientContext*, const Req&, Resp*),
+                    const Req& request, const GrpcClientOptions& options, absl::string_view what,
+                    absl::string_view peer, absl::string_view method) {
+  Resp resp;
+  grpc::ClientContext ctx;
+  Prepare(ctx, options);
+  grpc::Status s = (stub.*get)(&ctx, request, &resp);
+  if (s.error_code() == grpc::StatusCode::NOT_FOUND) return absl::NotFoundError(absl::StrCat(what, " not found"));
+  if (!s.ok()) return PeerError(s, peer, method);
+  return absl::OkStatus();
+}
+
 HoldOutcome OutcomeOf(const lv1::Hold& h, int64_t available) {
   HoldOutcome out;
   out.hold_id = h.hold_id();
@@ -209,13 +224,8 @@ class GrpcMemberDirectory final : public MemberDirectory {
   absl::Status SegmentExists(const std::string& segment_id) override {
     mv1::GetSegmentRequest req;
     req.set_segment_id(segment_id);
-    mv1::GetSegmentResponse resp;
-    grpc::ClientContext ctx;
-    Prepare(ctx, options_);
-    grpc::Status s = stub_->GetSegment(&ctx, req, &resp);
-    if (s.error_code() == grpc::StatusCode::NOT_FOUND) return absl::NotFoundError("segment not found");
-    if (!s.ok()) return PeerError(s, "membership", "GetSegment");
-    return absl::OkStatus();
+    return Exists(*stub_, &mv1::MembershipService::Stub::GetSegment, req, options_, "segment", "membership",
+                  "GetSegment");
   }
 
   absl::StatusOr<int> RankOf(const std::string& tier_id) override {
@@ -271,13 +281,8 @@ class GrpcPartnerDirectory final : public PartnerDirectory {
   absl::Status PartnerExists(const std::string& partner_id) override {
     settlement::v1::GetPartnerRequest req;
     req.set_partner_id(partner_id);
-    settlement::v1::GetPartnerResponse resp;
-    grpc::ClientContext ctx;
-    Prepare(ctx, options_);
-    grpc::Status s = stub_->GetPartner(&ctx, req, &resp);
-    if (s.error_code() == grpc::StatusCode::NOT_FOUND) return absl::NotFoundError("partner not found");
-    if (!s.ok()) return PeerError(s, "settlement", "GetPartner");
-    return absl::OkStatus();
+    return Exists(*stub_, &settlement::v1::SettlementService::Stub::GetPartner, req, options_, "partner",
+                  "settlement", "GetPartner");
   }
 
  private:

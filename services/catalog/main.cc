@@ -49,6 +49,11 @@ class Instance final : public server::ServiceInstance {
   }
 
  private:
+  static CatalogOptions WithPartners(CatalogOptions options, PartnerDirectory* partners) {
+    options.partners = partners;
+    return options;
+  }
+
   // Repairs interrupted Redeem sagas (on startup, then periodically),
   // grants coupon bonuses still due and releases expired vouchers. Errors are logged and retried next tick.
   void Sweep() {
@@ -82,11 +87,6 @@ class Instance final : public server::ServiceInstance {
   std::unique_ptr<PartnerDirectory> partners_;
   Catalog catalog_;
   auth::RpcGuard guard_;
-  static CatalogOptions WithPartners(CatalogOptions options, PartnerDirectory* partners) {
-    options.partners = partners;
-    return options;
-  }
-
   CatalogService service_;
   absl::Duration sweep_every_;
   absl::Notification stop_;
