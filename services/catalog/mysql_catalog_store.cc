@@ -23,8 +23,6 @@ using db::ReadBlob;
 using db::SetBlob;
 using db::Str;
 
-
-
 #define LOYALTY_REWARD_COLUMNS                                                                      \
   "reward_id, partner_id, category, state, points_price, unlimited_stock, stock_available, "        \
   "stock_reserved, stock_honoured, proposed_by_partner_id, valid_from, valid_until, body, created_at, " \
@@ -304,7 +302,6 @@ absl::StatusOr<v1::Campaign> ReadCampaign(const sql::ResultSet& rs) {
   c.set_version(rs.getInt64(8));
   return c;
 }
-
 
 // ---- the transaction ------------------------------------------------------------
 

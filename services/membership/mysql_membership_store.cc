@@ -27,7 +27,6 @@ using db::ReadBlob;
 using db::SetBlob;
 using db::Str;
 
-
 #define LOYALTY_MEMBER_COLUMNS                                                                  \
   "member_id, status, status_reason, given_name, family_name, email, phone, birth_date, "      \
   "preferred_language, enrolling_partner_id, referral_code, referred_by_member_id, tier_id, " \

@@ -27,7 +27,6 @@ using db::Str;
 constexpr char kMinTime[] = "1000-01-01 00:00:00.000000";
 constexpr char kMaxTime[] = "9999-12-31 23:59:59.999999";
 
-
 constexpr absl::string_view kNextFeedVersion = "SELECT last_version FROM feed_head WHERE id = 1 FOR UPDATE";
 constexpr absl::string_view kSetFeedVersion = "UPDATE feed_head SET last_version = ? WHERE id = 1";
 
