@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -75,6 +76,19 @@ absl::StatusOr<int> ParseVersion(absl::string_view name) {
   return version;
 }
 
+// Start-up on a Galera cluster: replicas starting together on different
+// nodes conflict on the lock row, on the migration tables and on DDL, and
+// the loser of each conflict gets 1213 (ABORTED). Every step below is safe
+// to run again, so each is retried, with more patience than a request has.
+constexpr RetryPolicy kMigrationRetry{.max_attempts = kMaxTransactionAttempts,
+                                      .initial_backoff = absl::Milliseconds(10),
+                                      .max_backoff = absl::Milliseconds(500)};
+
+absl::Status Run(ConnectionPool& pool, absl::string_view context,
+                 const std::function<absl::Status(PooledConnection&)>& body) {
+  return RetryAborted(kMigrationRetry, [&] { return RunWithConnection(pool, context, body); });
+}
+
 absl::Status Exec(PooledConnection& conn, absl::string_view sql) {
   conn.Prepare(sql).execute();
   return absl::OkStatus();
@@ -82,7 +96,7 @@ absl::Status Exec(PooledConnection& conn, absl::string_view sql) {
 
 absl::StatusOr<std::map<int, Applied>> ReadApplied(ConnectionPool& pool) {
   std::map<int, Applied> applied;
-  RETURN_IF_ERROR(RunWithConnection(pool, "read schema_migrations", [&](PooledConnection& c) {
+  RETURN_IF_ERROR(Run(pool, "read schema_migrations", [&](PooledConnection& c) {
     std::unique_ptr<sql::ResultSet> rs(c.Prepare(kSelectApplied).executeQuery());
     while (rs->next()) {
       applied[rs->getInt(1)] = Applied{rs->getString(2), rs->getString(3)};
@@ -123,7 +137,7 @@ std::string LockOwner() {
 absl::StatusOr<bool> TakeLock(ConnectionPool& pool, const std::string& owner,
                               absl::Duration lease) {
   bool taken = false;
-  RETURN_IF_ERROR(RunWithConnection(pool, "take migration lock", [&](PooledConnection& c) {
+  RETURN_IF_ERROR(Run(pool, "take migration lock", [&](PooledConnection& c) {
     sql::PreparedStatement& take = c.Prepare(kTakeLock);
     take.setString(1, owner);
     take.setInt64(2, absl::ToInt64Seconds(lease));
@@ -135,7 +149,7 @@ absl::StatusOr<bool> TakeLock(ConnectionPool& pool, const std::string& owner,
 }
 
 void ReleaseLock(ConnectionPool& pool, const std::string& owner) {
-  absl::Status s = RunWithConnection(pool, "release migration lock", [&](PooledConnection& c) {
+  absl::Status s = Run(pool, "release migration lock", [&](PooledConnection& c) {
     sql::PreparedStatement& release = c.Prepare(kReleaseLock);
     release.setString(1, owner);
     release.executeUpdate();
@@ -152,10 +166,10 @@ absl::Status ApplyOne(ConnectionPool& pool, const Parsed& p, const std::string& 
     if (!still_held) {
       return absl::AbortedError(absl::StrCat("lost the migration lock while applying ", p.file->name));
     }
-    RETURN_IF_ERROR(RunWithConnection(pool, absl::StrCat("apply ", p.file->name),
+    RETURN_IF_ERROR(Run(pool, absl::StrCat("apply ", p.file->name),
                                       [&](PooledConnection& c) { return Exec(c, stmt); }));
   }
-  return RunWithConnection(pool, "record migration", [&](PooledConnection& c) {
+  return Run(pool, "record migration", [&](PooledConnection& c) {
     sql::PreparedStatement& insert = c.Prepare(kInsertApplied);
     insert.setInt(1, p.version);
     insert.setString(2, p.file->name);
@@ -237,7 +251,7 @@ absl::Status EnsureDatabase(const DbOptions& server, absl::string_view database)
   const std::string create =
       absl::StrCat("CREATE DATABASE IF NOT EXISTS `", database,
                    "` CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin");
-  return RunWithConnection(*pool, "create database",
+  return Run(*pool, "create database",
                            [&](PooledConnection& c) { return Exec(c, create); });
 }
 
@@ -258,7 +272,7 @@ absl::StatusOr<MigrationReport> ApplyMigrations(ConnectionPool& pool,
   std::sort(parsed.begin(), parsed.end(),
             [](const Parsed& a, const Parsed& b) { return a.version < b.version; });
 
-  RETURN_IF_ERROR(RunWithConnection(pool, "create migration tables", [](PooledConnection& c) {
+  RETURN_IF_ERROR(Run(pool, "create migration tables", [](PooledConnection& c) {
     RETURN_IF_ERROR(Exec(c, kCreateMigrationsTable));
     RETURN_IF_ERROR(Exec(c, kCreateLockTable));
     return Exec(c, kInsertLockRow);

@@ -3,7 +3,9 @@
 
 #include <cppconn/connection.h>
 #include <cppconn/exception.h>
+#include <cppconn/statement.h>
 
+#include <memory>
 #include <random>
 #include <thread>
 
@@ -22,6 +24,17 @@ absl::Status MapAndMark(const sql::SQLException& e, PooledConnection& conn,
   return FromSqlException(e, context);
 }
 
+// Runs a transaction-control statement (START TRANSACTION, COMMIT,
+// ROLLBACK) as a plain query, so that the server's answer is checked: an
+// error raises sql::SQLException. Connector/C++ 1.1's Connection::commit(),
+// rollback() and setAutoCommit() ignore the server's answer, so a COMMIT
+// that failed (a Galera certification failure, a lost connection) would look
+// like a success. The session itself always stays in autocommit mode.
+void ExecuteControl(PooledConnection& conn, const char* statement) {
+  std::unique_ptr<sql::Statement> stmt(conn.raw().createStatement());
+  stmt->execute(statement);
+}
+
 absl::Duration Jittered(absl::Duration backoff) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   std::uniform_int_distribution<int64_t> dist(0, absl::ToInt64Microseconds(backoff));
@@ -31,8 +44,9 @@ absl::Duration Jittered(absl::Duration backoff) {
 }  // namespace
 
 absl::StatusOr<Transaction> Transaction::Begin(PooledConnection& conn) {
+  if (conn.broken()) return absl::UnavailableError("begin transaction: connection is broken");
   try {
-    conn.raw().setAutoCommit(false);
+    ExecuteControl(conn, "START TRANSACTION");
   } catch (const sql::SQLException& e) {
     return MapAndMark(e, conn, "begin transaction");
   }
@@ -49,19 +63,30 @@ Transaction::~Transaction() {
 
 absl::Status Transaction::Commit() {
   if (!open_) return absl::FailedPreconditionError("transaction is not open");
+  open_ = false;
+  if (conn_->broken()) {
+    // A statement of this transaction lost the connection: the server rolls
+    // the transaction back when it notices, so nothing is committed.
+    return absl::UnavailableError("commit: the connection was lost during the transaction");
+  }
   try {
-    conn_->raw().commit();
+    ExecuteControl(*conn_, "COMMIT");
   } catch (const sql::SQLException& e) {
-    absl::Status status = MapAndMark(e, *conn_, "commit");
+    if (IsConnectionError(e.getErrorCode(), e.what())) {
+      // The COMMIT may or may not have reached the server and been applied.
+      // Only the idempotency record, committed in the same transaction, can
+      // tell: the caller retries with the same key.
+      conn_->MarkBroken();
+      return absl::UnavailableError(absl::StrCat(
+          "commit: mysql error ", e.getErrorCode(),
+          " (connection lost during commit; outcome unknown, retry with the same idempotency key)"));
+    }
+    // The server answered with an error, e.g. 1213 for a Galera certification
+    // failure: the transaction was rolled back. ABORTED re-runs it.
+    absl::Status status = FromSqlException(e, "commit");
+    open_ = true;
     (void)Rollback();
     return status;
-  }
-  open_ = false;
-  try {
-    conn_->raw().setAutoCommit(true);
-  } catch (const sql::SQLException&) {
-    // Committed all the same; only the connection is suspect.
-    conn_->MarkBroken();
   }
   return absl::OkStatus();
 }
@@ -69,9 +94,9 @@ absl::Status Transaction::Commit() {
 absl::Status Transaction::Rollback() {
   if (!open_) return absl::OkStatus();
   open_ = false;
+  if (conn_->broken()) return absl::OkStatus();  // the server rolls back a dead session
   try {
-    conn_->raw().rollback();
-    conn_->raw().setAutoCommit(true);
+    ExecuteControl(*conn_, "ROLLBACK");
   } catch (const sql::SQLException& e) {
     // A connection that cannot roll back must not be reused: it may still
     // hold the transaction's locks.

@@ -13,6 +13,16 @@
 // failure) re-runs the whole body, a bounded number of times with jittered
 // backoff: the body must therefore only write its outputs, never accumulate
 // into them across attempts.
+//
+// OK from Commit() (and so from RunInTransaction) means the server confirmed
+// the COMMIT. The other outcomes:
+//   - the server refused the COMMIT (1213, a Galera certification failure):
+//     ABORTED; nothing was written and the body is re-run;
+//   - the connection was lost during the transaction or its COMMIT:
+//     UNAVAILABLE, and the connection is discarded. The outcome of a COMMIT
+//     that was sent is unknown; the caller retries with the same idempotency
+//     key, whose record commits in the same transaction as the write.
+// See docs/adr/0004-database-errors-pool-and-retries.md.
 
 #include <functional>
 
@@ -31,8 +41,9 @@ struct RetryPolicy {
   absl::Duration max_backoff = absl::Milliseconds(100);
 };
 
-// An open transaction on a lent connection. Rolls back when destroyed unless
-// Commit() succeeded. Not thread-safe.
+// An open transaction on a lent connection (START TRANSACTION ... COMMIT,
+// sent as statements so that the server's answer is checked). Rolls back when
+// destroyed unless Commit() was called. Not thread-safe.
 class Transaction {
  public:
   // Starts a transaction (autocommit off) on `conn`.
@@ -44,6 +55,8 @@ class Transaction {
   sql::PreparedStatement& Prepare(absl::string_view sql) { return conn_->Prepare(sql); }
   PooledConnection& connection() { return *conn_; }
 
+  // OK only when the server confirmed the COMMIT (see above). The
+  // transaction is closed afterwards whatever the outcome.
   absl::Status Commit();
   absl::Status Rollback();
 

@@ -13,6 +13,7 @@
 #include "absl/synchronization/notification.h"
 #include "common/db/mysql_error.h"
 #include "common/db/transaction.h"
+#include "common/testing/fault_proxy.h"
 #include "common/testing/test_db.h"
 #include "gtest/gtest.h"
 
@@ -258,6 +259,105 @@ TEST_F(DbTest, IdleConnectionIsValidatedBeforeUse) {
     return absl::OkStatus();
   });
   EXPECT_TRUE(s.ok()) << s;
+}
+
+// The same table reached through a FaultProxy: what a transaction answers
+// when the connection dies at or after COMMIT, or the server refuses it.
+class DbFaultTest : public DbTest {
+ protected:
+  void SetUp() override {
+    DbTest::SetUp();
+    if (HasFatalFailure()) return;
+    const DbOptions& direct = db_->options();
+    auto proxy = testing::FaultProxy::Start(direct.host, direct.port);
+    ASSERT_TRUE(proxy.ok()) << proxy.status();
+    proxy_ = *std::move(proxy);
+    DbOptions options = direct;
+    options.socket.clear();  // TCP, through the proxy
+    options.host = "127.0.0.1";
+    options.port = proxy_->port();
+    options.pool_size = 2;
+    auto pool = ConnectionPool::Create(options);
+    ASSERT_TRUE(pool.ok()) << pool.status();
+    pool_ = *std::move(pool);
+  }
+
+  // Inserts k in a transaction through the proxy; counts the attempts.
+  absl::Status InsertInTransaction(int k, const RetryPolicy& policy = {}) {
+    return RunInTransaction(*pool_, "insert kv", [&, k](Transaction& tx) {
+      ++attempts_;
+      sql::PreparedStatement& stmt = tx.Prepare("INSERT INTO kv (k, v) VALUES (?, ?)");
+      stmt.setInt(1, k);
+      stmt.setInt64(2, k * 10);
+      stmt.executeUpdate();
+      return absl::OkStatus();
+    }, policy);
+  }
+
+  std::unique_ptr<testing::FaultProxy> proxy_;
+  std::unique_ptr<ConnectionPool> pool_;
+  int attempts_ = 0;
+};
+
+TEST_F(DbFaultTest, ProxyPassesTrafficThrough) {
+  ASSERT_TRUE(InsertInTransaction(1).ok());
+  EXPECT_EQ(Count(), 1);
+  EXPECT_EQ(proxy_->fired(), 0);
+  EXPECT_GT(proxy_->commands_seen(), 0);
+}
+
+TEST_F(DbFaultTest, CommitThatNeverReachedTheServerIsUnavailableNotOk) {
+  proxy_->Arm(testing::FaultProxy::Fault::kCutAtCommit);
+  const int64_t discarded = pool_->discarded_count();
+  absl::Status s = InsertInTransaction(1);
+  EXPECT_EQ(proxy_->fired(), 1);
+  // Never OK: nothing was committed.
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_EQ(Count(), 0);
+  EXPECT_EQ(attempts_, 1);  // an unknown outcome is not retried here
+  // The connection is discarded; the next transaction gets a fresh one.
+  EXPECT_GT(pool_->discarded_count(), discarded);
+  ASSERT_TRUE(InsertInTransaction(2).ok());
+  EXPECT_EQ(Count(), 1);
+}
+
+TEST_F(DbFaultTest, CommitWhoseAnswerWasLostIsUnavailableThoughCommitted) {
+  proxy_->Arm(testing::FaultProxy::Fault::kCutAfterCommit);
+  absl::Status s = InsertInTransaction(1);
+  EXPECT_EQ(proxy_->fired(), 1);
+  // The outcome is unknown to the client: UNAVAILABLE, so the caller retries
+  // with its idempotency key and finds the write.
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_EQ(Count(), 1);
+  EXPECT_EQ(attempts_, 1);
+}
+
+TEST_F(DbFaultTest, ConnectionCutMidStatementIsUnavailableAndWritesNothing) {
+  proxy_->Arm(testing::FaultProxy::Fault::kCutMidStatement);
+  absl::Status s = InsertInTransaction(1);
+  EXPECT_EQ(proxy_->fired(), 1);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_EQ(Count(), 0);
+}
+
+TEST_F(DbFaultTest, CommitRefusedByTheServerIsAbortedAndRetried) {
+  // As Galera refuses a transaction that lost certification: error 1213 at
+  // COMMIT, and the transaction rolled back.
+  proxy_->Arm(testing::FaultProxy::Fault::kFailCommit);
+  absl::Status s = InsertInTransaction(1);
+  EXPECT_EQ(proxy_->fired(), 1);
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_EQ(attempts_, 2);  // the whole body ran again
+  EXPECT_EQ(Count(), 1);
+
+  // Without a retry left, the caller sees ABORTED, and nothing is written.
+  proxy_->Arm(testing::FaultProxy::Fault::kFailCommit);
+  s = InsertInTransaction(2, RetryPolicy{.max_attempts = 1});
+  EXPECT_EQ(s.code(), absl::StatusCode::kAborted) << s;
+  EXPECT_EQ(Count(), 1);
+  // The connection is still good: the server only refused the transaction.
+  ASSERT_TRUE(InsertInTransaction(3).ok());
+  EXPECT_EQ(Count(), 2);
 }
 
 TEST(DbUnreachable, RefusedConnectionIsUnavailable) {
