@@ -1,5 +1,6 @@
 #include "common/auth/grpc_auth.h"
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 
@@ -135,6 +136,12 @@ absl::StatusOr<Principal> RpcGuard::Check(const grpc::ServerContext& context,
   if (it == methods_.end()) {
     return absl::InternalError(absl::StrCat("RpcGuard: no method ", method, " in ", service_->full_name()));
   }
+  // A caller who has gone (deadline passed, cancelled) gets nothing done:
+  // the thread goes back to the pool before any work is started.
+  if (context.deadline() <= std::chrono::system_clock::now()) {
+    return absl::DeadlineExceededError("the deadline passed before the call was handled; nothing was done");
+  }
+  if (context.IsCancelled()) return absl::CancelledError("the call was cancelled; nothing was done");
   return Authenticate(authenticator_, context, *it->second);
 }
 

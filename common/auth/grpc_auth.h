@@ -61,7 +61,9 @@ class RpcGuard {
   // outlive the guard.
   RpcGuard(Authenticator& authenticator, absl::string_view service_full_name);
 
-  // Authenticates and authorises the caller of `method` ("Earn").
+  // Authenticates and authorises the caller of `method` ("Earn"). A call
+  // whose deadline has passed, or that was cancelled, is refused first
+  // (DEADLINE_EXCEEDED, CANCELLED): its caller has gone, so nothing is done.
   // An unknown method name is a programming error: INTERNAL.
   absl::StatusOr<Principal> Check(const grpc::ServerContext& context, absl::string_view method) const;
 

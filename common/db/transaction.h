@@ -46,7 +46,8 @@ struct RetryPolicy {
 // destroyed unless Commit() was called. Not thread-safe.
 class Transaction {
  public:
-  // Starts a transaction (autocommit off) on `conn`.
+  // Sends START TRANSACTION on `conn` (UNAVAILABLE when the connection is
+  // broken or lost).
   static absl::StatusOr<Transaction> Begin(PooledConnection& conn);
   Transaction(Transaction&& other) noexcept;
   Transaction& operator=(Transaction&&) = delete;

@@ -25,7 +25,10 @@ absl::Status RemoteError(const grpc::Status& status, absl::string_view service,
   switch (status.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return absl::UnavailableError(absl::StrCat(service, " unreachable; retry later"));
+      // What the other side (or the transport) said, so that a log tells a
+      // peer that is down from a peer whose own database is down.
+      return absl::UnavailableError(absl::StrCat(service, " unavailable (", method, ": ",
+                                                 status.error_message(), "); retry later"));
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       // The call may have been done: only a retry with the same key is safe.
       return absl::UnavailableError(

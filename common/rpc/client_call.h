@@ -36,9 +36,10 @@ struct CallOptions {
 void Prepare(grpc::ClientContext& ctx, const CallOptions& options);
 
 // A failed call as our caller should see it. The other service being
-// unreachable, slow or overloaded is UNAVAILABLE ("<service> unreachable;
-// retry later"; for a timeout, whose outcome is unknown, "retry later with
-// the same idempotency key"). Anything else (a bad service credential, a bug) is INTERNAL
+// unreachable, unavailable (e.g. its database is down), slow or overloaded is
+// UNAVAILABLE ("<service> unavailable (<method>: <what it said>); retry
+// later"; for a timeout, whose outcome is unknown, "retry later with the
+// same idempotency key"). Anything else (a bad service credential, a bug) is INTERNAL
 // naming the service, the method and the remote status, so it is logged
 // rather than passed on as if it were the caller's fault.
 absl::Status RemoteError(const grpc::Status& status, absl::string_view service,

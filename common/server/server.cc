@@ -126,11 +126,32 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   if (server == nullptr || port == 0) {
     return absl::UnavailableError(absl::StrCat("could not listen on ", options.listen));
   }
-  server->GetHealthCheckService()->SetServingStatus(true);
-  for (const std::string& name : options.health_service_names) {
-    server->GetHealthCheckService()->SetServingStatus(name, true);
+  std::unique_ptr<Server> started(new Server(options, std::move(server), port));
+  {
+    absl::MutexLock lock(&started->mu_);
+    started->SetServing(true);
   }
-  return std::unique_ptr<Server>(new Server(options, std::move(server), port));
+  return started;
+}
+
+void Server::SetServing(bool serving) {
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  health->SetServingStatus(serving);
+  for (const std::string& name : options_.health_service_names) health->SetServingStatus(name, serving);
+}
+
+void Server::SetDatabaseAvailable(bool available) {
+  absl::MutexLock lock(&mu_);
+  if (shutting_down_ || database_available_ == available) return;
+  database_available_ = available;
+  SetServing(available);
+}
+
+void Server::BeginShutdown() {
+  absl::MutexLock lock(&mu_);
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  SetServing(false);
 }
 
 Server::~Server() {
@@ -139,10 +160,13 @@ Server::~Server() {
 }
 
 void Server::Shutdown() {
-  if (shut_down_) return;
-  shut_down_ = true;
   // Tell load balancers first, then stop taking calls and drain.
-  server_->GetHealthCheckService()->SetServingStatus(false);
+  BeginShutdown();
+  {
+    absl::MutexLock lock(&mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+  }
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoMilliseconds(options_.shutdown_grace));
 }

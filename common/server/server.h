@@ -11,13 +11,19 @@
 // (method, status, latency, caller key id, never the secret), and graceful shutdown: health
 // turns NOT_SERVING, new calls are refused, in-flight calls get up to
 // `shutdown_grace` to finish.
+//
+// Health, for the whole server ("") and for each of health_service_names,
+// is SERVING while the database is available (SetDatabaseAvailable) and the
+// server is not shutting down; NOT_SERVING otherwise.
 
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/auth/authenticator.h"
 #include "grpcpp/server.h"
@@ -61,7 +67,13 @@ class Server {
   ~Server();
 
   int port() const { return port_; }
-  // Graceful shutdown as described above. Idempotent.
+  // Health follows the database: NOT_SERVING while it is unavailable.
+  // Ignored once shutdown has begun. Thread-safe.
+  void SetDatabaseAvailable(bool available);
+  // Health turns NOT_SERVING for good, at once, so that balancers stop
+  // sending; calls are still served until Shutdown(). Idempotent.
+  void BeginShutdown();
+  // Graceful shutdown as described above (BeginShutdown first). Idempotent.
   void Shutdown();
   // Blocks until the server has shut down.
   void Wait();
@@ -69,10 +81,15 @@ class Server {
  private:
   Server(ServerOptions options, std::unique_ptr<grpc::Server> server, int port)
       : options_(std::move(options)), server_(std::move(server)), port_(port) {}
+  // Sets "" and every health_service_names entry.
+  void SetServing(bool serving) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   const ServerOptions options_;
   std::unique_ptr<grpc::Server> server_;
   int port_;
-  bool shut_down_ = false;
+  absl::Mutex mu_;
+  bool database_available_ ABSL_GUARDED_BY(mu_) = true;
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // Blocks SIGINT and SIGTERM in the calling thread and every thread it starts

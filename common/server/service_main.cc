@@ -15,6 +15,7 @@
 #include "common/time/proto_time.h"
 #include "loyalty/settlement/v1/settlement.grpc.pb.h"
 #include "common/log/log.h"
+#include "common/server/database_watch.h"
 #include "common/server/server.h"
 #include "common/status/status_macros.h"
 
@@ -56,6 +57,7 @@ absl::Status Run(const ServiceDefinition& def, const config::Config& config) {
   ASSIGN_OR_RETURN(int64_t max_threads, config.GetInt("max_threads", 2, kMaxThreads));
   ASSIGN_OR_RETURN(int64_t max_message, config.GetInt("max_message_bytes", 1024, kMaxMessageBytesLimit));
   ASSIGN_OR_RETURN(int64_t grace_ms, config.GetInt("shutdown_grace_ms", 0, 600'000));
+  ASSIGN_OR_RETURN(int64_t health_interval_ms, config.GetInt("db_health_interval_ms", 0, 60'000));
   server_options.max_threads = static_cast<int>(max_threads);
   server_options.max_message_bytes = static_cast<int>(max_message);
   server_options.shutdown_grace = absl::Milliseconds(grace_ms);
@@ -66,9 +68,18 @@ absl::Status Run(const ServiceDefinition& def, const config::Config& config) {
                    Server::Start(server_options, instance->services()));
   log::Info("serving", {{"service", def.name}, {"listen", config.GetString("listen")},
                         {"port", server->port()}});
+  std::unique_ptr<DatabaseWatch> database_watch;
+  if (health_interval_ms > 0) {
+    database_watch = std::make_unique<DatabaseWatch>(
+        db_options, DatabaseWatchOptions{.interval = absl::Milliseconds(health_interval_ms)},
+        [&server = *server](bool available) { server.SetDatabaseAvailable(available); });
+  }
 
   const int sig = WaitForTerminationSignal();
-  log::Info("shutting_down", {{"signal", sig}});
+  // Health first, before anything else, so that balancers stop sending.
+  server->BeginShutdown();
+  log::Info("shutting_down", {{"signal", sig}, {"health", "NOT_SERVING"}});
+  database_watch.reset();
   instance->BeginShutdown();
   server->Shutdown();
   server->Wait();
@@ -94,6 +105,8 @@ std::vector<config::FlagSpec> CommonFlagSpecs(const std::string& service_name, i
       {"max_threads", "64", "maximum gRPC handler threads"},
       {"max_message_bytes", "4194304", "maximum gRPC message size in bytes"},
       {"shutdown_grace_ms", "10000", "time in-flight calls get to finish on SIGTERM"},
+      {"db_health_interval_ms", "1000",
+       "how often the database is probed; health is NOT_SERVING after two failed probes; 0 = never"},
       {"log_level", "info", "debug, info, warn or error"},
       {"api_keys_file", "",
        "JSON file of hashed API keys (written by loyalty-keygen); required"},

@@ -109,11 +109,15 @@ absl::StatusOr<int64_t> QueryIntForTest(db::ConnectionPool& pool, const std::str
 }
 
 std::vector<std::pair<std::string, std::string>> ServiceDbEnv(const TestDatabase& db,
-                                                              const std::string& keys_file) {
+                                                              const std::string& keys_file, int tcp_port) {
   const db::DbOptions& o = db.options();
-  return {{"LOYALTY_DB_HOST", o.host},         {"LOYALTY_DB_PORT", std::to_string(o.port)},
-          {"LOYALTY_DB_SOCKET", o.socket},     {"LOYALTY_DB_USER", o.user},
-          {"LOYALTY_DB_PASSWORD", o.password}, {"LOYALTY_DB_NAME", db.name()},
+  const bool proxied = tcp_port != 0;
+  return {{"LOYALTY_DB_HOST", proxied ? std::string("127.0.0.1") : o.host},
+          {"LOYALTY_DB_PORT", std::to_string(proxied ? tcp_port : o.port)},
+          {"LOYALTY_DB_SOCKET", proxied ? std::string() : o.socket},
+          {"LOYALTY_DB_USER", o.user},
+          {"LOYALTY_DB_PASSWORD", o.password},
+          {"LOYALTY_DB_NAME", db.name()},
           {"LOYALTY_API_KEYS_FILE", keys_file}};
 }
 

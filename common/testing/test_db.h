@@ -57,8 +57,11 @@ absl::StatusOr<int64_t> QueryIntForTest(db::ConnectionPool& pool, const std::str
 
 // The environment a service binary needs to run on `db` with the API keys
 // in `keys_file`: LOYALTY_DB_* and LOYALTY_API_KEYS_FILE (the shape of
-// ServiceProcess::EnvVars; append service-specific variables to it).
+// ServiceProcess::EnvVars; append service-specific variables to it). With
+// `tcp_port` set, the service reaches the database over TCP at
+// 127.0.0.1:tcp_port instead (a FaultProxy in front of it).
 std::vector<std::pair<std::string, std::string>> ServiceDbEnv(const TestDatabase& db,
-                                                              const std::string& keys_file);
+                                                              const std::string& keys_file,
+                                                              int tcp_port = 0);
 
 }  // namespace loyalty::testing

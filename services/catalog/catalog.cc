@@ -856,6 +856,7 @@ absl::StatusOr<int> Catalog::Recover(int max, bool everything) {
     return absl::OkStatus();
   }));
   int repaired = 0;
+  absl::Status first_failure;
   for (Redemption& red : stuck) {
     // A saga cut short before its outcome was known is answered ABORTED:
     // not remembered, so a retry with the same key starts it again.
@@ -867,10 +868,13 @@ absl::StatusOr<int> Catalog::Recover(int max, bool everything) {
       ++repaired;
       log::Info("redeem_saga_recovered", {{"redemption_id", red.redemption_id}});
     } else {
-      log::Warn("redeem_saga_recovery_failed",
-                {{"redemption_id", red.redemption_id}, {"code", absl::StatusCodeToString(s.code())}});
+      log::Debug("redeem_saga_recovery_failed",
+                 {{"redemption_id", red.redemption_id}, {"code", absl::StatusCodeToString(s.code())}});
+      if (first_failure.ok()) first_failure = s;
     }
   }
+  // The others were tried all the same; the caller logs the failure once.
+  if (!first_failure.ok()) return first_failure;
   return repaired;
 }
 
@@ -1060,6 +1064,7 @@ absl::StatusOr<int> Catalog::ExpireVouchers(int max) {
     return absl::OkStatus();
   }));
   int changed = 0;
+  absl::Status first_failure;
   for (const std::string& code : codes) {
     std::optional<v1::Voucher> v;
     RETURN_IF_ERROR(store_.Run("ExpireVouchers.read", [&](CatalogTx& tx) -> absl::Status {
@@ -1069,7 +1074,7 @@ absl::StatusOr<int> Catalog::ExpireVouchers(int max) {
     if (!v.has_value() || v->state() != v1::VOUCHER_STATE_ISSUED) continue;
     absl::StatusOr<HoldOutcome> hold = ReleaseHold(*v, "voucher expired");
     if (!hold.ok()) {
-      log::Warn("voucher_expiry_failed", {{"code", absl::StatusCodeToString(hold.status().code())}});
+      if (first_failure.ok()) first_failure = hold.status();
       continue;
     }
     if (hold->state == ledger::v1::HOLD_STATE_PENDING) continue;  // not closed yet at the ledger; next pass
@@ -1077,6 +1082,8 @@ absl::StatusOr<int> Catalog::ExpireVouchers(int max) {
     if (!settled) continue;
     ++changed;
   }
+  // The others were tried all the same; the caller logs the failure once.
+  if (!first_failure.ok()) return first_failure;
   return changed;
 }
 
@@ -1114,6 +1121,7 @@ absl::StatusOr<int> Catalog::RepairVouchers(int max, bool everything) {
     return absl::OkStatus();
   }));
   int repaired = 0;
+  absl::Status first_failure;
   for (const auto& [code, op] : pending) {
     std::optional<v1::Voucher> v;
     RETURN_IF_ERROR(store_.Run("RepairVouchers.read", [&](CatalogTx& tx) -> absl::Status {
@@ -1126,7 +1134,7 @@ absl::StatusOr<int> Catalog::RepairVouchers(int max, bool everything) {
       hold = ReleaseHold(*v, "voucher cancelled");  // finish the cancel
     }
     if (!hold.ok()) {
-      log::Warn("voucher_repair_failed", {{"code", absl::StatusCodeToString(hold.status().code())}});
+      if (first_failure.ok()) first_failure = hold.status();
       continue;
     }
     if (hold->state == ledger::v1::HOLD_STATE_PENDING) {
@@ -1140,6 +1148,8 @@ absl::StatusOr<int> Catalog::RepairVouchers(int max, bool everything) {
     ASSIGN_OR_RETURN(bool settled, SettleVoucher(code, *hold, v1::VOUCHER_STATE_CANCELLED, "repaired"));
     if (settled) ++repaired;
   }
+  // The others were tried all the same; the caller logs the failure once.
+  if (!first_failure.ok()) return first_failure;
   return repaired;
 }
 
@@ -1370,10 +1380,17 @@ absl::StatusOr<int> Catalog::GrantDueCouponBonuses(int max) {
     return absl::OkStatus();
   }));
   int settled = 0;
+  absl::Status first_failure;
   for (const std::string& id : due) {
     absl::StatusOr<std::string> s = SettleCouponGrant(id);
-    if (s.ok() || absl::IsFailedPrecondition(s.status()) || absl::IsNotFound(s.status())) ++settled;
+    if (s.ok() || absl::IsFailedPrecondition(s.status()) || absl::IsNotFound(s.status())) {
+      ++settled;
+    } else if (first_failure.ok()) {
+      first_failure = s.status();
+    }
   }
+  // The others were tried all the same; the caller logs the failure once.
+  if (!first_failure.ok()) return first_failure;
   return settled;
 }
 

@@ -24,7 +24,7 @@ absl::Status PeerError(const grpc::Status& s, absl::string_view peer, absl::stri
     case grpc::StatusCode::UNAVAILABLE:
     case grpc::StatusCode::DEADLINE_EXCEEDED:
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return absl::UnavailableError(absl::StrCat(peer, " unreachable; retry later"));
+      return absl::UnavailableError(absl::StrCat(peer, " unavailable; retry later"));
     case grpc::StatusCode::FAILED_PRECONDITION:
     case grpc::StatusCode::NOT_FOUND:
     case grpc::StatusCode::INVALID_ARGUMENT:

@@ -6,6 +6,7 @@
 #include "absl/synchronization/notification.h"
 #include "common/auth/grpc_auth.h"
 #include "common/log/log.h"
+#include "common/log/outage_log.h"
 #include "common/server/service_main.h"
 #include "common/status/status_macros.h"
 #include "services/catalog/catalog.h"
@@ -58,22 +59,12 @@ class Instance final : public server::ServiceInstance {
   // grants coupon bonuses still due and releases expired vouchers. Errors are logged and retried next tick.
   void Sweep() {
     while (!stop_.HasBeenNotified()) {
-      absl::StatusOr<int> recovered = catalog_.Recover(kSweepBatch);
-      if (!recovered.ok()) {
-        log::Warn("saga_recovery_failed", {{"code", absl::StatusCodeToString(recovered.status().code())}});
-      }
-      absl::StatusOr<int> repaired = catalog_.RepairVouchers(kSweepBatch);
-      if (!repaired.ok()) {
-        log::Warn("voucher_repair_failed", {{"code", absl::StatusCodeToString(repaired.status().code())}});
-      }
-      absl::StatusOr<int> granted = catalog_.GrantDueCouponBonuses(kSweepBatch);
-      if (!granted.ok()) {
-        log::Warn("coupon_grants_failed", {{"code", absl::StatusCodeToString(granted.status().code())}});
-      }
+      saga_recovery_log_.Record(catalog_.Recover(kSweepBatch).status());
+      voucher_repair_log_.Record(catalog_.RepairVouchers(kSweepBatch).status());
+      coupon_grants_log_.Record(catalog_.GrantDueCouponBonuses(kSweepBatch).status());
       absl::StatusOr<int> expired = catalog_.ExpireVouchers(kSweepBatch);
-      if (!expired.ok()) {
-        log::Warn("voucher_expiry_failed", {{"code", absl::StatusCodeToString(expired.status().code())}});
-      } else if (*expired > 0) {
+      voucher_expiry_log_.Record(expired.status());
+      if (expired.ok() && *expired > 0) {
         log::Info("vouchers_expired", {{"count", *expired}});
       }
       if (expired.ok() && *expired == kSweepBatch) continue;
@@ -89,6 +80,11 @@ class Instance final : public server::ServiceInstance {
   auth::RpcGuard guard_;
   CatalogService service_;
   absl::Duration sweep_every_;
+  // Each job's failures are logged once per outage.
+  log::OutageLog saga_recovery_log_{"saga_recovery"};
+  log::OutageLog voucher_repair_log_{"voucher_repair"};
+  log::OutageLog coupon_grants_log_{"coupon_grants"};
+  log::OutageLog voucher_expiry_log_{"voucher_expiry"};
   absl::Notification stop_;
   std::thread background_;
 };

@@ -5,6 +5,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "common/log/log.h"
+#include "common/log/outage_log.h"
 
 #include "absl/strings/str_split.h"
 #include "common/auth/grpc_auth.h"
@@ -61,13 +62,10 @@ class Instance final : public server::ServiceInstance {
     constexpr int kPage = 1000;
     while (!stop_.HasBeenNotified()) {
       absl::StatusOr<int> consumed = membership_.ConsumeLedgerJournal(kPage);
-      if (!consumed.ok()) {
-        log::Warn("journal_follow_failed", {{"code", absl::StatusCodeToString(consumed.status().code())}});
-      }
+      journal_follow_log_.Record(consumed.status());
       absl::StatusOr<int> granted = membership_.GrantReferralRewards(100);
-      if (!granted.ok()) {
-        log::Warn("referral_rewards_failed", {{"code", absl::StatusCodeToString(granted.status().code())}});
-      } else if (*granted > 0) {
+      referral_rewards_log_.Record(granted.status());
+      if (granted.ok() && *granted > 0) {
         log::Info("referral_rewards_granted", {{"count", *granted}});
       }
       if (consumed.ok() && *consumed == kPage) continue;
@@ -86,9 +84,8 @@ class Instance final : public server::ServiceInstance {
     SegmentRefreshResult pass;
     while (!stop_.HasBeenNotified()) {
       absl::StatusOr<SegmentRefreshResult> step = membership_.RefreshSegments(kChunksPerCall);
-      if (!step.ok()) {
-        log::Warn("segment_refresh_failed", {{"code", absl::StatusCodeToString(step.status().code())}});
-      } else {
+      segment_refresh_log_.Record(step.status());
+      if (step.ok()) {
         pass.members_examined += step->members_examined;
         pass.rows_added += step->rows_added;
         pass.rows_removed += step->rows_removed;
@@ -115,6 +112,10 @@ class Instance final : public server::ServiceInstance {
   MembershipService service_;
   absl::Duration journal_poll_;
   absl::Duration segment_refresh_interval_;
+  // Failures of the background jobs, logged once per outage.
+  log::OutageLog journal_follow_log_{"journal_follow"};
+  log::OutageLog referral_rewards_log_{"referral_rewards"};
+  log::OutageLog segment_refresh_log_{"segment_refresh"};
   absl::Notification stop_;
   std::thread background_;
   std::thread segment_refresher_;

@@ -18,7 +18,8 @@ absl::Status LedgerError(const grpc::Status& s, absl::string_view method) {
     case grpc::StatusCode::UNAVAILABLE:
     case grpc::StatusCode::DEADLINE_EXCEEDED:
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return absl::UnavailableError(absl::StrCat("ledger unreachable (", method, "); retry later"));
+      return absl::UnavailableError(
+          absl::StrCat("ledger unavailable (", method, ": ", s.error_message(), "); retry later"));
     case grpc::StatusCode::INVALID_ARGUMENT:
     case grpc::StatusCode::OUT_OF_RANGE:
       return FromGrpcStatus(s);

@@ -6,6 +6,7 @@
 #include "absl/synchronization/notification.h"
 #include "common/auth/grpc_auth.h"
 #include "common/log/log.h"
+#include "common/log/outage_log.h"
 #include "common/server/service_main.h"
 #include "common/status/status_macros.h"
 #include "services/settlement/grpc_ledger_client.h"
@@ -49,9 +50,7 @@ class Instance final : public server::ServiceInstance {
     constexpr int kPage = 2000;
     while (!stop_.HasBeenNotified()) {
       absl::StatusOr<int> consumed = settlement_.FollowJournal(kPage);
-      if (!consumed.ok()) {
-        log::Warn("journal_follow_failed", {{"code", absl::StatusCodeToString(consumed.status().code())}});
-      }
+      journal_follow_log_.Record(consumed.status());
       if (consumed.ok() && *consumed == kPage) continue;
       stop_.WaitForNotificationWithTimeout(journal_poll_);
     }
@@ -63,6 +62,7 @@ class Instance final : public server::ServiceInstance {
   auth::RpcGuard guard_;
   SettlementService service_;
   absl::Duration journal_poll_;
+  log::OutageLog journal_follow_log_{"journal_follow"};  // failures once per outage
   absl::Notification stop_;
   std::thread background_;
 };

@@ -1,8 +1,17 @@
 // Each service binary starts on a free port, applies its migrations, answers
 // the health check with SERVING (without an API key), refuses business calls
 // without a valid key, never logs a key's secret, and stops cleanly on
-// SIGTERM. Without a key source it refuses to start.
+// SIGTERM. Without a key source it refuses to start. Its health follows its
+// database (reached through a FaultProxy, which can refuse it), and turns
+// NOT_SERVING on SIGTERM before in-flight calls have drained.
+#include <signal.h>
+
+#include <atomic>
 #include <string>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "common/testing/fault_proxy.h"
 
 #include "common/testing/service_process.h"
 #include "common/testing/test_db.h"
@@ -23,9 +32,125 @@ struct ServiceUnderTest {
   // The service's proto file. Naming a message links its generated code, so
   // that the descriptor pool knows the service.
   const google::protobuf::FileDescriptor* (*file)();
+  // A method that reads the database with an empty request and a backoffice key.
+  std::string db_read_method;
 };
 
-class ServiceHealthTest : public ::testing::TestWithParam<ServiceUnderTest> {};
+class ServiceHealthTest : public ::testing::TestWithParam<ServiceUnderTest> {
+ protected:
+  // Starts the service on a fresh schema, reaching it through `proxy`.
+  void StartThroughProxy(const std::vector<std::string>& args = {}) {
+    auto db = testing::TestDatabase::Create(GetParam().name);
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = *std::move(db);
+    auto proxy = testing::FaultProxy::Start("127.0.0.1", db_->options().port);
+    ASSERT_TRUE(proxy.ok()) << proxy.status();
+    proxy_ = *std::move(proxy);
+    absl::StatusOr<std::string> keys_file = keys_.WriteKeysFile();
+    ASSERT_TRUE(keys_file.ok()) << keys_file.status();
+    testing::ServiceProcess::EnvVars env = testing::ServiceDbEnv(*db_, *keys_file, proxy_->port());
+    env.emplace_back("LOYALTY_DB_HEALTH_INTERVAL_MS", "200");
+    auto process = testing::ServiceProcess::Start(Binary(), args, env);
+    ASSERT_TRUE(process.ok()) << process.status();
+    process_ = *std::move(process);
+  }
+
+  std::string Binary() const {
+    return std::string(LOYALTY_BIN_DIR) + "/" + GetParam().name + "/loyalty-" + GetParam().name;
+  }
+
+  // Health of the whole server and of the service by name, as one word.
+  std::string Health() {
+    absl::Status all = testing::CheckServing(process_->address(), "", absl::Seconds(2));
+    absl::Status named = testing::CheckServing(process_->address(), GetParam().full_name, absl::Seconds(2));
+    if (all.ok() && named.ok()) return "SERVING";
+    if (absl::StrContains(all.message(), "health status 2") && absl::StrContains(named.message(), "health status 2")) {
+      return "NOT_SERVING";
+    }
+    return absl::StrCat("mixed or failed: ", all.ToString(), " / ", named.ToString());
+  }
+
+  // Polls Health() until it says `want`; how long that took.
+  absl::StatusOr<absl::Duration> WaitForHealth(const std::string& want, absl::Duration limit) {
+    const absl::Time start = absl::Now();
+    std::string last;
+    while (absl::Now() - start < limit) {
+      last = Health();
+      if (last == want) return absl::Now() - start;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return absl::DeadlineExceededError(absl::StrCat("health still ", last, " after ", absl::FormatDuration(limit)));
+  }
+
+  testing::TestKeyring keys_;
+  std::unique_ptr<testing::TestDatabase> db_;
+  std::unique_ptr<testing::FaultProxy> proxy_;
+  std::unique_ptr<testing::ServiceProcess> process_;
+};
+
+TEST_P(ServiceHealthTest, HealthIsNotServingWhileTheDatabaseIsUnreachable) {
+  ASSERT_NO_FATAL_FAILURE(StartThroughProxy());
+  ASSERT_EQ(Health(), "SERVING");
+  proxy_->SetRefusing(true);  // every connection cut, new ones closed
+  absl::StatusOr<absl::Duration> down = WaitForHealth("NOT_SERVING", absl::Seconds(10));
+  ASSERT_TRUE(down.ok()) << down.status() << "\n" << process_->LogTail();
+  // Probes every 200 ms, two failures in a row: well within a few seconds.
+  EXPECT_LT(*down, absl::Seconds(5));
+  proxy_->SetRefusing(false);
+  absl::StatusOr<absl::Duration> up = WaitForHealth("SERVING", absl::Seconds(10));
+  ASSERT_TRUE(up.ok()) << up.status() << "\n" << process_->LogTail();
+  // Once per outage, not once per probe.
+  const std::string log = process_->LogTail(200'000);
+  auto count = [&](const std::string& needle) {
+    size_t n = 0;
+    for (size_t at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("event=database_unavailable"), 1u) << log;
+  EXPECT_EQ(count("event=database_available"), 1u) << log;
+  EXPECT_EQ(count("event=database_probe_failing"), 1u) << log;
+  EXPECT_EQ(count("event=database_probe_recovered"), 1u) << log;
+}
+
+TEST_P(ServiceHealthTest, SigtermTurnsHealthNotServingBeforeTheDrain) {
+  ASSERT_NO_FATAL_FAILURE(StartThroughProxy({"--shutdown_grace_ms=20000"}));
+  ASSERT_EQ(Health(), "SERVING");
+  // A call that is still in flight when SIGTERM arrives: every command to
+  // the database waits 1 s.
+  proxy_->SetDelay(absl::Milliseconds(1000));
+  const std::string path = "/" + GetParam().full_name + "/" + GetParam().db_read_method;
+  std::atomic<bool> finished{false};
+  absl::Status in_flight;
+  std::thread caller([&] {
+    in_flight = testing::CallRaw(process_->address(), path, "", keys_.backoffice(), absl::Seconds(20));
+    finished = true;
+  });
+  absl::SleepFor(absl::Milliseconds(300));
+  ASSERT_EQ(::kill(process_->pid(), SIGTERM), 0);
+  const absl::Time signalled = absl::Now();
+  // From shortly after the signal, health never says SERVING again; the
+  // in-flight call is still running meanwhile.
+  int serving_late = 0;
+  int answered = 0;
+  while (absl::Now() - signalled < absl::Milliseconds(600)) {
+    const std::string health = Health();
+    if (health == "SERVING" && absl::Now() - signalled > absl::Milliseconds(50)) ++serving_late;
+    if (health == "NOT_SERVING") ++answered;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(serving_late, 0);
+  EXPECT_FALSE(finished.load()) << "the in-flight call ended before the health checks were made";
+  caller.join();
+  // The in-flight call drained normally.
+  EXPECT_NE(in_flight.code(), absl::StatusCode::kUnavailable) << in_flight;
+  EXPECT_NE(in_flight.code(), absl::StatusCode::kCancelled) << in_flight;
+  proxy_->SetDelay(absl::ZeroDuration());
+  absl::Status stopped = process_->Stop();
+  EXPECT_TRUE(stopped.ok()) << stopped;
+  const std::string log = process_->LogTail(1'000'000);
+  EXPECT_NE(log.find("event=shutting_down signal=15 health=NOT_SERVING"), std::string::npos) << log;
+  RecordProperty("health_checks_answered_not_serving", answered);
+}
 
 TEST_P(ServiceHealthTest, StartsServesHealthAndStopsCleanly) {
   const std::string name = GetParam().name;
@@ -119,13 +244,17 @@ TEST(PartnerRateLimit, APartnerOverItsBurstIsResourceExhaustedOthersAreNot) {
 INSTANTIATE_TEST_SUITE_P(AllServices, ServiceHealthTest,
                          ::testing::Values(
                              ServiceUnderTest{"membership", "loyalty.membership.v1.MembershipService",
-                                              [] { return membership::v1::EnrolRequest::descriptor()->file(); }},
+                                              [] { return membership::v1::EnrolRequest::descriptor()->file(); },
+                                              "ListAuditEvents"},
                              ServiceUnderTest{"ledger", "loyalty.ledger.v1.LedgerService",
-                                              [] { return ledger::v1::EarnRequest::descriptor()->file(); }},
+                                              [] { return ledger::v1::EarnRequest::descriptor()->file(); },
+                                              "GetPointsLiability"},
                              ServiceUnderTest{"settlement", "loyalty.settlement.v1.SettlementService",
-                                              [] { return settlement::v1::CreatePartnerRequest::descriptor()->file(); }},
+                                              [] { return settlement::v1::CreatePartnerRequest::descriptor()->file(); },
+                                              "ListPartners"},
                              ServiceUnderTest{"catalog", "loyalty.catalog.v1.CatalogService",
-                                              [] { return catalog::v1::CreateRewardRequest::descriptor()->file(); }}),
+                                              [] { return catalog::v1::CreateRewardRequest::descriptor()->file(); },
+                                              "ListRewards"}),
                          [](const ::testing::TestParamInfo<ServiceUnderTest>& p) { return p.param.name; });
 
 }  // namespace
