@@ -1,5 +1,7 @@
 #include "services/ledger/batch_writer.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
 #include "common/status/status_macros.h"
@@ -39,7 +41,20 @@ absl::Status BatchWriter::RunBatch(const std::vector<Pending*>& batch, const Rul
   });
 }
 
+namespace {
+
+// A command whose caller has stopped waiting is not applied: it would take a
+// place in the batch for an answer nobody reads. Nothing was written, so a
+// retry with the same key runs it.
+absl::Status CallerGone(const Command& command, absl::Time now) {
+  if (now < command.caller.deadline) return absl::OkStatus();
+  return absl::DeadlineExceededError("the deadline passed before the request was applied; nothing was written");
+}
+
+}  // namespace
+
 absl::Status BatchWriter::Execute(Command& command) {
+  RETURN_IF_ERROR(CallerGone(command, absl::Now()));
   if (!options_.batching) {
     Pending p{&command, absl::OkStatus(), {}};
     RulesSnapshotPtr rules = rules_.Current();
@@ -60,6 +75,16 @@ absl::Status BatchWriter::Execute(Command& command) {
     queue_.push_back(&pending);
     queue_nonempty_.Signal();
   }
+  if (!pending.done.WaitForNotificationWithDeadline(command.caller.deadline)) {
+    // Still queued: take it out and free this thread. Once the writer has
+    // taken it, its batch refers to it, so wait for the outcome.
+    absl::MutexLock lock(&mu_);
+    auto it = std::find(queue_.begin(), queue_.end(), &pending);
+    if (it != queue_.end()) {
+      queue_.erase(it);
+      return CallerGone(command, absl::InfiniteFuture());
+    }
+  }
   pending.done.WaitForNotification();
   return pending.batch_status;
 }
@@ -72,11 +97,19 @@ void BatchWriter::Loop() {
       absl::MutexLock lock(&mu_);
       while (queue_.empty() && !stopping_) queue_nonempty_.Wait(&mu_);
       if (queue_.empty()) return;  // stopping and drained
+      const absl::Time now = absl::Now();
       while (!queue_.empty() && static_cast<int>(batch.size()) < max_batch) {
-        batch.push_back(queue_.front());
+        Pending* p = queue_.front();
         queue_.pop_front();
+        p->batch_status = CallerGone(*p->command, now);
+        if (p->batch_status.ok()) {
+          batch.push_back(p);
+        } else {
+          p->done.Notify();
+        }
       }
     }
+    if (batch.empty()) continue;
     RulesSnapshotPtr rules = rules_.Current();
     const absl::Time started = absl::Now();
     absl::Status status = RunBatch(batch, *rules);

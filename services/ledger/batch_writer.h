@@ -10,6 +10,9 @@
 // fails as a whole for an unexpected reason, its requests are re-run one by
 // one so that one bad request cannot fail the others.
 //
+// A request whose caller's deadline has passed by the time the writer takes
+// it is not applied: it gets DEADLINE_EXCEEDED and writes nothing.
+//
 // With batching off (the naive baseline for benchmarks) every request runs
 // its own transaction on the caller's thread.
 //

@@ -19,6 +19,7 @@ namespace sv1 = ::loyalty::settlement::v1;
 
 constexpr int kPartnerPage = 2000;  // the largest pages the feeds allow
 constexpr int kMemberPage = 5000;
+constexpr absl::Duration kMemberLookupDeadline = absl::Seconds(2);
 
 // One unary call with the service credential and deadline; a failure is
 // mapped by rpc::RemoteError.
@@ -101,6 +102,25 @@ RulesFeeds NewGrpcRulesFeeds(const RulesFeedAddresses& addresses, const rpc::Cal
     };
   }
   return feeds;
+}
+
+MemberDirectory::Lookup NewGrpcMemberLookup(const std::string& membership_address, rpc::CallOptions options,
+                                            const rpc::ChannelFactory& channel_to) {
+  if (membership_address.empty()) return {};
+  // On the caller's path: a short deadline, the caller retries later.
+  options.deadline = std::min(options.deadline, kMemberLookupDeadline);
+  std::shared_ptr<mv1::MembershipService::Stub> stub = StubFor<mv1::MembershipService>(channel_to, membership_address);
+  return [stub, options](const std::string& member_id) -> absl::Status {
+    mv1::GetMemberSnapshotRequest req;
+    req.set_member_id(member_id);
+    mv1::GetMemberSnapshotResponse resp;
+    grpc::ClientContext ctx;
+    rpc::Prepare(ctx, options);
+    grpc::Status s = stub->GetMemberSnapshot(&ctx, req, &resp);
+    if (s.error_code() == grpc::StatusCode::NOT_FOUND) return absl::NotFoundError("member never issued");
+    if (!s.ok()) return rpc::RemoteError(s, "membership", "GetMemberSnapshot");
+    return absl::OkStatus();
+  };
 }
 
 }  // namespace loyalty::ledger

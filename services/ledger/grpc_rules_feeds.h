@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/rpc/client_call.h"
+#include "services/ledger/member_directory.h"
 #include "services/ledger/rules_feed.h"
 
 namespace loyalty::ledger {
@@ -22,5 +23,10 @@ struct RulesFeedAddresses {
 // `channel_to` opens a channel to an address (ServiceContext::channel_to).
 RulesFeeds NewGrpcRulesFeeds(const RulesFeedAddresses& addresses, const rpc::CallOptions& options,
                              const rpc::ChannelFactory& channel_to);
+
+// Membership's GetMemberSnapshot as the MemberDirectory's lookup; empty (ids
+// not checked) when there is no membership address.
+MemberDirectory::Lookup NewGrpcMemberLookup(const std::string& membership_address, rpc::CallOptions options,
+                                            const rpc::ChannelFactory& channel_to);
 
 }  // namespace loyalty::ledger

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/idempotency/idempotency.h"
+#include "common/paging/page_token.h"
 #include "common/status/status_macros.h"
 #include "common/time/proto_time.h"
 
@@ -40,6 +41,11 @@ absl::Status ValidateEarnShape(const v1::EarnRequest& r) {
     return absl::InvalidArgumentError(absl::StrCat("lines: more than ", kMaxPurchaseLines));
   }
   return ValidateMetadata(r.metadata());
+}
+
+absl::Status PartnerAccountsOnly(const Caller& caller, absl::string_view field) {
+  return absl::PermissionDeniedError(absl::StrCat(
+      field, ": a partner reads only its own issuance, redemption and breakage accounts (", caller.partner_id, ")"));
 }
 
 // Purchases may be reported late, but not from the future or the distant past.
@@ -84,10 +90,16 @@ absl::StatusOr<Response> Ledger::Submit(const Caller& caller, const std::string&
   return std::move(*static_cast<Response*>(command.response.get()));
 }
 
+absl::Status Ledger::CheckMemberIssued(const std::string& member_id) {
+  RETURN_IF_ERROR(ValidateId("member_id", member_id));
+  return members_.CheckIssued(*rules_.Current(), "member_id", member_id);
+}
+
 absl::StatusOr<v1::EarnResponse> Ledger::Earn(const Caller& caller, const v1::EarnRequest& request) {
   RETURN_IF_ERROR(ValidateEarnShape(request));
   RETURN_IF_ERROR(CheckOwnPartner(caller, "partner_id", request.partner_id()));
   RETURN_IF_ERROR(CheckRulesReady(*rules_.Current()));
+  RETURN_IF_ERROR(CheckMemberIssued(request.member_id()));
   return Submit<v1::EarnResponse>(caller, "Earn", request);
 }
 
@@ -95,16 +107,21 @@ absl::StatusOr<v1::QuoteEarnResponse> Ledger::QuoteEarn(const Caller& caller,
                                                         const v1::QuoteEarnRequest& request) {
   RETURN_IF_ERROR(ValidateId("partner_id", request.partner_id()));
   RETURN_IF_ERROR(CheckOwnPartner(caller, "partner_id", request.partner_id()));
-  RETURN_IF_ERROR(ValidateId("member_id", request.member_id()));
+  // No member: a member at the base tier, with no member-specific campaign.
+  const bool anonymous = request.member_id().empty();
   ASSIGN_OR_RETURN(absl::Time at, OccurredAt(&request.occurred_at(), request.has_occurred_at()));
   RulesSnapshotPtr rules = rules_.Current();
   RETURN_IF_ERROR(CheckRulesReady(*rules));
+  if (!anonymous) RETURN_IF_ERROR(CheckMemberIssued(request.member_id()));
   ASSIGN_OR_RETURN(EarnComputation comp, ComputeEarn(*rules, request.partner_id(), request.member_id(),
                                                      request.amount(), request.lines(), at));
   // As the writer would decide now; an earn may still differ (another earn
   // at the partner, or the budget running out, in between).
   if (HasFirstPurchaseBonus(comp)) {  // one primary-key read, only for such a campaign
-    ASSIGN_OR_RETURN(bool earned_before, store_.HasEarnedAt(request.member_id(), request.partner_id()));
+    bool earned_before = true;  // anonymous: a first purchase is member-specific
+    if (!anonymous) {
+      ASSIGN_OR_RETURN(earned_before, store_.HasEarnedAt(request.member_id(), request.partner_id()));
+    }
     if (earned_before) DropFirstPurchaseBonuses(comp);
   }
   DropUnfundedBonuses(*rules, comp);
@@ -144,6 +161,7 @@ absl::StatusOr<v1::ReverseResponse> Ledger::Reverse(const Caller& caller, const 
 absl::StatusOr<v1::AdjustResponse> Ledger::Adjust(const Caller& caller, const v1::AdjustRequest& request) {
   // A partner-funded credit needs the partner's status and prepaid blocks.
   RETURN_IF_ERROR(CheckRulesReady(*rules_.Current()));
+  if (request.direction() == v1::ADJUST_DIRECTION_CREDIT) RETURN_IF_ERROR(CheckMemberIssued(request.member_id()));
   return Submit<v1::AdjustResponse>(caller, "Adjust", request);
 }
 
@@ -151,6 +169,7 @@ absl::StatusOr<v1::GrantBonusResponse> Ledger::GrantBonus(const Caller& caller,
                                                           const v1::GrantBonusRequest& request) {
   // A bonus checks the member's status and the funding partner's.
   RETURN_IF_ERROR(CheckRulesReady(*rules_.Current()));
+  RETURN_IF_ERROR(CheckMemberIssued(request.member_id()));
   return Submit<v1::GrantBonusResponse>(caller, "GrantBonus", request);
 }
 
@@ -377,32 +396,72 @@ absl::StatusOr<v1::GetAccountResponse> Ledger::GetAccount(const Caller& caller,
   if (colon == std::string::npos || colon == 0 || colon + 1 >= name.size() || name.size() > 80) {
     return absl::InvalidArgumentError("account: expected kind:id, e.g. issuance:vet-1");
   }
-  const std::string kind = name.substr(0, colon);
-  const std::string id = name.substr(colon + 1);
-  v1::AccountKind account_kind = v1::ACCOUNT_KIND_UNSPECIFIED;
-  if (kind == "member") account_kind = v1::ACCOUNT_KIND_MEMBER;
-  else if (kind == "issuance") account_kind = v1::ACCOUNT_KIND_ISSUANCE;
-  else if (kind == "redemption") account_kind = v1::ACCOUNT_KIND_REDEMPTION;
-  else if (kind == "breakage") account_kind = v1::ACCOUNT_KIND_BREAKAGE;
-  else if (kind == "operator") account_kind = v1::ACCOUNT_KIND_OPERATOR;
-  else return absl::InvalidArgumentError(absl::StrCat("account: unknown kind '", kind, "'"));
-  if (!caller.partner_id.empty() &&
-      (account_kind == v1::ACCOUNT_KIND_MEMBER || account_kind == v1::ACCOUNT_KIND_OPERATOR ||
-       id != caller.partner_id)) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "account: a partner reads only its own issuance, redemption and breakage accounts (",
-        caller.partner_id, ")"));
+  const v1::AccountKind kind = AccountKindOf(name);
+  if (kind == v1::ACCOUNT_KIND_UNSPECIFIED) {
+    return absl::InvalidArgumentError(absl::StrCat("account: unknown kind '", name.substr(0, colon), "'"));
+  }
+  if (!caller.partner_id.empty() && (!IsPartnerAccountKind(kind) || name.substr(colon + 1) != caller.partner_id)) {
+    return PartnerAccountsOnly(caller, "account");
   }
   ASSIGN_OR_RETURN(std::optional<AccountRow> row, store_.GetAccount(name));
   if (!row.has_value()) return absl::NotFoundError(absl::StrCat("account: no account '", name, "'"));
   ASSIGN_OR_RETURN(int64_t head, store_.HeadSequence());
   v1::GetAccountResponse response;
-  v1::Account* account = response.mutable_account();
-  account->set_account(name);
-  account->set_kind(account_kind);
-  if (account_kind == v1::ACCOUNT_KIND_MEMBER) account->set_member_id(id);
-  else if (account_kind != v1::ACCOUNT_KIND_OPERATOR) account->set_partner_id(id);
-  BalanceToProto(*row, head, account->mutable_balance());
+  AccountToProto(*row, head, response.mutable_account());
+  return response;
+}
+
+absl::StatusOr<v1::ListAccountsResponse> Ledger::ListAccounts(const Caller& caller,
+                                                              const v1::ListAccountsRequest& request) {
+  const v1::AccountKind kind = request.kind();
+  if (!v1::AccountKind_IsValid(kind)) return absl::InvalidArgumentError("kind: unknown account kind");
+  std::string partner_id = request.partner_id();
+  if (!partner_id.empty()) RETURN_IF_ERROR(ValidateId("partner_id", partner_id));
+  if (!caller.partner_id.empty()) {
+    // A partner lists only its own accounts, with or without the filter.
+    if (kind == v1::ACCOUNT_KIND_MEMBER || kind == v1::ACCOUNT_KIND_OPERATOR) {
+      return PartnerAccountsOnly(caller, "kind");
+    }
+    if (!partner_id.empty() && partner_id != caller.partner_id) return PartnerAccountsOnly(caller, "partner_id");
+    partner_id = caller.partner_id;
+  }
+  if (!partner_id.empty() && kind != v1::ACCOUNT_KIND_UNSPECIFIED && !IsPartnerAccountKind(kind)) {
+    return absl::InvalidArgumentError("partner_id: member and operator accounts belong to no partner");
+  }
+  ASSIGN_OR_RETURN(const int limit, paging::PageSize(request.page_size(), 100, kMaxAccountsPage));
+  const std::string scope = absl::StrCat("accounts/", kind, "/", partner_id);
+  AccountQuery query;
+  if (!request.page_token().empty()) {
+    ASSIGN_OR_RETURN(query.after, paging::DecodeKeyPageToken(request.page_token(), scope));
+  }
+  query.limit = limit + 1;  // one more tells whether there is a next page
+  if (!partner_id.empty()) {
+    for (v1::AccountKind k : {v1::ACCOUNT_KIND_BREAKAGE, v1::ACCOUNT_KIND_ISSUANCE, v1::ACCOUNT_KIND_REDEMPTION}) {
+      if (kind == v1::ACCOUNT_KIND_UNSPECIFIED || kind == k) {
+        query.names.push_back(absl::StrCat(AccountKindPrefix(k), partner_id));
+      }
+    }
+  } else if (kind == v1::ACCOUNT_KIND_UNSPECIFIED) {
+    query.first = "";
+    query.last = "{";  // after every kind: kinds are lower-case words
+    query.skip_members = true;
+  } else {
+    // "kind:" up to "kind;", the character after ':'.
+    query.first = std::string(AccountKindPrefix(kind));
+    query.last = query.first;
+    query.last.back() = ';';
+  }
+  ASSIGN_OR_RETURN(int64_t head, store_.HeadSequence());
+  ASSIGN_OR_RETURN(std::vector<ListedAccount> rows, store_.ListAccounts(query));
+  v1::ListAccountsResponse response;
+  const bool more = static_cast<int>(rows.size()) > limit;
+  if (more) rows.resize(limit);
+  for (const ListedAccount& listed : rows) {
+    v1::Account* account = response.add_accounts();
+    AccountToProto(listed.row, head, account);
+    *account->mutable_created_at() = ToProtoTime(listed.created_at);
+  }
+  if (more) response.set_next_page_token(paging::EncodeKeyPageToken(scope, rows.back().row.account));
   return response;
 }
 

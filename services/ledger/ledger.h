@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "services/ledger/batch_writer.h"
+#include "services/ledger/member_directory.h"
 #include "services/ledger/ledger_engine.h"
 #include "services/ledger/ledger_store.h"
 #include "services/ledger/rules_cache.h"
@@ -27,14 +28,17 @@ namespace loyalty::ledger {
 
 inline constexpr int kMaxTransfersPage = 500;
 inline constexpr int kMaxLotsPage = 1000;
+inline constexpr int kMaxAccountsPage = 1000;
 inline constexpr int kMaxJournalPage = 5000;
 inline constexpr int kMaxQualifyingMembers = 1000;
 inline constexpr int64_t kMaxVerifyRange = 1'000'000;
 
 class Ledger {
  public:
-  Ledger(LedgerStore& store, RulesCache& rules, BatchWriter& writer)
-      : store_(store), rules_(rules), writer_(writer) {}
+  // `members` decides which member ids may be credited (see
+  // member_directory.h).
+  Ledger(LedgerStore& store, RulesCache& rules, BatchWriter& writer, MemberDirectory& members)
+      : store_(store), rules_(rules), writer_(writer), members_(members) {}
 
   absl::StatusOr<v1::EarnResponse> Earn(const Caller& caller, const v1::EarnRequest& request);
   absl::StatusOr<v1::QuoteEarnResponse> QuoteEarn(const Caller& caller, const v1::QuoteEarnRequest& request);
@@ -62,6 +66,10 @@ class Ledger {
       const v1::GetQualifyingPointsRequest& request);
   absl::StatusOr<v1::GetPointsLiabilityResponse> GetPointsLiability();
   absl::StatusOr<v1::GetAccountResponse> GetAccount(const Caller& caller, const v1::GetAccountRequest& request);
+  // Accounts by name, a page at a time (keyset). A partner sees only its own
+  // issuance, redemption and breakage accounts.
+  absl::StatusOr<v1::ListAccountsResponse> ListAccounts(const Caller& caller,
+                                                        const v1::ListAccountsRequest& request);
   absl::StatusOr<v1::ReadJournalResponse> ReadJournal(const v1::ReadJournalRequest& request);
   absl::StatusOr<v1::VerifyChainResponse> VerifyChain(const v1::VerifyChainRequest& request);
 
@@ -74,9 +82,13 @@ class Ledger {
   absl::StatusOr<Response> RunHousekeeping(const std::string& principal, const std::string& method,
                                            Request request);
 
+  // Refuses a credit to a member id membership never issued (NOT_FOUND).
+  absl::Status CheckMemberIssued(const std::string& member_id);
+
   LedgerStore& store_;
   RulesCache& rules_;
   BatchWriter& writer_;
+  MemberDirectory& members_;
 };
 
 }  // namespace loyalty::ledger

@@ -814,12 +814,6 @@ absl::Status CheckOwnedByCaller(const Caller& caller, absl::string_view field,
                                                   caller.partner_id, "' only"));
 }
 
-std::string MemberAccount(const std::string& member_id) { return absl::StrCat("member:", member_id); }
-std::string IssuanceAccount(const std::string& partner_id) { return absl::StrCat("issuance:", partner_id); }
-std::string RedemptionAccount(const std::string& partner_id) { return absl::StrCat("redemption:", partner_id); }
-std::string BreakageAccount(const std::string& partner_id) {
-  return partner_id.empty() ? std::string(kOperatorBreakage) : absl::StrCat("breakage:", partner_id);
-}
 
 std::string NewId(absl::string_view prefix) {
   static constexpr char kAlphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";  // Crockford base32
@@ -842,9 +836,22 @@ void BalanceToProto(const AccountRow& row, int64_t as_of_sequence, v1::AccountBa
   out->set_credits_pending(row.credits_pending);
   out->set_debits_pending(row.debits_pending);
   out->set_posted_points(row.posted());
-  out->set_pending_points(row.pending());
+  out->set_pending_points(row.debits_pending);  // points held by open holds
   out->set_available_points(row.available());
   out->set_as_of_sequence(as_of_sequence);
+}
+
+void AccountToProto(const AccountRow& row, int64_t as_of_sequence, v1::Account* out) {
+  out->set_account(row.account);
+  const v1::AccountKind kind = AccountKindOf(row.account);
+  out->set_kind(kind);
+  const std::string id = row.account.substr(AccountKindPrefix(kind).size());
+  if (kind == v1::ACCOUNT_KIND_MEMBER) {
+    out->set_member_id(id);
+  } else if (IsPartnerAccountKind(kind)) {
+    out->set_partner_id(id);
+  }
+  BalanceToProto(row, as_of_sequence, out->mutable_balance());
 }
 
 void LotToProto(const LotRow& lot, v1::Lot* out) {

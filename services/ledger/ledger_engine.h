@@ -16,6 +16,7 @@
 #include "common/auth/principal.h"
 #include "google/protobuf/message.h"
 #include "common/validation/ids.h"
+#include "services/ledger/account_names.h"
 #include "services/ledger/earn_rules.h"
 #include "services/ledger/ledger_state.h"
 
@@ -34,6 +35,9 @@ struct Caller {
   // only this partner's transfers, holds and accounts (PERMISSION_DENIED).
   // Empty for backoffice, finance and service callers.
   std::string partner_id = {};
+  // When the client stops waiting. A command still queued after it is not
+  // applied (DEADLINE_EXCEEDED): nobody would get its answer.
+  absl::Time deadline = absl::InfiniteFuture();
 
   static Caller Of(const auth::Principal& principal);
 };
@@ -79,19 +83,12 @@ void CollectPrefetchKeys(const Command& command, PrefetchKeys* keys);
 // A fresh response message of the right type for `method`, or nullptr.
 std::unique_ptr<google::protobuf::Message> NewResponseFor(const std::string& method);
 
-// Account names.
-std::string MemberAccount(const std::string& member_id);
-std::string IssuanceAccount(const std::string& partner_id);
-std::string RedemptionAccount(const std::string& partner_id);
-std::string BreakageAccount(const std::string& partner_id);  // "" -> operator:breakage
-inline constexpr char kOperatorAdjustments[] = "operator:adjustments";
-inline constexpr char kOperatorBonus[] = "operator:bonus";
-inline constexpr char kOperatorBreakage[] = "operator:breakage";
-
 // A new random id with `prefix` ("tr", "hold", "lot").
 std::string NewId(absl::string_view prefix);
 
 void BalanceToProto(const AccountRow& row, int64_t as_of_sequence, v1::AccountBalance* out);
+// Name, kind, owner and balances (not created_at).
+void AccountToProto(const AccountRow& row, int64_t as_of_sequence, v1::Account* out);
 void LotToProto(const LotRow& lot, v1::Lot* out);
 void HoldToProto(const HoldRow& hold, v1::Hold* out);
 

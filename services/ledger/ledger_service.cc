@@ -20,7 +20,11 @@ grpc::Status Reply(absl::StatusOr<Response> result, Response* response) {
 absl::StatusOr<Caller> LedgerService::CallerOf(const grpc::ServerContext& context,
                                                absl::string_view method) const {
   ASSIGN_OR_RETURN(auth::Principal principal, guard_.Check(context, method));
-  return Caller::Of(principal);
+  Caller caller = Caller::Of(principal);
+  if (context.deadline() != std::chrono::system_clock::time_point::max()) {
+    caller.deadline = absl::FromChrono(context.deadline());
+  }
+  return caller;
 }
 
 grpc::Status LedgerService::Earn(grpc::ServerContext* context, const v1::EarnRequest* request,
@@ -175,10 +179,10 @@ grpc::Status LedgerService::StreamJournal(grpc::ServerContext* context,
   return grpc::Status::CANCELLED;
 }
 
-grpc::Status LedgerService::ListAccounts(grpc::ServerContext* context, const v1::ListAccountsRequest*,
-                                         v1::ListAccountsResponse*) {
-  RETURN_IF_ERROR_GRPC(CallerOf(*context, "ListAccounts").status());
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "ListAccounts is not implemented yet");
+grpc::Status LedgerService::ListAccounts(grpc::ServerContext* context, const v1::ListAccountsRequest* request,
+                                         v1::ListAccountsResponse* response) {
+  ASSIGN_OR_RETURN_GRPC(const Caller caller, CallerOf(*context, "ListAccounts"));
+  return Reply(ledger_.ListAccounts(caller, *request), response);
 }
 
 grpc::Status LedgerService::VerifyChain(grpc::ServerContext* context, const v1::VerifyChainRequest* request,

@@ -43,7 +43,6 @@ struct AccountRow {
   bool dirty = false;
 
   int64_t posted() const { return credits_posted - debits_posted; }
-  int64_t pending() const { return credits_pending - debits_pending; }
   // What a member may spend: posted minus pending holds.
   int64_t available() const { return credits_posted - debits_posted - debits_pending; }
 };

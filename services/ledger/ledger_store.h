@@ -42,6 +42,23 @@ struct LotQuery {
   int limit = 100;
 };
 
+// Accounts by name (byte order): either the named ones, or those in
+// [first, last); always after `after` (exclusive, the keyset cursor).
+struct AccountQuery {
+  std::vector<std::string> names;  // at most kMaxNamedAccounts; empty: the range
+  std::string first;
+  std::string last;
+  bool skip_members = false;  // leave out "member:" accounts
+  std::string after;
+  int limit = 100;
+};
+inline constexpr size_t kMaxNamedAccounts = 3;
+
+struct ListedAccount {
+  AccountRow row;
+  absl::Time created_at;
+};
+
 struct Liability {
   int64_t member_balance_points = 0;
   int64_t lot_remaining_points = 0;
@@ -59,6 +76,7 @@ class LedgerStore {
   virtual absl::Status RunBatch(const std::function<absl::Status(BatchState&)>& body) = 0;
 
   virtual absl::StatusOr<std::optional<AccountRow>> GetAccount(const std::string& account) = 0;
+  virtual absl::StatusOr<std::vector<ListedAccount>> ListAccounts(const AccountQuery& query) = 0;
   virtual absl::StatusOr<std::optional<TransferRow>> GetTransfer(const std::string& transfer_id) = 0;
   virtual absl::StatusOr<std::optional<HoldRow>> GetHold(const std::string& hold_id) = 0;
   virtual absl::StatusOr<std::vector<LotRow>> ListLots(const LotQuery& query) = 0;

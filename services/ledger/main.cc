@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/log/log.h"
+#include "common/log/outage_log.h"
 #include "common/server/service_main.h"
 #include "common/status/status_macros.h"
 #include "services/ledger/batch_writer.h"
@@ -72,13 +73,15 @@ absl::StatusOr<internal::v1::EarnRulesFile> LoadFile(const Settings& s) {
 class Instance final : public server::ServiceInstance {
  public:
   Instance(db::ConnectionPool& pool, auth::Authenticator& authenticator, Settings settings,
-           std::unique_ptr<RulesCache> rules, std::unique_ptr<RulesRefresher> refresher)
+           std::unique_ptr<RulesCache> rules, std::unique_ptr<RulesRefresher> refresher,
+           MemberDirectory::Lookup member_lookup)
       : settings_(std::move(settings)),
         store_(NewMysqlLedgerStore(pool)),
         rules_(std::move(rules)),
         refresher_(std::move(refresher)),
         writer_(*store_, *rules_, settings_.writer),
-        ledger_(*store_, *rules_, writer_),
+        members_(std::move(member_lookup)),
+        ledger_(*store_, *rules_, writer_, members_),
         service_(ledger_, authenticator) {
     background_ = std::thread([this] { Background(); });
     rules_thread_ = std::thread([this] { RulesLoop(); });
@@ -113,9 +116,8 @@ class Instance final : public server::ServiceInstance {
       if (settings_.sweep_interval > absl::ZeroDuration() && now >= next_sweep) {
         next_sweep = now + settings_.sweep_interval;
         auto swept = ledger_.SweepExpiredHolds(1000);
-        if (!swept.ok()) {
-          log::Warn("hold_sweep_failed", {{"error", swept.status().ToString()}});
-        } else if (swept->holds_released() > 0) {
+        hold_sweep_log_.Record(swept.status());
+        if (swept.ok() && swept->holds_released() > 0) {
           log::Info("holds_expired", {{"count", swept->holds_released()}});
         }
       }
@@ -125,10 +127,7 @@ class Instance final : public server::ServiceInstance {
         next_expiry = now + settings_.expiry_interval;
         for (int round = 0; round < 100 && !stop_.HasBeenNotified(); ++round) {
           auto expired = ledger_.ExpireLots(kMaxExpiryBatch);
-          if (!expired.ok()) {
-            log::Warn("lot_expiry_failed", {{"error", expired.status().ToString()}});
-            break;
-          }
+          if (!lot_expiry_log_.Record(expired.status()).ok()) break;
           if (expired->lots_expired() > 0) {
             log::Info("lots_expired", {{"lots", expired->lots_expired()},
                                        {"points", expired->points_expired()}});
@@ -155,9 +154,7 @@ class Instance final : public server::ServiceInstance {
       }
     }
     const bool was_ready = refresher_->ready();
-    if (absl::Status refreshed = refresher_->Refresh(); !refreshed.ok()) {
-      log::Warn("earn_rules_feed_failed", {{"error", refreshed.ToString()}});
-    }
+    rules_feed_log_.Record(refresher_->Refresh());
     if (!was_ready && refresher_->ready()) log::Info("earn_rules_feeds_loaded");
   }
 
@@ -166,8 +163,13 @@ class Instance final : public server::ServiceInstance {
   std::unique_ptr<RulesCache> rules_;  // fed by refresher_
   std::unique_ptr<RulesRefresher> refresher_;
   BatchWriter writer_;
+  MemberDirectory members_;
   Ledger ledger_;
   LedgerService service_;
+  // Failures of the background jobs, logged once per outage.
+  log::OutageLog hold_sweep_log_{"hold_sweep"};
+  log::OutageLog lot_expiry_log_{"lot_expiry"};
+  log::OutageLog rules_feed_log_{"earn_rules_feed"};
   absl::Notification stop_;
   std::thread background_;
   std::thread rules_thread_;  // the only caller of refresher_ until both threads are joined
@@ -210,8 +212,13 @@ absl::StatusOr<server::ServiceInstancePtr> Build(const server::ServiceContext& c
                                   {"campaigns", rules->campaigns.size()},
                                   {"waiting_for", rules->not_ready},
                                   {"batching", settings.writer.batching ? "on" : "off"}});
+  MemberDirectory::Lookup member_lookup =
+      NewGrpcMemberLookup(settings.feeds.membership, settings.feed_call, ctx.channel_to);
+  if (!member_lookup) {
+    log::Warn("member_ids_unchecked", {{"detail", "no --membership_address: points may be credited to any member id"}});
+  }
   return std::make_unique<Instance>(ctx.pool, ctx.authenticator, std::move(settings), std::move(cache),
-                                    std::move(refresher));
+                                    std::move(refresher), std::move(member_lookup));
 }
 
 }  // namespace

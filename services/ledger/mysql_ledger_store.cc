@@ -15,7 +15,7 @@
 #include "common/time/proto_time.h"
 #include "common/log/log.h"
 #include "common/status/status_macros.h"
-#include "services/ledger/ledger_engine.h"
+#include "services/ledger/account_names.h"
 
 namespace loyalty::ledger {
 namespace {
@@ -892,6 +892,43 @@ class MysqlLedgerStore final : public LedgerStore {
 
   absl::StatusOr<std::optional<AccountRow>> GetAccount(const std::string& account) override {
     return GetOne<AccountRow>("get account", kSelectAccount, account, ReadAccount);
+  }
+
+  absl::StatusOr<std::vector<ListedAccount>> ListAccounts(const AccountQuery& q) override {
+    // Two fixed statements: a range, or up to kMaxNamedAccounts names (the
+    // last one repeated to fill the list). Both are primary-key scans.
+    static constexpr absl::string_view kColumns =
+        "SELECT account, debits_posted, credits_posted, debits_pending, credits_pending, created_at "
+        "FROM accounts ";
+    static const std::string kRange = absl::StrCat(
+        kColumns,
+        "WHERE account >= ? AND account < ? AND account > ? "
+        "AND (? = 0 OR account < 'member:' OR account >= 'member;') ORDER BY account LIMIT ?");
+    static const std::string kNamed =
+        absl::StrCat(kColumns, "WHERE account IN (?, ?, ?) AND account > ? ORDER BY account LIMIT ?");
+    static_assert(kMaxNamedAccounts == 3);
+    std::vector<ListedAccount> out;
+    RETURN_IF_ERROR(db::RunWithConnection(pool_, "list accounts", [&](db::PooledConnection& c) {
+      sql::PreparedStatement* stmt = nullptr;
+      int p = 1;
+      if (q.names.empty()) {
+        stmt = &c.Prepare(kRange);
+        stmt->setString(p++, q.first);
+        stmt->setString(p++, q.last);
+        stmt->setString(p++, q.after);
+        stmt->setInt(p++, q.skip_members ? 1 : 0);
+      } else {
+        if (q.names.size() > kMaxNamedAccounts) return absl::InternalError("too many account names");
+        stmt = &c.Prepare(kNamed);
+        for (size_t i = 0; i < kMaxNamedAccounts; ++i) stmt->setString(p++, q.names[std::min(i, q.names.size() - 1)]);
+        stmt->setString(p++, q.after);
+      }
+      stmt->setInt(p++, q.limit);
+      std::unique_ptr<sql::ResultSet> rs(stmt->executeQuery());
+      while (rs->next()) out.push_back(ListedAccount{ReadAccount(*rs), ParseSqlTime(Str(*rs, 6))});
+      return absl::OkStatus();
+    }));
+    return out;
   }
 
   absl::StatusOr<std::optional<TransferRow>> GetTransfer(const std::string& transfer_id) override {

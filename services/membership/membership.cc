@@ -1354,6 +1354,20 @@ absl::StatusOr<v1::ListMemberSnapshotsResponse> Membership::ListMemberSnapshots(
   return out;
 }
 
+absl::StatusOr<v1::GetMemberSnapshotResponse> Membership::GetMemberSnapshot(
+    const Principal& p, const v1::GetMemberSnapshotRequest& r) {
+  RETURN_IF_ERROR(RequireRole(p, {common::v1::ROLE_BACKOFFICE, common::v1::ROLE_SERVICE}));
+  RETURN_IF_ERROR(ValidateId("member_id", r.member_id()));
+  v1::GetMemberSnapshotResponse out;
+  RETURN_IF_ERROR(store_.Run("GetMemberSnapshot", [&](MembershipTx& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(std::optional<v1::MemberSnapshot> snapshot, tx.GetSnapshot(r.member_id()));
+    if (!snapshot.has_value()) return absl::NotFoundError("member_id: membership never issued this id");
+    *out.mutable_snapshot() = *std::move(snapshot);
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
 absl::StatusOr<v1::ListAuditEventsResponse> Membership::ListAuditEvents(const Principal& p,
                                                                         const v1::ListAuditEventsRequest& r) {
   RETURN_IF_ERROR(RequireRole(p, {common::v1::ROLE_BACKOFFICE}));

@@ -101,6 +101,8 @@ class Membership {
 
   absl::StatusOr<v1::ListMemberSnapshotsResponse> ListMemberSnapshots(const Principal& p,
                                                                       const v1::ListMemberSnapshotsRequest& r);
+  absl::StatusOr<v1::GetMemberSnapshotResponse> GetMemberSnapshot(const Principal& p,
+                                                                  const v1::GetMemberSnapshotRequest& r);
   absl::StatusOr<v1::ListAuditEventsResponse> ListAuditEvents(const Principal& p,
                                                               const v1::ListAuditEventsRequest& r);
 

@@ -61,6 +61,8 @@ class MembershipService final : public v1::MembershipService::Service {
   grpc::Status EraseMember(grpc::ServerContext*, const v1::EraseMemberRequest*, v1::EraseMemberResponse*) override;
   grpc::Status ListMemberSnapshots(grpc::ServerContext*, const v1::ListMemberSnapshotsRequest*,
                                    v1::ListMemberSnapshotsResponse*) override;
+  grpc::Status GetMemberSnapshot(grpc::ServerContext*, const v1::GetMemberSnapshotRequest*,
+                                 v1::GetMemberSnapshotResponse*) override;
   grpc::Status ListAuditEvents(grpc::ServerContext*, const v1::ListAuditEventsRequest*,
                                v1::ListAuditEventsResponse*) override;
 

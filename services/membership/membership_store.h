@@ -190,6 +190,8 @@ class MembershipTx {
   // Snapshots with version > after_version, ascending, at most `limit`, each
   // with its segment_ids (ascending).
   virtual absl::StatusOr<std::vector<v1::MemberSnapshot>> ListSnapshots(int64_t after_version, int limit) = 0;
+  // One member's snapshot; nullopt when the id was never issued.
+  virtual absl::StatusOr<std::optional<v1::MemberSnapshot>> GetSnapshot(const std::string& member_id) = 0;
   virtual absl::Status InsertAudit(const std::string& member_id, const common::v1::AuditEvent& event) = 0;
   // Newest first, filtered; the cursor is the row id.
   struct AuditFilter {

@@ -153,11 +153,14 @@ constexpr absl::string_view kCountReferrals = "SELECT COUNT(*) FROM referrals WH
 
 // A member's segments come with its row (one index range on
 // segment_members_member per snapshot), so a page is one statement.
+#define LOYALTY_SNAPSHOT_COLUMNS                                                                    \
+  "m.member_id, m.status, m.tier_id, m.birth_month, m.enrolling_partner_id, m.created_at, "          \
+  "m.snapshot_version, (SELECT GROUP_CONCAT(sm.segment_id ORDER BY sm.segment_id SEPARATOR ',') " \
+  "FROM segment_members sm WHERE sm.member_id = m.member_id) "
 constexpr absl::string_view kSelectSnapshots =
-    "SELECT m.member_id, m.status, m.tier_id, m.birth_month, m.enrolling_partner_id, m.created_at, "
-    "m.snapshot_version, (SELECT GROUP_CONCAT(sm.segment_id ORDER BY sm.segment_id SEPARATOR ',') "
-    "FROM segment_members sm WHERE sm.member_id = m.member_id) "
+    "SELECT " LOYALTY_SNAPSHOT_COLUMNS
     "FROM members m WHERE m.snapshot_version > ? ORDER BY m.snapshot_version LIMIT ?";
+constexpr absl::string_view kSelectSnapshot = "SELECT " LOYALTY_SNAPSHOT_COLUMNS "FROM members m WHERE m.member_id = ?";
 
 constexpr absl::string_view kLockCursor = "SELECT position FROM feed_cursors WHERE name = ? FOR UPDATE";
 constexpr absl::string_view kSetCursor = "UPDATE feed_cursors SET position = ?, updated_at = ? WHERE name = ?";
@@ -793,22 +796,34 @@ class MysqlTx final : public MembershipTx {
     s.setInt(2, limit);
     std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
     std::vector<v1::MemberSnapshot> out;
-    while (rs->next()) {
-      v1::MemberSnapshot& snap = out.emplace_back();
-      snap.set_member_id(Str(*rs, 1));
-      snap.set_status(static_cast<v1::MemberStatus>(rs->getInt(2)));
-      snap.set_tier_id(Str(*rs, 3));
-      snap.set_birth_month(rs->getInt(4));
-      snap.set_enrolling_partner_id(Str(*rs, 5));
-      ReadTime(*rs, 6, snap.mutable_enrolled_at());
-      snap.set_version(rs->getInt64(7));
-      if (!rs->isNull(8)) {
-        std::vector<std::string> ids = absl::StrSplit(Str(*rs, 8), ',', absl::SkipEmpty());
-        std::sort(ids.begin(), ids.end());
-        for (std::string& id : ids) snap.add_segment_ids(std::move(id));
-      }
-    }
+    while (rs->next()) ReadSnapshot(*rs, &out.emplace_back());
     return out;
+  }
+
+  absl::StatusOr<std::optional<v1::MemberSnapshot>> GetSnapshot(const std::string& member_id) override {
+    auto& s = tx_.Prepare(kSelectSnapshot);
+    s.setString(1, member_id);
+    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
+    if (!rs->next()) return std::nullopt;
+    v1::MemberSnapshot snap;
+    ReadSnapshot(*rs, &snap);
+    return snap;
+  }
+
+  // A row of LOYALTY_SNAPSHOT_COLUMNS.
+  static void ReadSnapshot(sql::ResultSet& rs, v1::MemberSnapshot* snap) {
+    snap->set_member_id(Str(rs, 1));
+    snap->set_status(static_cast<v1::MemberStatus>(rs.getInt(2)));
+    snap->set_tier_id(Str(rs, 3));
+    snap->set_birth_month(rs.getInt(4));
+    snap->set_enrolling_partner_id(Str(rs, 5));
+    ReadTime(rs, 6, snap->mutable_enrolled_at());
+    snap->set_version(rs.getInt64(7));
+    if (!rs.isNull(8)) {
+      std::vector<std::string> ids = absl::StrSplit(Str(rs, 8), ',', absl::SkipEmpty());
+      std::sort(ids.begin(), ids.end());
+      for (std::string& id : ids) snap->add_segment_ids(std::move(id));
+    }
   }
 
   absl::StatusOr<int64_t> LockCursor(const std::string& name) override {

@@ -80,7 +80,7 @@ RulesSnapshotPtr TestRules() {
   return *SnapshotFromFile(file, 1, 365);
 }
 
-std::unique_ptr<LedgerUnderTest> MakeLedger(bool batching, int pool_size) {
+std::unique_ptr<LedgerUnderTest> MakeLedger(bool batching, int pool_size, MemberDirectory::Lookup member_lookup) {
   auto t = std::make_unique<LedgerUnderTest>();
   auto db = loyalty::testing::TestDatabase::Create("ledger");
   EXPECT_TRUE(db.ok()) << db.status();
@@ -96,7 +96,8 @@ std::unique_ptr<LedgerUnderTest> MakeLedger(bool batching, int pool_size) {
   BatchWriterOptions options;
   options.batching = batching;
   t->writer = std::make_unique<BatchWriter>(*t->store, *t->rules, options);
-  t->ledger = std::make_unique<Ledger>(*t->store, *t->rules, *t->writer);
+  t->members = std::make_unique<MemberDirectory>(std::move(member_lookup));
+  t->ledger = std::make_unique<Ledger>(*t->store, *t->rules, *t->writer, *t->members);
   return t;
 }
 

@@ -18,6 +18,7 @@
 #include "services/ledger/batch_writer.h"
 #include "services/ledger/ledger.h"
 #include "services/ledger/ledger_store.h"
+#include "services/ledger/member_directory.h"
 #include "services/ledger/rules_cache.h"
 
 namespace loyalty::ledger::testing {
@@ -31,11 +32,15 @@ struct LedgerUnderTest {
   std::unique_ptr<LedgerStore> store;
   std::unique_ptr<RulesCache> rules;
   std::unique_ptr<BatchWriter> writer;
+  std::unique_ptr<MemberDirectory> members;
   std::unique_ptr<Ledger> ledger;
 };
 
 // REQUIRES: the test database is reachable (ASSERTs inside).
-std::unique_ptr<LedgerUnderTest> MakeLedger(bool batching = true, int pool_size = 8);
+// `member_lookup` stands in for membership (see member_directory.h); by
+// default member ids are not checked, as with a rules file and no feed.
+std::unique_ptr<LedgerUnderTest> MakeLedger(bool batching = true, int pool_size = 8,
+                                            MemberDirectory::Lookup member_lookup = {});
 
 // The invariants every test ends with; returns "" when all hold, else a
 // description of each violation:

@@ -240,7 +240,7 @@ class ModelRun {
   void CheckBalance(const std::string& what, const v1::AccountBalance& b, const std::string& member) {
     const ModelMember& m = members_.at(member);
     if (b.posted_points() != m.posted || b.available_points() != m.available() ||
-        b.pending_points() != -m.held) {
+        b.pending_points() != m.held) {
       Fail(absl::StrCat(what, ": ledger has posted ", b.posted_points(), ", available ",
                         b.available_points(), ", pending ", b.pending_points(),
                         "; the model has posted ", m.posted, ", available ", m.available(),

@@ -472,6 +472,23 @@ TEST_F(FirstPurchaseTest, OnlyTheFirstEarnAtEachPartnerGetsTheBonus) {
   EXPECT_EQ(Available("m1"), 130);
 }
 
+TEST_F(FirstPurchaseTest, AQuoteWithoutAMemberIsAtTheBaseTierWithNoMemberSpecificCampaign) {
+  // 10 EUR at the vet, 1 point per EUR: 10 base points. The first-purchase
+  // bonus depends on a member's history, so a quote for nobody leaves it out.
+  auto anonymous = Quote("", "vet");
+  ASSERT_TRUE(anonymous.ok()) << anonymous.status();
+  EXPECT_EQ(anonymous->points(), 10);
+  EXPECT_EQ(anonymous->breakdown().campaign_bonuses_size(), 0);
+  EXPECT_EQ(anonymous->breakdown().tier_multiplier_bp(), 10'000);
+  EXPECT_EQ(anonymous->breakdown().tier_bonus_points(), 0);
+  // gold-1 (1.5x) gets 10 + 5 tier points + the 50-point first purchase.
+  auto gold = Quote("gold-1", "vet");
+  ASSERT_TRUE(gold.ok()) << gold.status();
+  EXPECT_EQ(gold->points(), 65);
+  // A quote writes nothing.
+  EXPECT_EQ(*loyalty::testing::QueryIntForTest(*t_->pool, "SELECT COUNT(*) FROM transfers"), 0);
+}
+
 TEST_F(FirstPurchaseTest, AnEarnSinceReversedStillCountsAsAPurchase) {
   auto first = ledger().Earn(caller_, EarnOf("fr1", "vet", "m1", 1000));
   ASSERT_TRUE(first.ok());
@@ -508,7 +525,7 @@ TEST_F(FirstPurchaseTest, TwoReplicasOnOneDatabaseGiveOneBonus) {
   std::unique_ptr<LedgerStore> store = NewMysqlLedgerStore(**pool);
   RulesCache rules(t_->rules->Current());
   BatchWriter writer(*store, rules, BatchWriterOptions{});
-  Ledger replica(*store, rules, writer);
+  Ledger replica(*store, rules, writer, *t_->members);
 
   std::atomic<int> with_bonus{0};
   std::vector<std::thread> threads;
