@@ -1,5 +1,6 @@
 #include "services/ledger/ledger.h"
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -7,6 +8,7 @@
 #include "common/idempotency/idempotency.h"
 #include "common/status/status_macros.h"
 #include "common/time/proto_time.h"
+#include "common/validation/text.h"
 
 namespace loyalty::ledger {
 namespace {
@@ -32,13 +34,8 @@ absl::Status ValidateEarnShape(const v1::EarnRequest& r) {
   if (!r.has_amount()) return absl::InvalidArgumentError("amount: required");
   // Required: a receipt earns once per partner, whatever key it comes with,
   // so a till that retries with a new key cannot earn twice.
-  if (r.receipt_reference().empty() || r.receipt_reference().size() > kMaxReferenceLength) {
-    return absl::InvalidArgumentError(absl::StrCat("receipt_reference: required, 1 to ",
-                                                   kMaxReferenceLength, " characters"));
-  }
-  if (r.lines_size() > kMaxPurchaseLines) {
-    return absl::InvalidArgumentError(absl::StrCat("lines: more than ", kMaxPurchaseLines));
-  }
+  RETURN_IF_ERROR(ValidateText("receipt_reference", r.receipt_reference(), 1, kMaxReferenceLength));
+  RETURN_IF_ERROR(ValidatePurchaseLines(r.lines()));
   return ValidateMetadata(r.metadata());
 }
 
@@ -119,9 +116,7 @@ absl::StatusOr<v1::AuthorizeResponse> Ledger::Authorize(const Caller& caller,
   RETURN_IF_ERROR(ValidateId("member_id", request.member_id()));
   RETURN_IF_ERROR(ValidateId("partner_id", request.partner_id()));
   RETURN_IF_ERROR(CheckOwnPartner(caller, "partner_id", request.partner_id()));
-  if (request.reference().size() > kMaxReferenceLength) {
-    return absl::InvalidArgumentError("reference: too long");
-  }
+  RETURN_IF_ERROR(ValidateText("reference", request.reference(), 0, kMaxReferenceLength));
   RETURN_IF_ERROR(ValidateMetadata(request.metadata()));
   RETURN_IF_ERROR(CheckRulesReady(*rules_.Current()));
   return Submit<v1::AuthorizeResponse>(caller, "Authorize", request);
@@ -342,7 +337,14 @@ absl::StatusOr<v1::GetQualifyingPointsResponse> Ledger::GetQualifyingPoints(
   const absl::Time end = FromProtoTime(request.end_time());
   if (end <= start) return absl::InvalidArgumentError("end_time: must be after start_time");
   std::vector<std::string> members(request.member_ids().begin(), request.member_ids().end());
-  for (const std::string& m : members) RETURN_IF_ERROR(ValidateId("member_ids", m));
+  absl::flat_hash_set<absl::string_view> distinct;
+  for (size_t i = 0; i < members.size(); ++i) {
+    const std::string field = absl::StrCat("member_ids[", i, "]");
+    RETURN_IF_ERROR(ValidateId(field, members[i]));
+    if (!distinct.insert(members[i]).second) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ": '", members[i], "' is listed twice"));
+    }
+  }
   ASSIGN_OR_RETURN(int64_t head, store_.HeadSequence());
   ASSIGN_OR_RETURN(auto points, store_.QualifyingPoints(members, start, end));
   v1::GetQualifyingPointsResponse response;
@@ -386,6 +388,7 @@ absl::StatusOr<v1::GetAccountResponse> Ledger::GetAccount(const Caller& caller,
   else if (kind == "breakage") account_kind = v1::ACCOUNT_KIND_BREAKAGE;
   else if (kind == "operator") account_kind = v1::ACCOUNT_KIND_OPERATOR;
   else return absl::InvalidArgumentError(absl::StrCat("account: unknown kind '", kind, "'"));
+  RETURN_IF_ERROR(ValidateId("account", id));
   if (!caller.partner_id.empty() &&
       (account_kind == v1::ACCOUNT_KIND_MEMBER || account_kind == v1::ACCOUNT_KIND_OPERATOR ||
        id != caller.partner_id)) {
