@@ -75,4 +75,8 @@ absl::Status ValidateSlug(absl::string_view field, absl::string_view slug, size_
                                                  max_chars - 1, "}"));
 }
 
+absl::Status ValidateCategory(absl::string_view field, absl::string_view category) {
+  return ValidateSlug(field, category, 1, kMaxCategoryLength);
+}
+
 }  // namespace loyalty

@@ -29,4 +29,10 @@ absl::Status ValidateText(absl::string_view field, absl::string_view text, size_
 absl::Status ValidateSlug(absl::string_view field, absl::string_view slug, size_t min_chars,
                           size_t max_chars);
 
+// Coalition product category codes (ledger PurchaseLine.category, catalog
+// Reward.category and Campaign.categories): a lower-case slug of 1..64
+// characters, e.g. "pet-food".
+inline constexpr size_t kMaxCategoryLength = 64;
+absl::Status ValidateCategory(absl::string_view field, absl::string_view category);
+
 }  // namespace loyalty

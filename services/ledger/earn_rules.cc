@@ -246,7 +246,7 @@ absl::Status ValidatePurchaseLines(const google::protobuf::RepeatedPtrField<v1::
     const v1::PurchaseLine& line = lines[i];
     const std::string f = absl::StrCat("lines[", i, "]");
     RETURN_IF_ERROR(ValidateText(f + ".sku", line.sku(), 0, kMaxSkuLength));
-    RETURN_IF_ERROR(ValidateSlug(f + ".category", line.category(), 1, kMaxCategoryLength));
+    RETURN_IF_ERROR(ValidateCategory(f + ".category", line.category()));
     if (line.quantity() < 1) return absl::InvalidArgumentError(absl::StrCat(f, ".quantity: must be >= 1"));
     if (line.amount().amount_minor() < 0) {
       return absl::InvalidArgumentError(absl::StrCat(f, ".amount.amount_minor: must be >= 0"));

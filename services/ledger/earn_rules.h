@@ -41,7 +41,6 @@ inline constexpr int64_t kMaxEarnPoints = 1'000'000'000'000;
 inline constexpr int64_t kMaxEarnRateMilli = 1'000'000'000;
 // PurchaseLine limits (ledger.proto), in characters.
 inline constexpr size_t kMaxSkuLength = 64;
-inline constexpr size_t kMaxCategoryLength = 64;
 inline constexpr size_t kMaxLineDescriptionLength = 200;
 
 // An immutable view of everything earn needs, swapped whole on refresh.
