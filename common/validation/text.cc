@@ -75,6 +75,13 @@ absl::Status ValidateSlug(absl::string_view field, absl::string_view slug, size_
                                                  max_chars - 1, "}"));
 }
 
+absl::Status ValidateCountryCode(absl::string_view field, absl::string_view code) {
+  if (code.size() != 2 || !absl::ascii_isupper(code[0]) || !absl::ascii_isupper(code[1])) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": ISO 3166-1 alpha-2 code, upper case"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateCategory(absl::string_view field, absl::string_view category) {
   return ValidateSlug(field, category, 1, kMaxCategoryLength);
 }

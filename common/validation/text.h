@@ -29,6 +29,10 @@ absl::Status ValidateText(absl::string_view field, absl::string_view text, size_
 absl::Status ValidateSlug(absl::string_view field, absl::string_view slug, size_t min_chars,
                           size_t max_chars);
 
+// An ISO 3166-1 alpha-2 code as the protos send it: two upper-case ASCII
+// letters ("DE"). Only the form is checked, not the assignment list.
+absl::Status ValidateCountryCode(absl::string_view field, absl::string_view code);
+
 // Coalition product category codes (ledger PurchaseLine.category, catalog
 // Reward.category and Campaign.categories): a lower-case slug of 1..64
 // characters, e.g. "pet-food".
