@@ -230,6 +230,8 @@ absl::StatusOr<v1::ListTransfersResponse> Ledger::ListTransfers(const Caller& ca
   if (request.member_id().empty() && request.account().empty() && request.partner_id().empty()) {
     return absl::InvalidArgumentError("member_id, account or partner_id: one is required");
   }
+  if (!request.member_id().empty()) RETURN_IF_ERROR(ValidateId("member_id", request.member_id()));
+  if (!request.partner_id().empty()) RETURN_IF_ERROR(ValidateId("partner_id", request.partner_id()));
   if (!caller.partner_id.empty() && request.partner_id() != caller.partner_id) {
     // The partner filter is what keeps the answer to this partner's own
     // transfers, whatever the member or account filter.
@@ -301,6 +303,9 @@ absl::StatusOr<v1::GetHoldResponse> Ledger::GetHold(const Caller& caller, const 
 
 absl::StatusOr<v1::ListLotsResponse> Ledger::ListLots(const v1::ListLotsRequest& request) {
   RETURN_IF_ERROR(ValidateId("member_id", request.member_id()));
+  if (!request.issuer_partner_id().empty()) {
+    RETURN_IF_ERROR(ValidateId("issuer_partner_id", request.issuer_partner_id()));
+  }
   LotQuery q;
   q.member_id = request.member_id();
   q.include_depleted = request.include_depleted();

@@ -427,6 +427,25 @@ TEST_F(LedgerValidationTest, ReadsRefuseEachDocumentedViolation) {
       Row{"transfer: empty id", "transfer_id", [this] { return ledger().GetTransfer(caller_, {}).status(); }},
       Row{"hold: empty id", "hold_id", [this] { return ledger().GetHold(caller_, {}).status(); }},
       Row{"lots: empty member", "member_id", [this] { return ledger().ListLots({}).status(); }},
+      Row{"lots: bad issuer", "issuer_partner_id",
+          [this] {
+            v1::ListLotsRequest r;
+            r.set_member_id("m1");
+            r.set_issuer_partner_id("a:b");
+            return ledger().ListLots(r).status();
+          }},
+      Row{"transfers: bad member id", "member_id",
+          [this] {
+            v1::ListTransfersRequest r;
+            r.set_member_id(std::string(65, 'm'));
+            return ledger().ListTransfers(caller_, r).status();
+          }},
+      Row{"transfers: bad partner id", "partner_id",
+          [this] {
+            v1::ListTransfersRequest r;
+            r.set_partner_id("a:b");
+            return ledger().ListTransfers(caller_, r).status();
+          }},
       Row{"transfers: no filter", "member_id, account or partner_id",
           [this] { return ledger().ListTransfers(caller_, {}).status(); }},
       Row{"account: malformed name", "account",
