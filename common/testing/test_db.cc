@@ -2,6 +2,8 @@
 
 #include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
+#include <cppconn/connection.h>
+#include <cppconn/statement.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -106,6 +108,32 @@ absl::StatusOr<int64_t> QueryIntForTest(db::ConnectionPool& pool, const std::str
     return absl::OkStatus();
   }));
   return value;
+}
+
+absl::StatusOr<std::string> TableChecksumsForTest(db::ConnectionPool& pool) {
+  std::string out;
+  RETURN_IF_ERROR(db::RunWithConnection(pool, "test checksums", [&](db::PooledConnection& c) {
+    std::vector<std::string> tables;
+    std::unique_ptr<sql::ResultSet> names(
+        c.Prepare("SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() "
+                  "AND table_type = 'BASE TABLE' ORDER BY table_name")
+            .executeQuery());
+    while (names->next()) tables.push_back(names->getString(1));
+    std::unique_ptr<sql::Statement> stmt(c.raw().createStatement());
+    for (const std::string& table : tables) {
+      // A table name cannot be a bound parameter; these come from the
+      // server's own catalogue, quoted.
+      std::unique_ptr<sql::ResultSet> count(
+          stmt->executeQuery(absl::StrCat("SELECT COUNT(*) FROM `", table, "`")));
+      count->next();
+      const int64_t rows = count->getInt64(1);
+      std::unique_ptr<sql::ResultSet> sum(stmt->executeQuery(absl::StrCat("CHECKSUM TABLE `", table, "`")));
+      sum->next();
+      absl::StrAppend(&out, table, " ", rows, " ", std::string(sum->getString(2)), "\n");
+    }
+    return absl::OkStatus();
+  }));
+  return out;
 }
 
 std::vector<std::pair<std::string, std::string>> ServiceDbEnv(const TestDatabase& db,

@@ -55,6 +55,11 @@ absl::Status ExecForTest(db::ConnectionPool& pool, const std::string& sql);
 absl::StatusOr<int64_t> QueryIntForTest(db::ConnectionPool& pool, const std::string& sql,
                                         const std::vector<std::string>& params = {});
 
+// One line per table of the pool's schema, "<table> <rows> <checksum>", in
+// table order: equal before and after a call when the call wrote nothing
+// (CHECKSUM TABLE covers every column of every row).
+absl::StatusOr<std::string> TableChecksumsForTest(db::ConnectionPool& pool);
+
 // The environment a service binary needs to run on `db` with the API keys
 // in `keys_file`: LOYALTY_DB_* and LOYALTY_API_KEYS_FILE (the shape of
 // ServiceProcess::EnvVars; append service-specific variables to it). With

@@ -13,7 +13,9 @@
 #include "common/paging/page_token.h"
 #include "common/status/status_macros.h"
 #include "common/time/proto_time.h"
+#include "common/validation/enums.h"
 #include "common/validation/ids.h"
+#include "common/validation/text.h"
 #include "services/catalog/codes.h"
 #include "services/catalog/validation.h"
 
@@ -25,7 +27,6 @@ constexpr int kRewardsPageDefault = 50;
 constexpr int kRewardsPageMax = 500;
 constexpr int kVouchersPageDefault = 50;
 constexpr int kVouchersPageMax = 500;
-constexpr size_t kMaxReasonLength = 500;
 constexpr int kCampaignsPageDefault = 50;
 constexpr int kCampaignsPageMax = 500;
 constexpr int64_t kMaxLeasePoints = 1'000'000;
@@ -319,6 +320,7 @@ absl::StatusOr<v1::GetRewardResponse> Catalog::GetReward(const Principal& p, con
 absl::StatusOr<v1::ListRewardsResponse> Catalog::ListRewards(const Principal& p, const v1::ListRewardsRequest& r) {
   RETURN_IF_ERROR(RequireRole(p, {ROLE_PARTNER, ROLE_BACKOFFICE, ROLE_SERVICE}));
   if (!r.partner_id().empty()) RETURN_IF_ERROR(ValidateId("partner_id", r.partner_id()));
+  if (!r.category().empty()) RETURN_IF_ERROR(ValidateCategory("category", r.category()));
   ASSIGN_OR_RETURN(int limit, paging::PageSize(r.page_size(), kRewardsPageDefault, kRewardsPageMax));
   RewardFilter filter;
   std::string scope = absl::StrCat("rewards|", r.partner_id(), "|", r.category(), "|", p.partner_id);
@@ -348,10 +350,8 @@ absl::StatusOr<v1::SetRewardStateResponse> Catalog::SetRewardState(const Princip
   RETURN_IF_ERROR(RequireRole(p, {ROLE_BACKOFFICE}));
   RETURN_IF_ERROR(idempotency::ValidateKey(r.idempotency_key()));
   RETURN_IF_ERROR(ValidateId("reward_id", r.reward_id()));
-  if (r.state() == v1::REWARD_STATE_UNSPECIFIED || !v1::RewardState_IsValid(r.state())) {
-    return absl::InvalidArgumentError("state: required");
-  }
-  if (r.reason().size() > kMaxReasonLength) return absl::InvalidArgumentError("reason: at most 500 characters");
+  RETURN_IF_ERROR(ValidateEnum("state", r.state(), v1::RewardState_IsValid, /*required=*/true));
+  RETURN_IF_ERROR(ValidateText("reason", r.reason(), 0, kMaxReasonLength));
   return Mutate<v1::SetRewardStateResponse>(
       p, "SetRewardState", r.idempotency_key(), r,
       [&](CatalogTx& tx, v1::SetRewardStateResponse& out) -> absl::Status {
@@ -389,9 +389,7 @@ absl::StatusOr<v1::AdjustRewardStockResponse> Catalog::AdjustRewardStock(const P
   if (r.delta_units() > kMaxStock || r.delta_units() < -kMaxStock) {
     return absl::InvalidArgumentError("delta_units: out of range");
   }
-  if (r.reason().empty() || r.reason().size() > kMaxReasonLength) {
-    return absl::InvalidArgumentError("reason: 1..500 characters required");
-  }
+  RETURN_IF_ERROR(ValidateText("reason", r.reason(), 1, kMaxReasonLength));
   return Mutate<v1::AdjustRewardStockResponse>(
       p, "AdjustRewardStock", r.idempotency_key(), r,
       [&](CatalogTx& tx, v1::AdjustRewardStockResponse& out) -> absl::Status {
@@ -417,7 +415,7 @@ absl::StatusOr<v1::ListRedeemableRewardsResponse> Catalog::ListRedeemableRewards
   RETURN_IF_ERROR(RequireRole(p, {ROLE_PARTNER, ROLE_BACKOFFICE}));
   RETURN_IF_ERROR(ValidateId("member_id", r.member_id()));
   if (!r.partner_id().empty()) RETURN_IF_ERROR(ValidateId("partner_id", r.partner_id()));
-  if (r.category().size() > kMaxCategoryLength) return absl::InvalidArgumentError("category: at most 64 characters");
+  if (!r.category().empty()) RETURN_IF_ERROR(ValidateCategory("category", r.category()));
   ASSIGN_OR_RETURN(int limit, paging::PageSize(r.page_size(), kRedeemablePageDefault, kRedeemablePageMax));
   const std::string scope = absl::StrCat("redeemable|", r.member_id(), "|", r.partner_id(), "|", r.category());
   RedeemableFilter filter;
@@ -937,9 +935,7 @@ absl::StatusOr<v1::HonourVoucherResponse> Catalog::HonourVoucher(const Principal
   if (r.partner_id() != p.partner_id) {
     return absl::PermissionDeniedError("partner_id: must be the calling partner's own id");
   }
-  if (r.reference().size() > kMaxReferenceLength) {
-    return absl::InvalidArgumentError("reference: at most 64 characters");
-  }
+  RETURN_IF_ERROR(ValidateText("reference", r.reference(), 0, kMaxReferenceLength));
   // Look first: only an ISSUED voucher of this partner is captured. The
   // answer itself is decided (and remembered) below.
   std::optional<v1::Voucher> seen;
@@ -1010,7 +1006,7 @@ absl::StatusOr<v1::CancelVoucherResponse> Catalog::CancelVoucher(const Principal
   RETURN_IF_ERROR(RequireRole(p, {ROLE_PARTNER, ROLE_BACKOFFICE}));
   RETURN_IF_ERROR(idempotency::ValidateKey(r.idempotency_key()));
   ASSIGN_OR_RETURN(std::string code, NormaliseVoucherCode("voucher_code", r.voucher_code()));
-  if (r.reason().size() > kMaxReasonLength) return absl::InvalidArgumentError("reason: at most 500 characters");
+  RETURN_IF_ERROR(ValidateText("reason", r.reason(), 0, kMaxReasonLength));
   std::optional<v1::Voucher> seen;
   RETURN_IF_ERROR(store_.Run("CancelVoucher.read", [&](CatalogTx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(seen, tx.GetVoucher(code, false));
@@ -1161,9 +1157,7 @@ absl::StatusOr<v1::CreateCouponBatchResponse> Catalog::CreateCouponBatch(const P
   RETURN_IF_ERROR(idempotency::ValidateKey(r.idempotency_key()));
   v1::CouponBatch b = r.coupon_batch();
   RETURN_IF_ERROR(ValidateId("coupon_batch.campaign_id", b.campaign_id()));
-  if (b.name().empty() || b.name().size() > kMaxNameLength) {
-    return absl::InvalidArgumentError("coupon_batch.name: 1..100 characters");
-  }
+  RETURN_IF_ERROR(ValidateText("coupon_batch.name", b.name(), 1, kMaxNameLength));
   if (b.code_count() < 1 || b.code_count() > kMaxCouponCodes) {
     return absl::InvalidArgumentError("coupon_batch.code_count: must be 1..100000");
   }
@@ -1465,10 +1459,8 @@ absl::StatusOr<v1::SetCampaignStateResponse> Catalog::SetCampaignState(const Pri
   RETURN_IF_ERROR(RequireRole(p, {ROLE_BACKOFFICE}));
   RETURN_IF_ERROR(idempotency::ValidateKey(r.idempotency_key()));
   RETURN_IF_ERROR(ValidateId("campaign_id", r.campaign_id()));
-  if (r.state() == v1::CAMPAIGN_STATE_UNSPECIFIED || !v1::CampaignState_IsValid(r.state())) {
-    return absl::InvalidArgumentError("state: required");
-  }
-  if (r.reason().size() > kMaxReasonLength) return absl::InvalidArgumentError("reason: at most 500 characters");
+  RETURN_IF_ERROR(ValidateEnum("state", r.state(), v1::CampaignState_IsValid, /*required=*/true));
+  RETURN_IF_ERROR(ValidateText("reason", r.reason(), 0, kMaxReasonLength));
   return Mutate<v1::SetCampaignStateResponse>(
       p, "SetCampaignState", r.idempotency_key(), r,
       [&](CatalogTx& tx, v1::SetCampaignStateResponse& out) -> absl::Status {
@@ -1569,9 +1561,7 @@ absl::StatusOr<v1::LeaseCampaignBudgetResponse> Catalog::LeaseCampaignBudget(
   if (r.requested_points() < 1 || r.requested_points() > kMaxLeasePoints) {
     return absl::InvalidArgumentError("requested_points: must be 1..1000000");
   }
-  if (r.holder().empty() || r.holder().size() > kMaxHolderLength) {
-    return absl::InvalidArgumentError("holder: 1..128 characters");
-  }
+  RETURN_IF_ERROR(ValidateText("holder", r.holder(), 1, kMaxHolderLength));
   return Mutate<v1::LeaseCampaignBudgetResponse>(
       p, "LeaseCampaignBudget", r.idempotency_key(), r,
       [&](CatalogTx& tx, v1::LeaseCampaignBudgetResponse& out) -> absl::Status {

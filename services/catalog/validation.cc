@@ -2,17 +2,38 @@
 
 #include <set>
 #include <string>
+#include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "common/money/currency.h"
+#include "absl/strings/str_split.h"
+#include "common/status/status_macros.h"
 #include "common/time/proto_time.h"
+#include "common/validation/enums.h"
 #include "common/validation/ids.h"
+#include "common/validation/money.h"
+#include "common/validation/text.h"
 
 namespace loyalty::catalog {
 namespace {
 
 absl::Status Invalid(absl::string_view prefix, absl::string_view field, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(prefix, field, ": ", why));
+}
+
+// A well-formed BCP 47 tag ("en", "de-CH", "zh-Hant-TW"): a language subtag
+// of 2..8 letters, then subtags of 1..8 letters or digits, joined by '-'.
+bool IsLanguageTag(absl::string_view tag) {
+  if (tag.empty() || tag.size() > kMaxLanguageTagLength) return false;
+  const std::vector<absl::string_view> subtags = absl::StrSplit(tag, '-');
+  for (size_t i = 0; i < subtags.size(); ++i) {
+    const absl::string_view sub = subtags[i];
+    if (sub.empty() || sub.size() > 8 || (i == 0 && sub.size() < 2)) return false;
+    for (char c : sub) {
+      if (i == 0 ? !absl::ascii_isalpha(c) : !absl::ascii_isalnum(c)) return false;
+    }
+  }
+  return true;
 }
 
 absl::Status ValidateTexts(absl::string_view prefix, absl::string_view field,
@@ -23,14 +44,12 @@ absl::Status ValidateTexts(absl::string_view prefix, absl::string_view field,
   for (int i = 0; i < texts.size(); ++i) {
     const std::string f = absl::StrCat(field, "[", i, "]");
     const auto& t = texts[i];
-    if (t.language().empty() || t.language().size() > 16) {
-      return Invalid(prefix, f + ".language", "a BCP 47 tag is required");
+    if (!IsLanguageTag(t.language())) {
+      return Invalid(prefix, f + ".language",
+                     absl::StrCat("a BCP 47 tag of at most ", kMaxLanguageTagLength, " characters is required"));
     }
     if (!seen.insert(t.language()).second) return Invalid(prefix, f + ".language", "duplicate language");
-    if (non_empty && t.text().empty()) return Invalid(prefix, f + ".text", "must not be empty");
-    if (t.text().size() > max_length) {
-      return Invalid(prefix, f + ".text", absl::StrCat("at most ", max_length, " characters"));
-    }
+    RETURN_IF_ERROR(ValidateText(absl::StrCat(prefix, f, ".text"), t.text(), non_empty ? 1 : 0, max_length));
   }
   return absl::OkStatus();
 }
@@ -73,22 +92,20 @@ absl::Status ValidateReward(absl::string_view prefix, const v1::Reward& r) {
   if (absl::Status s = ValidateTexts(prefix, "descriptions", r.descriptions(), kMaxDescriptionLength, false); !s.ok()) {
     return s;
   }
-  if (r.reward_type() == v1::REWARD_TYPE_UNSPECIFIED || !v1::RewardType_IsValid(r.reward_type())) {
-    return Invalid(prefix, "reward_type", "required");
-  }
+  RETURN_IF_ERROR(ValidateEnum(absl::StrCat(prefix, "reward_type"), r.reward_type(), v1::RewardType_IsValid,
+                               /*required=*/true));
   if (r.points_price() <= 0) return Invalid(prefix, "points_price", "must be > 0");
   if (r.points_price() > kMaxPointsPrice) return Invalid(prefix, "points_price", "too large");
   if (absl::Status s = ValidateId(absl::StrCat(prefix, "partner_id"), r.partner_id()); !s.ok()) return s;
-  if (r.category().size() > kMaxCategoryLength) return Invalid(prefix, "category", "at most 64 characters");
+  if (!r.category().empty()) RETURN_IF_ERROR(ValidateCategory(absl::StrCat(prefix, "category"), r.category()));
   if (r.stock_available() < 0) return Invalid(prefix, "stock_available", "must be >= 0");
   if (r.stock_available() > kMaxStock) return Invalid(prefix, "stock_available", "too large");
   if (r.unlimited_stock() && r.stock_available() != 0) {
     return Invalid(prefix, "stock_available", "must be 0 when unlimited_stock");
   }
   if (r.per_member_limit() < 0) return Invalid(prefix, "per_member_limit", "must be >= 0");
-  if (!v1::LimitPeriod_IsValid(r.per_member_limit_period())) {
-    return Invalid(prefix, "per_member_limit_period", "unknown period");
-  }
+  RETURN_IF_ERROR(ValidateEnum(absl::StrCat(prefix, "per_member_limit_period"), r.per_member_limit_period(),
+                               v1::LimitPeriod_IsValid, /*required=*/false));
   if (r.per_member_limit() > 0 && r.per_member_limit_period() == v1::LIMIT_PERIOD_UNSPECIFIED) {
     return Invalid(prefix, "per_member_limit_period", "required when per_member_limit is set");
   }
@@ -108,12 +125,8 @@ absl::Status ValidateReward(absl::string_view prefix, const v1::Reward& r) {
     case v1::REWARD_TYPE_FIXED_DISCOUNT:
     case v1::REWARD_TYPE_GIFT_VOUCHER:
     case v1::REWARD_TYPE_DONATION:
-      if (!r.has_face_value() || r.face_value().amount_minor() <= 0) {
-        return Invalid(prefix, "face_value", "a positive amount is required");
-      }
-      if (!money::MinorDigits(r.face_value().currency()).has_value()) {
-        return Invalid(prefix, "face_value.currency", "unknown currency");
-      }
+      if (!r.has_face_value()) return Invalid(prefix, "face_value", "a positive amount is required");
+      RETURN_IF_ERROR(ValidateMoney(absl::StrCat(prefix, "face_value"), r.face_value(), AmountRule::kPositive));
       break;
     default:
       break;
@@ -168,8 +181,8 @@ void ApplyRewardMask(const google::protobuf::FieldMask& mask, const v1::Reward& 
 }
 
 absl::Status ValidateCampaign(absl::string_view prefix, const v1::Campaign& c) {
-  if (c.name().empty() || c.name().size() > kMaxNameLength) return Invalid(prefix, "name", "1..100 characters");
-  if (c.description().size() > kMaxDescriptionLength) return Invalid(prefix, "description", "at most 2000 characters");
+  RETURN_IF_ERROR(ValidateText(absl::StrCat(prefix, "name"), c.name(), 1, kMaxNameLength));
+  RETURN_IF_ERROR(ValidateText(absl::StrCat(prefix, "description"), c.description(), 0, kMaxDescriptionLength));
   if (c.bonus_case() == v1::Campaign::kBonusRateBp &&
       (c.bonus_rate_bp() <= 0 || c.bonus_rate_bp() > kMaxBonusRateBp)) {
     return Invalid(prefix, "bonus_rate_bp", "must be 1..1000000");
@@ -183,24 +196,17 @@ absl::Status ValidateCampaign(absl::string_view prefix, const v1::Campaign& c) {
   if (absl::Status s = ValidateIds(prefix, "segment_ids", c.segment_ids()); !s.ok()) return s;
   if (c.categories().size() > kMaxCampaignListEntries) return Invalid(prefix, "categories", "too many entries");
   for (int i = 0; i < c.categories().size(); ++i) {
-    if (c.categories(i).empty() || c.categories(i).size() > kMaxCategoryLength) {
-      return Invalid(prefix, absl::StrCat("categories[", i, "]"), "1..64 characters");
-    }
+    RETURN_IF_ERROR(ValidateCategory(absl::StrCat(prefix, "categories[", i, "]"), c.categories(i)));
   }
   if (c.has_min_purchase()) {
-    if (c.min_purchase().amount_minor() <= 0) return Invalid(prefix, "min_purchase.amount_minor", "must be > 0");
-    if (!money::MinorDigits(c.min_purchase().currency()).has_value()) {
-      return Invalid(prefix, "min_purchase.currency", "unknown currency");
-    }
+    RETURN_IF_ERROR(ValidateMoney(absl::StrCat(prefix, "min_purchase"), c.min_purchase(), AmountRule::kPositive));
   }
   if (c.has_start_time() && c.has_end_time() && FromProtoTime(c.end_time()) <= FromProtoTime(c.start_time())) {
     return Invalid(prefix, "end_time", "must be after start_time");
   }
   for (int i = 0; i < c.days_of_week().size(); ++i) {
-    const int d = c.days_of_week(i);
-    if (d == v1::DAY_OF_WEEK_UNSPECIFIED || !v1::DayOfWeek_IsValid(d)) {
-      return Invalid(prefix, absl::StrCat("days_of_week[", i, "]"), "not a day");
-    }
+    RETURN_IF_ERROR(ValidateEnum(absl::StrCat(prefix, "days_of_week[", i, "]"), c.days_of_week(i),
+                                 v1::DayOfWeek_IsValid, /*required=*/true));
   }
   if (c.daily_start_minute() < 0 || c.daily_start_minute() > 1439) {
     return Invalid(prefix, "daily_start_minute", "must be 0..1439");

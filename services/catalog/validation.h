@@ -1,11 +1,13 @@
 #pragma once
 // Input rules of the catalog's messages. Pure functions; every error is
 // INVALID_ARGUMENT naming the offending field (e.g. "reward.points_price").
+// Text lengths count characters (code points), as catalog.proto does.
 
 #include <cstdint>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "common/validation/text.h"  // ValidateCategory
 #include "google/protobuf/field_mask.pb.h"
 #include "loyalty/catalog/v1/catalog.pb.h"
 
@@ -13,7 +15,8 @@ namespace loyalty::catalog {
 
 inline constexpr size_t kMaxNameLength = 100;
 inline constexpr size_t kMaxDescriptionLength = 2000;
-inline constexpr size_t kMaxCategoryLength = 64;
+inline constexpr size_t kMaxLanguageTagLength = 16;
+inline constexpr size_t kMaxReasonLength = 500;
 inline constexpr int kMaxLanguages = 20;
 inline constexpr int64_t kMaxPointsPrice = 100'000'000;
 inline constexpr int64_t kMaxStock = 1'000'000'000;

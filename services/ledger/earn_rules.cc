@@ -9,6 +9,8 @@
 #include "common/money/currency.h"
 #include "common/status/status_macros.h"
 #include "common/time/proto_time.h"
+#include "common/validation/text.h"
+#include "services/ledger/ledger_state.h"
 
 namespace loyalty::ledger {
 namespace {
@@ -236,6 +238,24 @@ absl::Status ConsumeBudgets(const RulesSnapshot& rules, const EarnComputation& c
   return absl::OkStatus();
 }
 
+absl::Status ValidatePurchaseLines(const google::protobuf::RepeatedPtrField<v1::PurchaseLine>& lines) {
+  if (lines.size() > kMaxPurchaseLines) {
+    return absl::InvalidArgumentError(absl::StrCat("lines: more than ", kMaxPurchaseLines));
+  }
+  for (int i = 0; i < lines.size(); ++i) {
+    const v1::PurchaseLine& line = lines[i];
+    const std::string f = absl::StrCat("lines[", i, "]");
+    RETURN_IF_ERROR(ValidateText(f + ".sku", line.sku(), 0, kMaxSkuLength));
+    RETURN_IF_ERROR(ValidateCategory(f + ".category", line.category()));
+    if (line.quantity() < 1) return absl::InvalidArgumentError(absl::StrCat(f, ".quantity: must be >= 1"));
+    if (line.amount().amount_minor() < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(f, ".amount.amount_minor: must be >= 0"));
+    }
+    RETURN_IF_ERROR(ValidateText(f + ".description", line.description(), 0, kMaxLineDescriptionLength));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<EarnComputation> ComputeEarn(
     const RulesSnapshot& rules, const std::string& partner_id, const std::string& member_id,
     const common::v1::Money& amount,
@@ -251,6 +271,7 @@ absl::StatusOr<EarnComputation> ComputeEarn(
     return absl::InvalidArgumentError(
         absl::StrCat("amount.currency: unknown currency '", amount.currency(), "'"));
   }
+  RETURN_IF_ERROR(ValidatePurchaseLines(lines));
   if (!lines.empty()) {
     int64_t sum = 0;
     for (int i = 0; i < lines.size(); ++i) {
@@ -259,12 +280,9 @@ absl::StatusOr<EarnComputation> ComputeEarn(
         return absl::InvalidArgumentError(
             absl::StrCat("lines[", i, "].amount.currency: must equal amount.currency"));
       }
-      if (line.amount().amount_minor() < 0 || line.amount().amount_minor() > kMaxAmountMinor) {
+      if (line.amount().amount_minor() > kMaxAmountMinor) {
         return absl::InvalidArgumentError(
             absl::StrCat("lines[", i, "].amount.amount_minor: out of range"));
-      }
-      if (line.category().size() > 64 || line.sku().size() > 64 || line.description().size() > 256) {
-        return absl::InvalidArgumentError(absl::StrCat("lines[", i, "]: field too long"));
       }
       sum += line.amount().amount_minor();
     }

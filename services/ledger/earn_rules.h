@@ -39,6 +39,9 @@ inline constexpr int kDefaultLotExpiryDays = 365;
 inline constexpr int64_t kMaxEarnPoints = 1'000'000'000'000;
 // Largest contract rate accepted: a million points per currency unit.
 inline constexpr int64_t kMaxEarnRateMilli = 1'000'000'000;
+// PurchaseLine limits (ledger.proto), in characters.
+inline constexpr size_t kMaxSkuLength = 64;
+inline constexpr size_t kMaxLineDescriptionLength = 200;
 
 // An immutable view of everything earn needs, swapped whole on refresh.
 struct RulesSnapshot {
@@ -88,6 +91,13 @@ struct EarnComputation {
 // Loads the time zone of every campaign into rules.time_zones. A zone that
 // cannot be loaded is logged; its schedule never matches.
 void IndexTimeZones(RulesSnapshot& rules);
+
+// The shape of a basket as ledger.proto documents it: at most
+// kMaxPurchaseLines lines, each with sku 0..64 characters, category a
+// lower-case slug of 1..64, quantity >= 1, amount >= 0 and description
+// 0..200 characters. INVALID_ARGUMENT naming the line ("lines[3].quantity").
+// (Currencies and the sum against the purchase amount: ComputeEarn.)
+absl::Status ValidatePurchaseLines(const google::protobuf::RepeatedPtrField<v1::PurchaseLine>& lines);
 
 // Validates the purchase against the rules and computes the points.
 // INVALID_ARGUMENT names the field; NOT_FOUND for an unknown partner;

@@ -1,5 +1,6 @@
 #include "services/ledger/ledger.h"
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -8,6 +9,7 @@
 #include "common/paging/page_token.h"
 #include "common/status/status_macros.h"
 #include "common/time/proto_time.h"
+#include "common/validation/text.h"
 
 namespace loyalty::ledger {
 namespace {
@@ -33,13 +35,8 @@ absl::Status ValidateEarnShape(const v1::EarnRequest& r) {
   if (!r.has_amount()) return absl::InvalidArgumentError("amount: required");
   // Required: a receipt earns once per partner, whatever key it comes with,
   // so a till that retries with a new key cannot earn twice.
-  if (r.receipt_reference().empty() || r.receipt_reference().size() > kMaxReferenceLength) {
-    return absl::InvalidArgumentError(absl::StrCat("receipt_reference: required, 1 to ",
-                                                   kMaxReferenceLength, " characters"));
-  }
-  if (r.lines_size() > kMaxPurchaseLines) {
-    return absl::InvalidArgumentError(absl::StrCat("lines: more than ", kMaxPurchaseLines));
-  }
+  RETURN_IF_ERROR(ValidateText("receipt_reference", r.receipt_reference(), 1, kMaxReferenceLength));
+  RETURN_IF_ERROR(ValidatePurchaseLines(r.lines()));
   return ValidateMetadata(r.metadata());
 }
 
@@ -136,9 +133,7 @@ absl::StatusOr<v1::AuthorizeResponse> Ledger::Authorize(const Caller& caller,
   RETURN_IF_ERROR(ValidateId("member_id", request.member_id()));
   RETURN_IF_ERROR(ValidateId("partner_id", request.partner_id()));
   RETURN_IF_ERROR(CheckOwnPartner(caller, "partner_id", request.partner_id()));
-  if (request.reference().size() > kMaxReferenceLength) {
-    return absl::InvalidArgumentError("reference: too long");
-  }
+  RETURN_IF_ERROR(ValidateText("reference", request.reference(), 0, kMaxReferenceLength));
   RETURN_IF_ERROR(ValidateMetadata(request.metadata()));
   RETURN_IF_ERROR(CheckRulesReady(*rules_.Current()));
   return Submit<v1::AuthorizeResponse>(caller, "Authorize", request);
@@ -212,9 +207,11 @@ absl::StatusOr<v1::GetBalanceResponse> Ledger::GetBalance(const v1::GetBalanceRe
   RETURN_IF_ERROR(ValidateId("member_id", request.member_id()));
   ASSIGN_OR_RETURN(std::optional<AccountRow> row, store_.GetAccount(MemberAccount(request.member_id())));
   if (!row.has_value()) {
-    if (!rules_.Current()->members.contains(request.member_id())) {
-      return absl::NotFoundError(absl::StrCat("member_id: no account for member '",
-                                              request.member_id(), "'"));
+    // A member with no account yet (enrolled, never earned) has nothing.
+    if (members_.checks_ids()) {
+      RETURN_IF_ERROR(members_.CheckIssued(*rules_.Current(), "member_id", request.member_id()));
+    } else if (!rules_.Current()->members.contains(request.member_id())) {
+      return absl::NotFoundError(absl::StrCat("member_id: no account for member '", request.member_id(), "'"));
     }
     row = AccountRow{.account = MemberAccount(request.member_id())};
   }
@@ -254,6 +251,8 @@ absl::StatusOr<v1::ListTransfersResponse> Ledger::ListTransfers(const Caller& ca
   if (request.member_id().empty() && request.account().empty() && request.partner_id().empty()) {
     return absl::InvalidArgumentError("member_id, account or partner_id: one is required");
   }
+  if (!request.member_id().empty()) RETURN_IF_ERROR(ValidateId("member_id", request.member_id()));
+  if (!request.partner_id().empty()) RETURN_IF_ERROR(ValidateId("partner_id", request.partner_id()));
   if (!caller.partner_id.empty() && request.partner_id() != caller.partner_id) {
     // The partner filter is what keeps the answer to this partner's own
     // transfers, whatever the member or account filter.
@@ -325,6 +324,9 @@ absl::StatusOr<v1::GetHoldResponse> Ledger::GetHold(const Caller& caller, const 
 
 absl::StatusOr<v1::ListLotsResponse> Ledger::ListLots(const v1::ListLotsRequest& request) {
   RETURN_IF_ERROR(ValidateId("member_id", request.member_id()));
+  if (!request.issuer_partner_id().empty()) {
+    RETURN_IF_ERROR(ValidateId("issuer_partner_id", request.issuer_partner_id()));
+  }
   LotQuery q;
   q.member_id = request.member_id();
   q.include_depleted = request.include_depleted();
@@ -361,7 +363,14 @@ absl::StatusOr<v1::GetQualifyingPointsResponse> Ledger::GetQualifyingPoints(
   const absl::Time end = FromProtoTime(request.end_time());
   if (end <= start) return absl::InvalidArgumentError("end_time: must be after start_time");
   std::vector<std::string> members(request.member_ids().begin(), request.member_ids().end());
-  for (const std::string& m : members) RETURN_IF_ERROR(ValidateId("member_ids", m));
+  absl::flat_hash_set<absl::string_view> distinct;
+  for (size_t i = 0; i < members.size(); ++i) {
+    const std::string field = absl::StrCat("member_ids[", i, "]");
+    RETURN_IF_ERROR(ValidateId(field, members[i]));
+    if (!distinct.insert(members[i]).second) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ": '", members[i], "' is listed twice"));
+    }
+  }
   ASSIGN_OR_RETURN(int64_t head, store_.HeadSequence());
   ASSIGN_OR_RETURN(auto points, store_.QualifyingPoints(members, start, end));
   v1::GetQualifyingPointsResponse response;
@@ -400,7 +409,9 @@ absl::StatusOr<v1::GetAccountResponse> Ledger::GetAccount(const Caller& caller,
   if (kind == v1::ACCOUNT_KIND_UNSPECIFIED) {
     return absl::InvalidArgumentError(absl::StrCat("account: unknown kind '", name.substr(0, colon), "'"));
   }
-  if (!caller.partner_id.empty() && (!IsPartnerAccountKind(kind) || name.substr(colon + 1) != caller.partner_id)) {
+  const std::string id = name.substr(colon + 1);
+  RETURN_IF_ERROR(ValidateId("account", id));
+  if (!caller.partner_id.empty() && (!IsPartnerAccountKind(kind) || id != caller.partner_id)) {
     return PartnerAccountsOnly(caller, "account");
   }
   ASSIGN_OR_RETURN(std::optional<AccountRow> row, store_.GetAccount(name));

@@ -5,10 +5,13 @@
 #include <random>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/idempotency/idempotency.h"
 #include "common/status/status_macros.h"
 #include "common/time/proto_time.h"
+#include "common/validation/enums.h"
+#include "common/validation/text.h"
 
 namespace loyalty::ledger {
 namespace {
@@ -17,15 +20,6 @@ absl::Status ValidatePoints(absl::string_view field, int64_t points) {
   if (points <= 0) return absl::InvalidArgumentError(absl::StrCat(field, ": must be positive"));
   if (points > kMaxPointsPerTransfer) {
     return absl::InvalidArgumentError(absl::StrCat(field, ": at most ", kMaxPointsPerTransfer));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateText(absl::string_view field, const std::string& value, size_t max,
-                          bool required) {
-  if (required && value.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": required"));
-  if (value.size() > max) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ": longer than ", max, " bytes"));
   }
   return absl::OkStatus();
 }
@@ -177,7 +171,7 @@ Outcome DoEarn(BatchState& state, const RulesSnapshot& rules, const v1::EarnRequ
 Outcome DoAuthorize(BatchState& state, const RulesSnapshot& rules, const Caller& caller,
                     const v1::AuthorizeRequest& req) {
   RETURN_IF_ERROR(ValidatePoints("points", req.points()));
-  RETURN_IF_ERROR(ValidateText("reference", req.reference(), kMaxReferenceLength, false));
+  RETURN_IF_ERROR(ValidateText("reference", req.reference(), 0, kMaxReferenceLength));
   if (req.ttl_seconds() < 0) return absl::InvalidArgumentError("ttl_seconds: must not be negative");
   RETURN_IF_ERROR(CheckPartnerActive(rules, req.partner_id()));
   RETURN_IF_ERROR(CheckMemberActive(rules, req.member_id()));
@@ -253,7 +247,7 @@ void ReleasePending(AccountRow& member, AccountRow& redemption, const HoldRow& h
 Outcome DoCapture(BatchState& state, const RulesSnapshot& rules, const Caller& caller,
                   const v1::CaptureRequest& req) {
   RETURN_IF_ERROR(ValidateId("hold_id", req.hold_id()));
-  RETURN_IF_ERROR(ValidateText("reference", req.reference(), kMaxReferenceLength, false));
+  RETURN_IF_ERROR(ValidateText("reference", req.reference(), 0, kMaxReferenceLength));
   if (req.points() < 0) return absl::InvalidArgumentError("points: must not be negative");
   ASSIGN_OR_RETURN(HoldRow * hold, state.Hold(req.hold_id()));
   if (hold == nullptr) return absl::NotFoundError(absl::StrCat("hold_id: no hold '", req.hold_id(), "'"));
@@ -330,7 +324,7 @@ const v1::Transfer& ReleaseHold(BatchState& state, HoldRow& hold, AccountRow& me
 
 Outcome DoVoid(BatchState& state, const Caller& caller, const v1::VoidRequest& req) {
   RETURN_IF_ERROR(ValidateId("hold_id", req.hold_id()));
-  RETURN_IF_ERROR(ValidateText("reason", req.reason(), kMaxReasonLength, false));
+  RETURN_IF_ERROR(ValidateText("reason", req.reason(), 0, kMaxReasonLength));
   ASSIGN_OR_RETURN(HoldRow * hold, state.Hold(req.hold_id()));
   if (hold == nullptr) return absl::NotFoundError(absl::StrCat("hold_id: no hold '", req.hold_id(), "'"));
   RETURN_IF_ERROR(CheckOwnedByCaller(caller, "hold_id", absl::StrCat("hold '", hold->hold_id, "'"),
@@ -352,8 +346,8 @@ Outcome DoVoid(BatchState& state, const Caller& caller, const v1::VoidRequest& r
 
 Outcome DoReverse(BatchState& state, const Caller& caller, const v1::ReverseRequest& req) {
   RETURN_IF_ERROR(ValidateId("transfer_id", req.transfer_id()));
-  RETURN_IF_ERROR(ValidateText("reference", req.reference(), kMaxReferenceLength, false));
-  RETURN_IF_ERROR(ValidateText("reason", req.reason(), kMaxReasonLength, false));
+  RETURN_IF_ERROR(ValidateText("reference", req.reference(), 0, kMaxReferenceLength));
+  RETURN_IF_ERROR(ValidateText("reason", req.reason(), 0, kMaxReasonLength));
   ASSIGN_OR_RETURN(TransferRow * original, state.Transfer(req.transfer_id()));
   if (original == nullptr) {
     return absl::NotFoundError(absl::StrCat("transfer_id: no transfer '", req.transfer_id(), "'"));
@@ -532,11 +526,12 @@ absl::StatusOr<AccountRow*> FundingAccount(BatchState& state, const RulesSnapsho
 Outcome DoAdjust(BatchState& state, const RulesSnapshot& rules, const v1::AdjustRequest& req) {
   RETURN_IF_ERROR(ValidateId("member_id", req.member_id()));
   RETURN_IF_ERROR(ValidatePoints("points", req.points()));
-  RETURN_IF_ERROR(ValidateText("reason", req.reason(), kMaxReasonLength, true));
-  RETURN_IF_ERROR(ValidateText("reference", req.reference(), kMaxReferenceLength, false));
+  RETURN_IF_ERROR(ValidateText("reason", req.reason(), 1, kMaxReasonLength));
+  RETURN_IF_ERROR(ValidateText("reference", req.reference(), 0, kMaxReferenceLength));
   if (req.direction() != v1::ADJUST_DIRECTION_CREDIT && req.direction() != v1::ADJUST_DIRECTION_DEBIT) {
     return absl::InvalidArgumentError("direction: CREDIT or DEBIT required");
   }
+  if (!req.funding_partner_id().empty()) RETURN_IF_ERROR(ValidateId("funding_partner_id", req.funding_partner_id()));
   ASSIGN_OR_RETURN(AccountRow * member, state.Account(MemberAccount(req.member_id())));
   v1::Transfer t;
   t.set_transfer_id(NewId("tr"));
@@ -576,11 +571,10 @@ Outcome DoAdjust(BatchState& state, const RulesSnapshot& rules, const v1::Adjust
 Outcome DoGrantBonus(BatchState& state, const RulesSnapshot& rules, const v1::GrantBonusRequest& req) {
   RETURN_IF_ERROR(ValidateId("member_id", req.member_id()));
   RETURN_IF_ERROR(ValidatePoints("points", req.points()));
-  RETURN_IF_ERROR(ValidateText("reason", req.reason(), kMaxReasonLength, true));
-  RETURN_IF_ERROR(ValidateText("reference", req.reference(), kMaxReferenceLength, false));
-  if (req.bonus_kind() == v1::BONUS_KIND_UNSPECIFIED) {
-    return absl::InvalidArgumentError("bonus_kind: required");
-  }
+  RETURN_IF_ERROR(ValidateText("reason", req.reason(), 1, kMaxReasonLength));
+  RETURN_IF_ERROR(ValidateText("reference", req.reference(), 0, kMaxReferenceLength));
+  RETURN_IF_ERROR(ValidateEnum("bonus_kind", req.bonus_kind(), v1::BonusKind_IsValid, /*required=*/true));
+  if (!req.funding_partner_id().empty()) RETURN_IF_ERROR(ValidateId("funding_partner_id", req.funding_partner_id()));
   RETURN_IF_ERROR(CheckMemberActive(rules, req.member_id()));
   if (!req.funding_partner_id().empty()) RETURN_IF_ERROR(CheckPartnerActive(rules, req.funding_partner_id()));
   ASSIGN_OR_RETURN(AccountRow * member, state.Account(MemberAccount(req.member_id())));
@@ -886,14 +880,15 @@ absl::Status ValidateMetadata(const google::protobuf::Map<std::string, std::stri
     return absl::InvalidArgumentError(absl::StrCat("metadata: more than ", kMaxMetadataEntries, " entries"));
   }
   for (const auto& [k, v] : metadata) {
-    if (k.empty() || k.size() > kMaxMetadataKeyLength) {
-      return absl::InvalidArgumentError(absl::StrCat("metadata: key length must be in [1, ",
-                                                     kMaxMetadataKeyLength, "]"));
+    bool key_ok = !k.empty() && k.size() <= kMaxMetadataKeyLength;
+    for (char c : k) {
+      key_ok = key_ok && (absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '_' || c == '.' || c == '-');
     }
-    if (v.size() > kMaxMetadataValueLength) {
-      return absl::InvalidArgumentError(absl::StrCat("metadata[", k, "]: longer than ",
-                                                     kMaxMetadataValueLength, " bytes"));
+    if (!key_ok) {
+      return absl::InvalidArgumentError(absl::StrCat("metadata: key '", absl::CHexEscape(k), "' must match [a-z0-9_.-]{1,",
+                                                     kMaxMetadataKeyLength, "}"));
     }
+    RETURN_IF_ERROR(ValidateText(absl::StrCat("metadata[", k, "]"), v, 0, kMaxMetadataValueLength));
   }
   return absl::OkStatus();
 }

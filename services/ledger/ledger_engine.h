@@ -94,6 +94,8 @@ void HoldToProto(const HoldRow& hold, v1::Hold* out);
 
 // Validation shared with the adapter: INVALID_ARGUMENT naming `field`.
 // (Ids: loyalty::ValidateId, common/validation/ids.h.)
+// Transfer.metadata: at most 16 entries, keys [a-z0-9_.-]{1,64}, values
+// 0..256 characters ("metadata: key 'BadKey' must match ...").
 absl::Status ValidateMetadata(const google::protobuf::Map<std::string, std::string>& metadata);
 
 }  // namespace loyalty::ledger

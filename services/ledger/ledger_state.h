@@ -23,10 +23,11 @@ namespace loyalty::ledger {
 
 // Limits (TigerBeetle style: everything bounded, named).
 inline constexpr int64_t kMaxPointsPerTransfer = 1'000'000'000'000;  // 10^12
+// Text lengths in characters (code points), as ledger.proto counts them.
 inline constexpr size_t kMaxReferenceLength = 64;
-inline constexpr size_t kMaxReasonLength = 512;
+inline constexpr size_t kMaxReasonLength = 500;
 inline constexpr int kMaxMetadataEntries = 16;
-inline constexpr size_t kMaxMetadataKeyLength = 64;
+inline constexpr size_t kMaxMetadataKeyLength = 64;  // of [a-z0-9_.-]
 inline constexpr size_t kMaxMetadataValueLength = 256;
 inline constexpr int kMaxExpiryBatch = 1000;
 inline constexpr int kMaxPurchaseLines = 200;

@@ -47,6 +47,8 @@ class MemberDirectory {
   // membership cannot be asked.
   absl::Status CheckIssued(const RulesSnapshot& rules, absl::string_view field, const std::string& member_id);
 
+  // False when ids are not checked (no lookup).
+  bool checks_ids() const { return static_cast<bool>(lookup_); }
   // Lookups made so far (for tests and metrics).
   int64_t lookups() const;
 

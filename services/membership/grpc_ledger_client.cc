@@ -1,5 +1,6 @@
 #include "services/membership/grpc_ledger_client.h"
 
+#include "absl/strings/str_cat.h"
 #include "common/rpc/client_call.h"
 #include "common/status/grpc_status.h"
 #include "common/time/proto_time.h"
@@ -50,8 +51,16 @@ class GrpcLedgerClient final : public LedgerClient {
       lv1::GetBalanceResponse resp;
       grpc::ClientContext ctx;
       Prepare(ctx);
-      LEDGER_CALL(stub_->GetBalance(&ctx, req, &resp), "GetBalance");
-      out.balance = resp.balance();
+      const grpc::Status s = stub_->GetBalance(&ctx, req, &resp);
+      if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
+        // Membership issued the member; the ledger has no account for it
+        // yet (never earned, or its feed has not brought the member): the
+        // balance is zero.
+        out.balance.set_account(absl::StrCat("member:", member_id));
+      } else {
+        LEDGER_CALL(s, "GetBalance");
+        out.balance = resp.balance();
+      }
     }
     std::string token;
     for (int page = 0; page < kMaxPages; ++page) {

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
@@ -15,6 +16,9 @@
 #include "common/paging/page_token.h"
 #include "common/status/status_macros.h"
 #include "common/time/proto_time.h"
+#include "common/validation/enums.h"
+#include "common/validation/money.h"
+#include "common/validation/text.h"
 #include "google/protobuf/util/json_util.h"
 #include "services/membership/codes.h"
 #include "services/membership/segments.h"
@@ -151,9 +155,7 @@ absl::Status ValidateConsentInputs(absl::string_view prefix, const google::proto
                                    const google::protobuf::RepeatedPtrField<v1::DataSharingConsent>& sharing) {
   for (int i = 0; i < channels.size(); ++i) {
     const std::string f = absl::StrCat(prefix, "channel_consents[", i, "]");
-    if (channels[i].channel() == v1::CONTACT_CHANNEL_UNSPECIFIED) {
-      return absl::InvalidArgumentError(absl::StrCat(f, ".channel: required"));
-    }
+    RETURN_IF_ERROR(ValidateEnum(f + ".channel", channels[i].channel(), v1::ContactChannel_IsValid, /*required=*/true));
     if (!channels[i].partner_id().empty()) RETURN_IF_ERROR(ValidateId(f + ".partner_id", channels[i].partner_id()));
   }
   for (int i = 0; i < sharing.size(); ++i) {
@@ -377,6 +379,9 @@ absl::StatusOr<v1::EnrolResponse> Membership::Enrol(const Principal& p, const v1
   std::string email, phone;
   if (!r.email().empty()) {
     ASSIGN_OR_RETURN(email, NormaliseEmail("email", r.email()));
+  }
+  if (!r.phone_region().empty()) {
+    RETURN_IF_ERROR(ValidateCountryCode("phone_region", absl::AsciiStrToUpper(r.phone_region())));
   }
   if (!r.phone().empty()) {
     ASSIGN_OR_RETURN(phone, NormalisePhone("phone", r.phone(), r.phone_region()));
@@ -675,9 +680,7 @@ absl::StatusOr<v1::IssueCardResponse> Membership::IssueCard(const Principal& p, 
 absl::StatusOr<v1::BlockCardResponse> Membership::BlockCard(const Principal& p, const v1::BlockCardRequest& r) {
   RETURN_IF_ERROR(RequireRole(p, {common::v1::ROLE_PARTNER, common::v1::ROLE_BACKOFFICE}));
   ASSIGN_OR_RETURN(std::string number, NormaliseCardNumber("card_number", r.card_number()));
-  if (r.block_reason() == v1::CARD_BLOCK_REASON_UNSPECIFIED || !v1::CardBlockReason_IsValid(r.block_reason())) {
-    return absl::InvalidArgumentError("block_reason: required");
-  }
+  RETURN_IF_ERROR(ValidateEnum("block_reason", r.block_reason(), v1::CardBlockReason_IsValid, /*required=*/true));
   ASSIGN_OR_RETURN(std::string note, NormaliseText("note", r.note(), 0, kMaxReasonChars));
   const absl::Time now = Now();
   return Mutate<v1::BlockCardResponse>(p, "BlockCard", r.idempotency_key(), r,
@@ -720,10 +723,6 @@ absl::StatusOr<v1::SetTierLadderResponse> Membership::SetTierLadder(const Princi
                                                                     const v1::SetTierLadderRequest& r) {
   RETURN_IF_ERROR(RequireRole(p, {common::v1::ROLE_BACKOFFICE}));
   RETURN_IF_ERROR(ValidateLadder(r.ladder()));
-  for (int i = 0; i < r.ladder().tiers_size(); ++i) {
-    const auto& t = r.ladder().tiers(i);
-    RETURN_IF_ERROR(NormaliseText(absl::StrCat("ladder.tiers[", i, "].name"), t.name(), 1, 64).status());
-  }
   if (r.expected_version() < 0) return absl::InvalidArgumentError("expected_version: must not be negative");
   const absl::Time now = Now();
   return Mutate<v1::SetTierLadderResponse>(p, "SetTierLadder", r.idempotency_key(), r,
@@ -890,11 +889,11 @@ absl::StatusOr<v1::GrantPaidTierResponse> Membership::GrantPaidTier(const Princi
   const absl::Time until = FromProtoTime(r.valid_until());
   if (until <= now) return absl::InvalidArgumentError("valid_until: must be in the future");
   if (until > AddMonths(now, 60)) return absl::InvalidArgumentError("valid_until: at most 5 years ahead");
-  if (r.fee().amount_minor() < 0) return absl::InvalidArgumentError("fee.amount_minor: must be >= 0");
-  if (r.fee().amount_minor() > 0 && r.fee().currency().size() != 3) {
-    return absl::InvalidArgumentError("fee.currency: an ISO 4217 code is required");
+  // A grant without a fee (unset, or 0 without a currency) is free.
+  if (r.fee().amount_minor() != 0 || !r.fee().currency().empty()) {
+    RETURN_IF_ERROR(ValidateMoney("fee", r.fee(), AmountRule::kNonNegative));
   }
-  if (r.payment_reference().size() > 64) return absl::InvalidArgumentError("payment_reference: at most 64 characters");
+  RETURN_IF_ERROR(ValidateText("payment_reference", r.payment_reference(), 0, kMaxPaymentReferenceChars));
   return Mutate<v1::GrantPaidTierResponse>(p, "GrantPaidTier", r.idempotency_key(), r,
       [&](MembershipTx& tx, v1::GrantPaidTierResponse& out, std::string& member_id) -> absl::Status {
         ASSIGN_OR_RETURN(std::optional<v1::Member> m, tx.GetMember(r.member_id(), true));
@@ -993,9 +992,7 @@ absl::StatusOr<v1::UpdateConsentsResponse> Membership::UpdateConsents(const Prin
                                                                       const v1::UpdateConsentsRequest& r) {
   RETURN_IF_ERROR(RequireRole(p, {common::v1::ROLE_PARTNER, common::v1::ROLE_BACKOFFICE}));
   RETURN_IF_ERROR(ValidateId("member_id", r.member_id()));
-  if (r.source() == v1::CONSENT_SOURCE_UNSPECIFIED || !v1::ConsentSource_IsValid(r.source())) {
-    return absl::InvalidArgumentError("source: required");
-  }
+  RETURN_IF_ERROR(ValidateEnum("source", r.source(), v1::ConsentSource_IsValid, /*required=*/true));
   RETURN_IF_ERROR(ValidateConsentInputs("", r.channel_consents(), r.data_sharing()));
   if (!r.terms_version().empty()) {
     RETURN_IF_ERROR(RequireKnownVersion("terms_version", r.terms_version(), options_.terms_versions));

@@ -6,7 +6,10 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
+#include "common/status/status_macros.h"
 #include "common/time/proto_time.h"
+#include "common/validation/money.h"
+#include "services/membership/validation.h"
 
 namespace loyalty::membership {
 namespace {
@@ -45,14 +48,16 @@ absl::Status ValidateLadder(const v1::TierLadder& ladder) {
   for (int i = 0; i < ladder.tiers_size(); ++i) {
     const auto& t = ladder.tiers(i);
     const std::string f = absl::StrCat("ladder.tiers[", i, "]");
-    if (t.tier_id().empty() || t.tier_id().size() > 32) return Invalid(f + ".tier_id", "must be 1..32 characters");
+    if (t.tier_id().empty() || t.tier_id().size() > kMaxTierIdLength) {
+      return Invalid(f + ".tier_id", "must be 1..32 characters");
+    }
     for (char c : t.tier_id()) {
       if (!absl::ascii_islower(c) && !absl::ascii_isdigit(c) && c != '-' && c != '_') {
         return Invalid(f + ".tier_id", "lower-case letters, digits, - and _ only");
       }
     }
     if (!ids.insert(t.tier_id()).second) return Invalid(f + ".tier_id", "duplicate tier_id");
-    if (t.name().empty() || t.name().size() > 64) return Invalid(f + ".name", "must be 1..64 characters");
+    RETURN_IF_ERROR(NormaliseText(f + ".name", t.name(), 1, kMaxTierNameChars).status());
     if (t.rank() < 0) return Invalid(f + ".rank", "must be >= 0");
     if (!ranks.insert(t.rank()).second) return Invalid(f + ".rank", "duplicate rank");
     if (t.qualifying_points_threshold() < 0) return Invalid(f + ".qualifying_points_threshold", "must be >= 0");
@@ -65,8 +70,8 @@ absl::Status ValidateLadder(const v1::TierLadder& ladder) {
     if (t.retention_months() < 0 || t.retention_months() > kMaxRetentionMonths) {
       return Invalid(f + ".retention_months", "must be 0..36");
     }
-    if (t.has_annual_fee() && t.annual_fee().amount_minor() < 0) {
-      return Invalid(f + ".annual_fee.amount_minor", "must be >= 0");
+    if (t.has_annual_fee()) {
+      RETURN_IF_ERROR(ValidateMoney(f + ".annual_fee", t.annual_fee(), AmountRule::kNonNegative));
     }
   }
   if (!ranks.contains(0)) return Invalid("ladder.tiers", "a rank-0 (base) tier is required");

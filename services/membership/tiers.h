@@ -32,6 +32,8 @@ inline constexpr int kMaxRetentionMonths = 36;
 inline constexpr int64_t kMinMultiplierBp = 10'000;
 inline constexpr int64_t kMaxMultiplierBp = 100'000;
 inline constexpr int kMaxTiers = 20;
+inline constexpr size_t kMaxTierIdLength = 32;  // of [a-z0-9_-]
+inline constexpr size_t kMaxTierNameChars = 64;
 
 // INVALID_ARGUMENT naming the field (e.g. "ladder.tiers[2].rank").
 // Sorts nothing; the ladder must list tiers with distinct ranks, rank 0

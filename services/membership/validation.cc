@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/civil_time.h"
+#include "common/validation/text.h"
 
 namespace loyalty::membership {
 namespace {
@@ -16,46 +17,8 @@ absl::Status Invalid(absl::string_view field, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
 }
 
-// Number of code points in valid UTF-8 without control characters; -1 if the
-// text is malformed or contains C0/DEL controls.
-long CountCodePoints(absl::string_view s) {
-  long count = 0;
-  for (size_t i = 0; i < s.size();) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80) {
-      if (c < 0x20 || c == 0x7f) return -1;
-      len = 1;
-      cp = c;
-    } else if ((c & 0xe0) == 0xc0) {
-      len = 2;
-      cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      len = 3;
-      cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return -1;
-    }
-    if (i + len > s.size()) return -1;
-    for (size_t k = 1; k < len; ++k) {
-      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xc0) != 0x80) return -1;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    // Overlong forms, surrogates and out-of-range code points are malformed.
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff || (cp >= 0x80 && cp < 0xa0)) {
-      return -1;
-    }
-    i += len;
-    ++count;
-  }
-  return count;
-}
+// Code points of well-formed UTF-8 without control characters; -1 otherwise.
+long CountCodePoints(absl::string_view s) { return loyalty::CountCodePoints(s, /*allow_controls=*/false); }
 
 struct Region {
   const char* code;

@@ -18,6 +18,7 @@ inline constexpr size_t kMaxNameChars = 100;
 inline constexpr size_t kMaxEmailLength = 254;
 inline constexpr size_t kMaxReasonChars = 500;
 inline constexpr size_t kMaxDocumentVersionLength = 32;
+inline constexpr size_t kMaxPaymentReferenceChars = 64;
 
 // Trimmed and lower-cased; "field: ..." errors for anything that is not a
 // plausible address (one @, a dotted domain, no spaces or control characters,

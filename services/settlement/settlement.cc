@@ -14,11 +14,13 @@
 #include "common/crypto/sha256.h"
 #include "common/idempotency/idempotency.h"
 #include "common/log/log.h"
-#include "common/money/currency.h"
 #include "common/paging/page_token.h"
 #include "common/status/status_macros.h"
 #include "common/time/proto_time.h"
+#include "common/validation/enums.h"
 #include "common/validation/ids.h"
+#include "common/validation/money.h"
+#include "common/validation/text.h"
 #include "google/protobuf/util/json_util.h"
 #include "services/settlement/netting.h"
 
@@ -35,6 +37,12 @@ constexpr int kMaxStatementsPerPeriod = 10'000;
 constexpr int kMaxContractVersions = 1'000;
 constexpr int kMaxClosePages = 1'000'000;
 constexpr absl::Duration kSnapshotContractHorizon = absl::Hours(24 * 8);
+// Input limits (settlement.proto); text lengths in characters.
+constexpr size_t kMinPartnerIdLength = 2;
+constexpr size_t kMaxPartnerIdLength = 40;
+constexpr int kMaxAddressLines = 4;
+constexpr size_t kMaxAddressLineChars = 100;
+constexpr size_t kMaxNoteChars = 1000;
 
 std::string NewId(absl::string_view prefix) {
   return absl::StrCat(prefix, "_", absl::AsciiStrToLower(crypto::RandomString(crypto::kCrockfordBase32, 20)));
@@ -87,34 +95,11 @@ absl::Status Invalid(absl::string_view field, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
 }
 
+// A new partner's id: a lower-case slug of 2..40 characters, never the
+// netting party "operator".
 absl::Status ValidatePartnerId(absl::string_view field, absl::string_view id) {
-  bool ok = id.size() >= 2 && id.size() <= 40;
-  for (size_t i = 0; ok && i < id.size(); ++i) {
-    const char c = id[i];
-    const bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-    ok = alnum || (i > 0 && c == '-');
-  }
-  if (!ok) return Invalid(field, "must match [a-z0-9][a-z0-9-]{1,39}");
+  RETURN_IF_ERROR(ValidateSlug(field, id, kMinPartnerIdLength, kMaxPartnerIdLength));
   if (id == kOperatorPartyId) return Invalid(field, "'operator' is reserved");
-  return absl::OkStatus();
-}
-
-absl::Status ValidateText(absl::string_view field, absl::string_view text, size_t min_chars, size_t max_chars) {
-  const absl::string_view stripped = absl::StripAsciiWhitespace(text);
-  if (stripped.size() < min_chars) return Invalid(field, "required");
-  if (text.size() > max_chars) return Invalid(field, absl::StrCat("at most ", max_chars, " characters"));
-  return absl::OkStatus();
-}
-
-absl::Status ValidateCurrency(absl::string_view field, absl::string_view currency) {
-  if (!money::MinorDigits(currency).has_value()) return Invalid(field, "unknown or unsupported ISO 4217 currency");
-  return absl::OkStatus();
-}
-
-absl::Status ValidateCountry(absl::string_view field, absl::string_view country) {
-  if (country.size() != 2 || !absl::ascii_isupper(country[0]) || !absl::ascii_isupper(country[1])) {
-    return Invalid(field, "ISO 3166-1 alpha-2 code, upper case");
-  }
   return absl::OkStatus();
 }
 
@@ -132,9 +117,12 @@ absl::Status ValidateContact(const v1::BillingContact& c) {
     for (size_t i = 1; ok && i < c.phone().size(); ++i) ok = absl::ascii_isdigit(c.phone()[i]);
     if (!ok) return Invalid("partner.billing_contact.phone", "E.164, e.g. +41441234567");
   }
-  if (c.address_lines_size() > 4) return Invalid("partner.billing_contact.address_lines", "at most 4 lines");
-  for (const auto& line : c.address_lines()) {
-    if (line.size() > 100) return Invalid("partner.billing_contact.address_lines", "at most 100 characters a line");
+  if (c.address_lines_size() > kMaxAddressLines) {
+    return Invalid("partner.billing_contact.address_lines", absl::StrCat("at most ", kMaxAddressLines, " lines"));
+  }
+  for (int i = 0; i < c.address_lines_size(); ++i) {
+    RETURN_IF_ERROR(ValidateText(absl::StrCat("partner.billing_contact.address_lines[", i, "]"), c.address_lines(i),
+                                 0, kMaxAddressLineChars));
   }
   return absl::OkStatus();
 }
@@ -144,13 +132,10 @@ absl::Status ValidateDirectoryField(const v1::Partner& p, absl::string_view fiel
   if (field == "legal_name") return ValidateText("partner.legal_name", p.legal_name(), 1, 200);
   if (field == "display_name") return ValidateText("partner.display_name", p.display_name(), 1, 100);
   if (field == "business_category") {
-    if (p.business_category() == v1::BUSINESS_CATEGORY_UNSPECIFIED ||
-        !v1::BusinessCategory_IsValid(p.business_category())) {
-      return Invalid("partner.business_category", "required");
-    }
-    return absl::OkStatus();
+    return ValidateEnum("partner.business_category", p.business_category(), v1::BusinessCategory_IsValid,
+                        /*required=*/true);
   }
-  if (field == "country") return ValidateCountry("partner.country", p.country());
+  if (field == "country") return ValidateCountryCode("partner.country", p.country());
   if (field == "billing_contact") return ValidateContact(p.billing_contact());
   if (field == "vat_id") return ValidateText("partner.vat_id", p.vat_id(), 0, 32);
   if (field == "rate_limit_per_second") {
@@ -210,7 +195,7 @@ absl::Status ValidateTerms(const v1::Contract& c, const std::string& currency) {
   if (c.prepaid_low_balance_threshold_points() < 0) {
     return Invalid("contract.prepaid_low_balance_threshold_points", "must be >= 0");
   }
-  if (c.note().size() > 1000) return Invalid("contract.note", "at most 1000 characters");
+  RETURN_IF_ERROR(ValidateText("contract.note", c.note(), 0, kMaxNoteChars));
   return absl::OkStatus();
 }
 
@@ -434,9 +419,7 @@ absl::StatusOr<v1::UpdatePartnerResponse> Settlement::UpdatePartner(const Princi
 absl::StatusOr<v1::SetPartnerStatusResponse> Settlement::SetPartnerStatus(const Principal& p,
                                                                           const v1::SetPartnerStatusRequest& r) {
   RETURN_IF_ERROR(ValidateId("partner_id", r.partner_id()));
-  if (r.status() == v1::PARTNER_STATUS_UNSPECIFIED || !v1::PartnerStatus_IsValid(r.status())) {
-    return Invalid("status", "required");
-  }
+  RETURN_IF_ERROR(ValidateEnum("status", r.status(), v1::PartnerStatus_IsValid, /*required=*/true));
   RETURN_IF_ERROR(ValidateText("reason", r.reason(), 1, 500));
   const absl::Time now = Now();
   return Mutate<v1::SetPartnerStatusResponse>(

@@ -4,7 +4,9 @@
 // ledger, and earns again once reinstated. No call per earn: the ledger sees
 // the change at its next refresh. Saved segments travel the same way: a
 // campaign aimed at a segment pays its members once membership has
-// refreshed the segment.
+// refreshed the segment. The ledger credits only member ids membership
+// issued: one enrolled a moment ago at once (it asks membership), a made-up
+// one never. Membership's privacy export works right after enrolment.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -81,12 +83,17 @@ class RulesFeedE2E : public ::testing::Test {
     auto keys_file = keys_.WriteKeysFile();
     ASSERT_TRUE(keys_file.ok()) << keys_file.status();
 
-    // Membership first, without a ledger key: it does not need the ledger
-    // for enrolment and status changes. Segments are refreshed often.
+    // Membership first; it reaches the ledger (for privacy exports) on a
+    // port chosen now. It does not follow the journal here. Segments are
+    // refreshed often.
+    const int ledger_port = testing::PickFreePort();
+    testing::ServiceProcess::EnvVars membership_env = testing::ServiceDbEnv(*membership_db_, *keys_file);
+    membership_env.emplace_back("LOYALTY_LEDGER_API_KEY", keys_.service());
     auto membership = testing::ServiceProcess::Start(
         absl::StrCat(LOYALTY_BIN_DIR, "/membership/loyalty-membership"),
-        {"--journal_poll_ms=0", "--segment_refresh_interval_ms=100"},
-        testing::ServiceDbEnv(*membership_db_, *keys_file));
+        {"--journal_poll_ms=0", "--segment_refresh_interval_ms=100",
+         absl::StrCat("--ledger_address=127.0.0.1:", ledger_port)},
+        membership_env);
     ASSERT_TRUE(membership.ok()) << membership.status();
     membership_ = *std::move(membership);
     membership_stub_ = mv1::MembershipService::NewStub(
@@ -110,7 +117,7 @@ class RulesFeedE2E : public ::testing::Test {
         absl::StrCat(LOYALTY_BIN_DIR, "/ledger/loyalty-ledger"),
         {absl::StrCat("--earn_rules_file=", WriteRulesFile("file-only-member", segment_id_)),
          absl::StrCat("--membership_address=", membership_->address()), "--earn_rules_refresh_ms=100",
-         "--hold_sweep_interval_ms=0", "--expiry_interval_ms=0"},
+         "--hold_sweep_interval_ms=0", "--expiry_interval_ms=0", absl::StrCat("--listen=127.0.0.1:", ledger_port)},
         ledger_env);
     ASSERT_TRUE(ledger.ok()) << ledger.status();
     ledger_ = *std::move(ledger);
@@ -209,8 +216,44 @@ TEST_F(RulesFeedE2E, SuspensionInMembershipReachesTheLedger) {
   EXPECT_TRUE(again.ok()) << again.error_message();
 
   // Members come from the feed only: the rules file's suspended member is
-  // ignored (unknown members are active at the base tier).
-  EXPECT_TRUE(Earn("file-member", "file-only-member").ok());
+  // ignored, and as membership never issued that id it earns nothing.
+  EXPECT_EQ(Earn("file-member", "file-only-member").error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(RulesFeedE2E, AMemberEnrolledAMomentAgoEarnsAtOnceAndAMadeUpIdEarnsNothing) {
+  // The ledger's feed is read every 100 ms; these calls come before that.
+  const std::string member = Enrol("enrol-now", "now@example.com");
+  ASSERT_FALSE(member.empty());
+  int64_t points = 0;
+  grpc::Status earned = Earn("at-once", member, &points);
+  ASSERT_TRUE(earned.ok()) << earned.error_message() << "\n" << ledger_->LogTail();
+  EXPECT_EQ(points, 10);  // 10 EUR at 1 point per EUR
+
+  // The privacy export right after enrolment sees the member's points (or a
+  // zero balance), never INTERNAL.
+  const std::string fresh = Enrol("enrol-export", "export@example.com");
+  mv1::ExportMemberDataRequest export_request;
+  export_request.set_member_id(fresh);
+  mv1::ExportMemberDataResponse exported;
+  grpc::ClientContext export_ctx;
+  Authorize(export_ctx, keys_.backoffice());
+  grpc::Status export_status = membership_stub_->ExportMemberData(&export_ctx, export_request, &exported);
+  ASSERT_TRUE(export_status.ok()) << export_status.error_message() << "\n" << membership_->LogTail();
+  EXPECT_EQ(exported.balance().posted_points(), 0);
+  EXPECT_EQ(exported.balance().account(), "member:" + fresh);
+
+  // A mistyped or made-up id: NOT_FOUND, and nothing written at the ledger.
+  const std::string typo = member.substr(0, member.size() - 1) + (member.back() == 'x' ? "y" : "x");
+  for (const std::string& id : {typo, std::string("mb_madeup0000000000000000000")}) {
+    grpc::Status refused = Earn(absl::StrCat("typo-", id), id);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::NOT_FOUND) << id << ": " << refused.error_message();
+    EXPECT_NE(refused.error_message().find("member_id"), std::string::npos) << refused.error_message();
+    EXPECT_EQ(*testing::QueryIntForTest(ledger_db_->pool(), "SELECT COUNT(*) FROM transfers WHERE member_id = ?", {id}),
+              0);
+    EXPECT_EQ(*testing::QueryIntForTest(ledger_db_->pool(), "SELECT COUNT(*) FROM accounts WHERE account = ?",
+                                        {"member:" + id}),
+              0);
+  }
 }
 
 TEST_F(RulesFeedE2E, ASegmentCampaignPaysItsMembersOnceMembershipHasRefreshedTheSegment) {

@@ -118,6 +118,21 @@ TEST_F(LedgerAccountsTest, PendingPointsAreThePointsHeldByOpenHolds) {
   EXPECT_EQ(balance->balance().available_points(), 70);
 }
 
+TEST_F(LedgerAccountsTest, AnIssuedMemberWithNoAccountYetHasAZeroBalance) {
+  Make([](const std::string& member_id) -> absl::Status {
+    return member_id == "enrolled-just-now" ? absl::OkStatus() : absl::NotFoundError("never issued");
+  });
+  v1::GetBalanceRequest req;
+  req.set_member_id("enrolled-just-now");
+  auto balance = ledger().GetBalance(req);
+  ASSERT_TRUE(balance.ok()) << balance.status();
+  EXPECT_EQ(balance->balance().account(), "member:enrolled-just-now");
+  EXPECT_EQ(balance->balance().posted_points(), 0);
+  EXPECT_EQ(balance->balance().available_points(), 0);
+  req.set_member_id("never-issued");
+  EXPECT_EQ(ledger().GetBalance(req).status().code(), absl::StatusCode::kNotFound);
+}
+
 // ---- Member ids ---------------------------------------------------------------------------
 
 TEST_F(LedgerAccountsTest, PointsGoOnlyToMemberIdsMembershipIssued) {
