@@ -53,45 +53,47 @@ absl::Status CallerGone(const Command& command, absl::Time now) {
 
 }  // namespace
 
-absl::Status BatchWriter::Execute(Command& command) {
-  RETURN_IF_ERROR(CallerGone(command, absl::Now()));
+absl::Status BatchWriter::Execute(const std::shared_ptr<Command>& command) {
+  RETURN_IF_ERROR(CallerGone(*command, absl::Now()));
+  auto pending = std::make_shared<Pending>(command);
   if (!options_.batching) {
-    Pending p{&command, absl::OkStatus(), {}};
     RulesSnapshotPtr rules = rules_.Current();
-    absl::Status s = RunBatch({&p}, *rules);
+    absl::Status s = RunBatch({pending.get()}, *rules);
     if (s.ok()) {
       absl::MutexLock lock(&mu_);
       ++batches_;
     }
     return s;
   }
-  Pending pending{&command, absl::OkStatus(), {}};
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return absl::UnavailableError("ledger is shutting down");
     if (static_cast<int>(queue_.size()) >= options_.max_queue) {
       return absl::UnavailableError("ledger write queue is full; retry with the same key");
     }
-    queue_.push_back(&pending);
+    queue_.push_back(pending);
     queue_nonempty_.Signal();
   }
-  if (!pending.done.WaitForNotificationWithDeadline(command.caller.deadline)) {
-    // Still queued: take it out and free this thread. Once the writer has
-    // taken it, its batch refers to it, so wait for the outcome.
-    absl::MutexLock lock(&mu_);
-    auto it = std::find(queue_.begin(), queue_.end(), &pending);
-    if (it != queue_.end()) {
-      queue_.erase(it);
-      return CallerGone(command, absl::InfiniteFuture());
-    }
+  if (pending->done.WaitForNotificationWithDeadline(command->caller.deadline)) return pending->batch_status;
+  // The caller has gone. Still queued: take it out, nothing was applied.
+  // Already in a batch: the writer finishes it (it shares `pending`), and a
+  // retry with the same key learns the outcome. Either way this thread goes
+  // back to the server at once.
+  absl::MutexLock lock(&mu_);
+  if (pending->done.HasBeenNotified()) return pending->batch_status;
+  auto it = std::find(queue_.begin(), queue_.end(), pending);
+  if (it != queue_.end()) {
+    queue_.erase(it);
+    return CallerGone(*command, absl::InfiniteFuture());
   }
-  pending.done.WaitForNotification();
-  return pending.batch_status;
+  return absl::DeadlineExceededError(
+      "the deadline passed while the request was being applied; retry with the same key to learn its outcome");
 }
 
 void BatchWriter::Loop() {
   const int max_batch = std::clamp(options_.max_batch, 1, kMaxBatchLimit);
   while (true) {
+    std::vector<std::shared_ptr<Pending>> taken;  // kept alive until notified
     std::vector<Pending*> batch;
     {
       absl::MutexLock lock(&mu_);
@@ -99,11 +101,12 @@ void BatchWriter::Loop() {
       if (queue_.empty()) return;  // stopping and drained
       const absl::Time now = absl::Now();
       while (!queue_.empty() && static_cast<int>(batch.size()) < max_batch) {
-        Pending* p = queue_.front();
+        std::shared_ptr<Pending> p = queue_.front();
         queue_.pop_front();
         p->batch_status = CallerGone(*p->command, now);
         if (p->batch_status.ok()) {
-          batch.push_back(p);
+          batch.push_back(p.get());
+          taken.push_back(std::move(p));
         } else {
           p->done.Notify();
         }

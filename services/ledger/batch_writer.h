@@ -10,8 +10,12 @@
 // fails as a whole for an unexpected reason, its requests are re-run one by
 // one so that one bad request cannot fail the others.
 //
-// A request whose caller's deadline has passed by the time the writer takes
-// it is not applied: it gets DEADLINE_EXCEEDED and writes nothing.
+// A caller waits for its request until its deadline, never longer, so a
+// caller who has gone does not hold a server thread. A request whose
+// deadline passes while it is queued is taken out and not applied; one whose
+// deadline has passed when the writer takes it is not applied either
+// (DEADLINE_EXCEEDED, nothing written). One already in a batch is finished
+// by the writer; a retry with the same key learns its outcome.
 //
 // With batching off (the naive baseline for benchmarks) every request runs
 // its own transaction on the caller's thread.
@@ -47,16 +51,21 @@ class BatchWriter {
   // Drains the queue, then stops the writer thread.
   ~BatchWriter();
 
-  // Runs `command` and waits for its outcome (command.status/response).
-  // The returned status is non-OK only when the command never ran
-  // (queue full, shutting down) or its batch failed (e.g. UNAVAILABLE).
-  absl::Status Execute(Command& command);
+  // Runs `command` and waits for its outcome (command->status/response),
+  // at most until command->caller.deadline. The returned status is non-OK
+  // when the command never ran (queue full, shutting down, deadline passed),
+  // its batch failed (e.g. UNAVAILABLE), or the deadline passed while it
+  // ran (DEADLINE_EXCEEDED; then `command` must not be read, the writer may
+  // still be using it).
+  absl::Status Execute(const std::shared_ptr<Command>& command);
 
   int64_t batches_committed() const;
 
  private:
+  // Shared by the caller and the writer: either may be the last to hold it.
   struct Pending {
-    Command* command;
+    explicit Pending(std::shared_ptr<Command> c) : command(std::move(c)) {}
+    std::shared_ptr<Command> command;
     absl::Status batch_status;
     // Each request waits on its own notification, so finishing a batch wakes
     // exactly its requests and nobody re-checks anybody else's condition.
@@ -70,7 +79,7 @@ class BatchWriter {
   const BatchWriterOptions options_;
   mutable absl::Mutex mu_;
   absl::CondVar queue_nonempty_;
-  std::deque<Pending*> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::shared_ptr<Pending>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int64_t batches_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;

@@ -63,11 +63,11 @@ template <typename Response, typename Request>
 absl::StatusOr<Response> Ledger::Submit(const Caller& caller, const std::string& method,
                                         const Request& request) {
   RETURN_IF_ERROR(idempotency::ValidateKey(request.idempotency_key()));
-  Command command;
-  command.caller = caller;
-  command.method = method;
-  command.idempotency_key = request.idempotency_key();
-  command.request = std::make_unique<Request>(request);
+  auto command = std::make_shared<Command>();
+  command->caller = caller;
+  command->method = method;
+  command->idempotency_key = request.idempotency_key();
+  command->request = std::make_unique<Request>(request);
   if constexpr (std::is_same_v<Request, v1::EarnRequest>) {
     // Computed here, on the caller's thread, from the cached rules, so the
     // writer only posts. A refusal is still recorded under the key.
@@ -76,15 +76,15 @@ absl::StatusOr<Response> Ledger::Submit(const Caller& caller, const std::string&
     RulesSnapshotPtr rules = rules_.Current();
     absl::StatusOr<absl::Time> at = OccurredAt(&request.occurred_at(), request.has_occurred_at());
     if (at.ok()) {
-      command.earn = ComputeEarn(*rules, request.partner_id(), request.member_id(),
+      command->earn = ComputeEarn(*rules, request.partner_id(), request.member_id(),
                                  request.amount(), request.lines(), *at);
     } else {
-      command.earn = at.status();
+      command->earn = at.status();
     }
   }
   RETURN_IF_ERROR(writer_.Execute(command));
-  if (!command.status.ok()) return command.status;
-  return std::move(*static_cast<Response*>(command.response.get()));
+  if (!command->status.ok()) return command->status;
+  return std::move(*static_cast<Response*>(command->response.get()));
 }
 
 absl::Status Ledger::CheckMemberIssued(const std::string& member_id) {
@@ -181,14 +181,14 @@ absl::StatusOr<v1::RunHoldExpiryResponse> Ledger::RunHoldExpiry(
 template <typename Response, typename Request>
 absl::StatusOr<Response> Ledger::RunHousekeeping(const std::string& principal,
                                                  const std::string& method, Request request) {
-  Command command;
-  command.caller.principal = principal;
-  command.method = method;
-  command.record_idempotency = false;
-  command.request = std::make_unique<Request>(std::move(request));
+  auto command = std::make_shared<Command>();
+  command->caller.principal = principal;
+  command->method = method;
+  command->record_idempotency = false;
+  command->request = std::make_unique<Request>(std::move(request));
   RETURN_IF_ERROR(writer_.Execute(command));
-  if (!command.status.ok()) return command.status;
-  return std::move(*static_cast<Response*>(command.response.get()));
+  if (!command->status.ok()) return command->status;
+  return std::move(*static_cast<Response*>(command->response.get()));
 }
 
 absl::StatusOr<v1::RunHoldExpiryResponse> Ledger::SweepExpiredHolds(int max_holds) {

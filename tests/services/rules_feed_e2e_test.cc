@@ -23,6 +23,7 @@
 #include "loyalty/ledger/internal/v1/earn_rules_file.pb.h"
 #include "loyalty/ledger/v1/ledger.grpc.pb.h"
 #include "loyalty/membership/v1/membership.grpc.pb.h"
+#include "tests/services/ledger/rules_file.h"
 
 namespace loyalty {
 namespace {
@@ -35,15 +36,7 @@ namespace mv1 = ::loyalty::membership::v1;
 // `segment_id`, a campaign gives +25 points to that saved segment's members.
 std::string WriteRulesFile(const std::string& file_member, const std::string& segment_id = "") {
   ledger::internal::v1::EarnRulesFile file;
-  auto* p = file.add_partners();
-  p->set_partner_id("vet");
-  p->set_status(settlement::v1::PARTNER_STATUS_ACTIVE);
-  auto* c = p->add_contracts();
-  c->set_contract_id("vet-c1");
-  c->set_version(1);
-  *c->mutable_effective_from() = google::protobuf::util::TimeUtil::SecondsToTimestamp(0);
-  c->set_earn_currency("EUR");
-  c->set_earn_rate_milli_points_per_unit(1000);
+  ledger::testing::AddPartner(file, "vet");
   auto* m = file.add_members();
   m->set_member_id(file_member);
   m->set_status(mv1::MEMBER_STATUS_SUSPENDED);
@@ -55,15 +48,7 @@ std::string WriteRulesFile(const std::string& file_member, const std::string& se
     campaign->set_fixed_bonus_points(25);
     campaign->add_segment_ids(segment_id);
   }
-  std::string json;
-  EXPECT_TRUE(google::protobuf::util::MessageToJsonString(file, &json).ok());
-  char path[] = "/tmp/loyalty-rules-XXXXXX.json";
-  const int fd = mkstemps(path, 5);
-  EXPECT_GE(fd, 0);
-  std::FILE* f = fdopen(fd, "w");
-  std::fputs(json.c_str(), f);
-  std::fclose(f);
-  return path;
+  return ledger::testing::WriteRulesFile(file);
 }
 
 void Authorize(grpc::ClientContext& ctx, const std::string& key) {

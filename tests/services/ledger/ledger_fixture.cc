@@ -118,14 +118,14 @@ v1::EarnRequest EarnOf(const std::string& key, const std::string& partner,
   return r;
 }
 
-std::string CheckInvariants(LedgerUnderTest& t) {
+std::string CheckStoredInvariants(db::ConnectionPool& pool) {
   std::string problems;
   auto fail = [&](const std::string& what) { absl::StrAppend(&problems, what, "\n"); };
   std::map<std::string, std::pair<int64_t, int64_t>> accounts;  // posted, available
   std::map<std::string, int64_t> replayed;
   std::map<std::string, int64_t> lots_by_member;
   int64_t posted_sum = 0, pending_sum = 0;
-  absl::Status s = db::RunWithConnection(t.db->pool(), "invariants", [&](db::PooledConnection& c) {
+  absl::Status s = db::RunWithConnection(pool, "invariants", [&](db::PooledConnection& c) {
     std::unique_ptr<sql::ResultSet> rs(
         c.Prepare("SELECT account, credits_posted - debits_posted, "
                   "credits_pending - debits_pending, credits_posted - debits_posted - debits_pending "
@@ -209,6 +209,12 @@ std::string CheckInvariants(LedgerUnderTest& t) {
       }
     }
   }
+  return problems;
+}
+
+std::string CheckInvariants(LedgerUnderTest& t) {
+  std::string problems = CheckStoredInvariants(t.db->pool());
+  auto fail = [&](const std::string& what) { absl::StrAppend(&problems, what, "\n"); };
   auto chain = t.ledger->VerifyChain(v1::VerifyChainRequest());
   if (!chain.ok()) {
     fail(chain.status().ToString());

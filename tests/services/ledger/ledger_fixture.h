@@ -52,6 +52,9 @@ std::unique_ptr<LedgerUnderTest> MakeLedger(bool batching = true, int pool_size 
 //  - every transfer's allocations add up to its points;
 //  - the hash chain verifies from the first transfer to the head.
 std::string CheckInvariants(LedgerUnderTest& t);
+// All of the above but the chain, read straight from a ledger schema (for
+// tests that run the ledger binary; its chain is checked with ledgerctl).
+std::string CheckStoredInvariants(db::ConnectionPool& pool);
 
 // A valid earn request.
 v1::EarnRequest EarnOf(const std::string& key, const std::string& partner,

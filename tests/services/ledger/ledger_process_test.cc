@@ -16,30 +16,15 @@
 #include "gtest/gtest.h"
 #include "loyalty/ledger/internal/v1/earn_rules_file.pb.h"
 #include "loyalty/ledger/v1/ledger.grpc.pb.h"
+#include "tests/services/ledger/rules_file.h"
 
 namespace loyalty::ledger {
 namespace {
 
 std::string WriteRulesFile() {
   internal::v1::EarnRulesFile file;
-  auto* p = file.add_partners();
-  p->set_partner_id("vet");
-  p->set_status(settlement::v1::PARTNER_STATUS_ACTIVE);
-  auto* c = p->add_contracts();
-  c->set_contract_id("vet-c1");
-  c->set_version(1);
-  *c->mutable_effective_from() = google::protobuf::util::TimeUtil::SecondsToTimestamp(0);
-  c->set_earn_currency("EUR");
-  c->set_earn_rate_milli_points_per_unit(1000);
-  std::string json;
-  EXPECT_TRUE(google::protobuf::util::MessageToJsonString(file, &json).ok());
-  char path[] = "/tmp/loyalty-rules-XXXXXX.json";
-  const int fd = mkstemps(path, 5);
-  EXPECT_GE(fd, 0);
-  std::FILE* f = fdopen(fd, "w");
-  std::fputs(json.c_str(), f);
-  std::fclose(f);
-  return path;
+  testing::AddPartner(file, "vet");
+  return testing::WriteRulesFile(file);
 }
 
 v1::EarnRequest Earn(const std::string& key, int64_t amount_minor) {
@@ -71,18 +56,18 @@ int Ledgerctl(const std::string& address, const std::string& api_key, const std:
 }
 
 TEST(LedgerProcess, UnavailableWhileTheDatabaseIsDownThenRecovers) {
-  auto db = testing::TestDatabase::Create("ledgerproc");
+  auto db = loyalty::testing::TestDatabase::Create("ledgerproc");
   ASSERT_TRUE(db.ok()) << db.status();
   const std::string rules = WriteRulesFile();
-  testing::TestKeyring keys({"vet"});
+  loyalty::testing::TestKeyring keys({"vet"});
   absl::StatusOr<std::string> keys_file = keys.WriteKeysFile();
   ASSERT_TRUE(keys_file.ok()) << keys_file.status();
   const std::string& vet = keys.partner("vet");
-  auto process = testing::ServiceProcess::Start(
+  auto process = loyalty::testing::ServiceProcess::Start(
       absl::StrCat(LOYALTY_BIN_DIR, "/ledger/loyalty-ledger"),
       {absl::StrCat("--earn_rules_file=", rules), "--hold_sweep_interval_ms=0",
        "--expiry_interval_ms=0"},
-      testing::ServiceDbEnv(**db, *keys_file));
+      loyalty::testing::ServiceDbEnv(**db, *keys_file));
   ASSERT_TRUE(process.ok()) << process.status();
   auto stub = v1::LedgerService::NewStub(
       grpc::CreateChannel((*process)->address(), grpc::InsecureChannelCredentials()));
@@ -91,11 +76,11 @@ TEST(LedgerProcess, UnavailableWhileTheDatabaseIsDownThenRecovers) {
   ASSERT_TRUE(Call(*stub, Earn("before", 1000), &first, vet).ok());
   EXPECT_EQ(first.points(), 10);
 
-  ASSERT_TRUE(testing::RunTestDbScript("stop").ok());
+  ASSERT_TRUE(loyalty::testing::RunTestDbScript("stop").ok());
   v1::EarnResponse during;
   grpc::Status down = Call(*stub, Earn("during", 2000), &during, vet);
   EXPECT_EQ(down.error_code(), grpc::StatusCode::UNAVAILABLE) << down.error_message();
-  ASSERT_TRUE(testing::RunTestDbScript("start").ok());
+  ASSERT_TRUE(loyalty::testing::RunTestDbScript("start").ok());
 
   // The client retries with the same key; the ledger recovers by itself.
   grpc::Status after;
@@ -114,7 +99,7 @@ TEST(LedgerProcess, UnavailableWhileTheDatabaseIsDownThenRecovers) {
   EXPECT_EQ(Ledgerctl((*process)->address(), "", "verify-chain"), 3);
   EXPECT_EQ(Ledgerctl((*process)->address(), keys.backoffice(), "run-expiry --max_lots=10"), 0);
   EXPECT_EQ(Ledgerctl((*process)->address(), keys.backoffice(), "no-such-command"), 2);
-  ASSERT_TRUE(testing::ExecForTest((*db)->pool(),
+  ASSERT_TRUE(loyalty::testing::ExecForTest((*db)->pool(),
                                    "UPDATE transfers SET points = 99 WHERE sequence = 1").ok());
   EXPECT_EQ(Ledgerctl((*process)->address(), keys.finance(), "verify-chain"), 1);
 
