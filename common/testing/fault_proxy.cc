@@ -149,9 +149,10 @@ FaultProxy::~FaultProxy() {
   ::close(listen_fd_);
 }
 
-void FaultProxy::Arm(Fault fault) {
+void FaultProxy::Arm(Fault fault, int skip) {
   absl::MutexLock lock(&mu_);
   armed_ = fault;
+  skip_ = skip;
 }
 
 FaultProxy::Fault FaultProxy::armed() const {
@@ -215,7 +216,8 @@ FaultProxy::Action FaultProxy::OnClientCommand(Connection& c, const std::string&
     } else if (absl::StartsWith(text, "COMMIT")) {
       c.in_transaction = false;
       const Fault fault = armed_;
-      if (fault == Fault::kCutAtCommit || fault == Fault::kCutAfterCommit || fault == Fault::kFailCommit) {
+      if ((fault == Fault::kCutAtCommit || fault == Fault::kCutAfterCommit || fault == Fault::kFailCommit) &&
+          skip_-- == 0) {
         armed_ = Fault::kNone;
         ++fired_;
         if (fault == Fault::kCutAtCommit) return Action::kCutBefore;
@@ -223,7 +225,8 @@ FaultProxy::Action FaultProxy::OnClientCommand(Connection& c, const std::string&
         return Action::kRollBackAndFail;
       }
     }
-  } else if (command == kComStmtExecute && c.in_transaction && armed_ == Fault::kCutMidStatement) {
+  } else if (command == kComStmtExecute && c.in_transaction && armed_ == Fault::kCutMidStatement &&
+             skip_-- == 0) {
     armed_ = Fault::kNone;
     ++fired_;
     return Action::kForwardHalfThenCut;
@@ -304,6 +307,41 @@ void FaultProxy::Serve(std::shared_ptr<Connection> c) {
     }
   }
   c->Close();
+}
+
+FaultedCall CallUnderFault(FaultProxy& proxy, FaultProxy::Fault fault, int skip,
+                           const std::function<absl::Status()>& call, int max_attempts) {
+  FaultedCall out;
+  const int fired_before = proxy.fired();
+  proxy.Arm(fault, skip);
+  out.first = call();
+  proxy.Arm(FaultProxy::Fault::kNone);
+  out.fired = proxy.fired() != fired_before;
+  out.last = out.first;
+  out.attempts = 1;
+  while (out.attempts < max_attempts &&
+         (absl::IsUnavailable(out.last) || absl::IsAborted(out.last))) {
+    absl::SleepFor(absl::Milliseconds(50));
+    out.last = call();
+    ++out.attempts;
+  }
+  return out;
+}
+
+std::string FaultName(FaultProxy::Fault fault) {
+  switch (fault) {
+    case FaultProxy::Fault::kCutAtCommit:
+      return "cut-at-commit";
+    case FaultProxy::Fault::kCutAfterCommit:
+      return "cut-after-commit";
+    case FaultProxy::Fault::kCutMidStatement:
+      return "cut-mid-statement";
+    case FaultProxy::Fault::kFailCommit:
+      return "commit-refused";
+    case FaultProxy::Fault::kNone:
+      break;
+  }
+  return "none";
 }
 
 }  // namespace loyalty::testing

@@ -9,7 +9,8 @@
 // It forwards bytes unchanged and reads just enough of the MySQL protocol to
 // see each command a client sends (a packet with sequence id 0): a COMMIT
 // query, START TRANSACTION, and prepared-statement executions. An armed fault
-// fires once, on the first command that matches it, on whichever connection
+// fires once, on the first command that matches it (or, with `skip`, on the
+// one after `skip` matching commands have passed), on whichever connection
 // sends it; then the proxy passes everything through again:
 //   - kCutAtCommit: a COMMIT is not forwarded; both sides are closed. The
 //     transaction is not committed, and the client sees a lost connection.
@@ -28,6 +29,7 @@
 // Thread-safe. One thread accepts, and one thread serves each connection.
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -52,8 +54,9 @@ class FaultProxy {
 
   int port() const { return port_; }
 
-  // Arms `fault` for the next matching command (replacing any armed one).
-  void Arm(Fault fault);
+  // Arms `fault` for the next matching command after `skip` of them have
+  // passed (replacing any armed fault). Arming kNone disarms.
+  void Arm(Fault fault, int skip = 0);
   // The fault still waiting for its command (kNone once it has fired).
   Fault armed() const;
   // How many faults have fired since Start.
@@ -84,11 +87,31 @@ class FaultProxy {
   std::atomic<int64_t> commands_{0};
   mutable absl::Mutex mu_;
   Fault armed_ ABSL_GUARDED_BY(mu_) = Fault::kNone;
+  int skip_ ABSL_GUARDED_BY(mu_) = 0;  // matching commands still to let pass
   absl::Duration delay_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
   bool refusing_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::weak_ptr<Connection>> connections_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
   std::thread acceptor_;
 };
+
+// What a caller saw when `call` ran once with a fault armed, then again
+// (the same request, the same idempotency key) while it answered UNAVAILABLE
+// or ABORTED, as a client retries.
+struct FaultedCall {
+  bool fired = false;        // the fault hit this call (else it never reached
+                             // the matching command: the call has fewer)
+  absl::Status first;        // the answer under the fault
+  absl::Status last;         // the final answer
+  int attempts = 0;
+};
+
+// Arms `fault` (after `skip` matching commands), runs `call`, disarms, and
+// retries `call` up to `max_attempts` times while it is UNAVAILABLE or ABORTED.
+FaultedCall CallUnderFault(FaultProxy& proxy, FaultProxy::Fault fault, int skip,
+                           const std::function<absl::Status()>& call, int max_attempts = 50);
+
+// "cut-at-commit", ... for messages.
+std::string FaultName(FaultProxy::Fault fault);
 
 }  // namespace loyalty::testing

@@ -28,25 +28,12 @@ namespace loyalty::ledger {
 namespace {
 
 using Fault = loyalty::testing::FaultProxy::Fault;
+using loyalty::testing::FaultName;
 
 constexpr Fault kFaults[] = {Fault::kCutAtCommit, Fault::kCutAfterCommit, Fault::kCutMidStatement,
                              Fault::kFailCommit};
 constexpr int kMaxRetries = 50;
 
-std::string FaultName(Fault f) {
-  switch (f) {
-    case Fault::kCutAtCommit:
-      return "cut-at-commit";
-    case Fault::kCutAfterCommit:
-      return "cut-after-commit";
-    case Fault::kCutMidStatement:
-      return "cut-mid-statement";
-    case Fault::kFailCommit:
-      return "commit-refused";
-    default:
-      return "none";
-  }
-}
 
 class LedgerFaultTest : public ::testing::Test {
  protected:
