@@ -24,7 +24,7 @@ PACKAGES=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libabsl-dev libmysqlcppconn-dev libssl-dev openssl
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  mariadb-server mariadb-client
+  mariadb-server mariadb-client galera-4 rsync
   python3 python3-grpcio python3-protobuf
   procps iproute2 tzdata
 )

@@ -17,6 +17,12 @@
 #                             "$LOYALTY_DEV_DB_SCRIPT" restart "$LOYALTY_TEST_DB_DIR"
 #                             (DEV_DB_PORT and DEV_DB_PASSWORD are exported to
 #                             match, so it comes back on the same port).
+#   LOYALTY_GALERA_SCRIPT     absolute path of deploy/galera.sh, and
+#   LOYALTY_GALERA_DIR        build/test-galera: the Galera tests (label galera)
+#                             start and stop a three-node cluster there, on SQL
+#                             ports GALERA_BASE_PORT (LOYALTY_TEST_GALERA_PORT,
+#                             default 3323) to +2 and Galera ports from
+#                             GALERA_GCOMM_BASE_PORT (4650).
 set -euo pipefail
 
 SCRIPT_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
@@ -49,16 +55,28 @@ export LOYALTY_TEST_DB_DIR="$TEST_DB_DIR"
 export LOYALTY_DEV_DB_SCRIPT="$DEV_DB"
 export DEV_DB_PORT="$LOYALTY_TEST_DB_PORT"
 export DEV_DB_PASSWORD="$LOYALTY_TEST_DB_PASSWORD"
+export LOYALTY_GALERA_SCRIPT="$DEPLOY_DIR/galera.sh"
+export LOYALTY_GALERA_DIR="$BUILD_DIR/test-galera"
+export GALERA_BASE_PORT="${LOYALTY_TEST_GALERA_PORT:-3323}"
+export GALERA_GCOMM_BASE_PORT="${LOYALTY_TEST_GALERA_GCOMM_PORT:-4650}"
+export GALERA_PASSWORD="$LOYALTY_TEST_DB_PASSWORD"
 
-# A server left running by an interrupted earlier run is stopped first.
+# Servers left running by an interrupted earlier run are stopped first.
 if [[ -d "$TEST_DB_DIR" ]]; then
   "$DEV_DB" stop "$TEST_DB_DIR" >/dev/null || true
 fi
-rm -rf "$TEST_DB_DIR"
+if [[ -d "$LOYALTY_GALERA_DIR" ]]; then
+  "$LOYALTY_GALERA_SCRIPT" stop "$LOYALTY_GALERA_DIR" >/dev/null 2>&1 || true
+fi
+rm -rf "$TEST_DB_DIR" "$LOYALTY_GALERA_DIR"
 
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 stop_test_db() {
   local pid
+  # The Galera suite stops its cluster itself; this is for an interrupted run.
+  if [[ -d "$LOYALTY_GALERA_DIR" ]]; then
+    "$LOYALTY_GALERA_SCRIPT" stop "$LOYALTY_GALERA_DIR" >/dev/null 2>&1 || true
+  fi
   if ! "$DEV_DB" stop "$TEST_DB_DIR"; then
     # Throwaway data: do not leave a server behind.
     if pid="$(read_pid_file "$TEST_DB_DIR/mysqld.pid")" && pid_alive "$pid" mariadbd; then
