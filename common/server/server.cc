@@ -20,7 +20,6 @@
 namespace loyalty::server {
 namespace {
 
-// Logs one line per RPC when its status is sent.
 std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const std::optional<TlsOptions>& tls) {
   if (!tls.has_value()) return grpc::InsecureServerCredentials();
   grpc::SslServerCredentialsOptions ssl(
@@ -31,6 +30,11 @@ std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const std::optional<T
   return grpc::SslServerCredentials(ssl);
 }
 
+// Logs one line per RPC when its status is sent. A request body that does
+// not parse (not protobuf, or a string field that is not UTF-8) is answered by
+// gRPC itself with INTERNAL and an empty message before any handler runs;
+// this turns it into INVALID_ARGUMENT, which is what it is: the caller's
+// mistake, logged as such and not as a server fault.
 class RpcLogInterceptor final : public grpc::experimental::Interceptor {
  public:
   explicit RpcLogInterceptor(grpc::experimental::ServerRpcInfo* info)
@@ -47,8 +51,18 @@ class RpcLogInterceptor final : public grpc::experimental::Interceptor {
         caller_ = parsed ? absl::StrCat("key:", parsed->key_id) : "malformed";
       }
     }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE) &&
+        methods->GetRecvMessage() == nullptr) {
+      unparsed_request_ = true;
+    }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
-      const grpc::Status status = methods->GetSendStatus();
+      grpc::Status status = methods->GetSendStatus();
+      if (unparsed_request_ && status.error_code() == grpc::StatusCode::INTERNAL) {
+        status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              "request: the message does not parse (malformed protobuf, or a string field "
+                              "that is not valid UTF-8)");
+        methods->ModifySendStatus(status);
+      }
       const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(
           std::chrono::steady_clock::now() - start_);
       const bool server_fault = status.error_code() == grpc::StatusCode::INTERNAL ||
@@ -77,6 +91,7 @@ class RpcLogInterceptor final : public grpc::experimental::Interceptor {
   grpc::experimental::ServerRpcInfo* info_;
   std::chrono::steady_clock::time_point start_;
   std::string caller_ = "anonymous";
+  bool unparsed_request_ = false;
 };
 
 class RpcLogInterceptorFactory final

@@ -199,6 +199,28 @@ TEST_P(ServiceHealthTest, StartsServesHealthAndStopsCleanly) {
       << (*process)->LogTail();
 }
 
+TEST_P(ServiceHealthTest, BodiesThatDoNotParseAreInvalidArgumentAndNoServerFault) {
+  ASSERT_NO_FATAL_FAILURE(StartThroughProxy());
+  const google::protobuf::ServiceDescriptor* service =
+      GetParam().file()->FindServiceByName(GetParam().full_name.substr(GetParam().full_name.rfind('.') + 1));
+  ASSERT_NE(service, nullptr);
+  const std::string path = "/" + GetParam().full_name + "/" + service->method(0)->name();
+  // Not protobuf at all; and field 1 (a string: the idempotency key) holding
+  // bytes that are not UTF-8. Anonymous, and with a key.
+  for (const std::string& body : {std::string("\xff\xff\xff\xff", 4), std::string("\x0a\x02\xc3\x28", 4)}) {
+    for (const std::string& key : {std::string(), keys_.backoffice()}) {
+      absl::Status s = testing::CallRaw(process_->address(), path, body, key, absl::Seconds(5));
+      EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << path << ": " << s;
+      EXPECT_TRUE(absl::StartsWith(s.message(), "request: ")) << s;
+    }
+  }
+  const std::string log = process_->LogTail(1'000'000);
+  EXPECT_EQ(log.find("level=error"), std::string::npos) << log;
+  EXPECT_NE(log.find("status=INVALID_ARGUMENT"), std::string::npos) << log;
+  // The service still works.
+  EXPECT_EQ(Health(), "SERVING");
+}
+
 TEST_P(ServiceHealthTest, RefusesToStartWithoutAKeySource) {
   const std::string name = GetParam().name;
   auto process = testing::ServiceProcess::Start(
