@@ -261,12 +261,12 @@ TEST_F(LedgerFaultTest, VoidReleasesOncePerKey) {
 
 TEST_F(LedgerFaultTest, CallersWhoseDeadlinePassedDoNotHoldTheServersThreads) {
   // 24 tills with 1 ms deadlines earn at "food", over and over, while every
-  // command to the database waits 100 ms, so a batch takes the best part of
-  // a second. A call held until its batch commits would hold its thread that
+  // command to the database waits 300 ms, so a batch takes two seconds or
+  // more. A call held until its batch commits would hold its thread that
   // long: the 64 threads would run out and other callers would be refused
   // ("Server Threadpool Exhausted").
   ASSERT_NO_FATAL_FAILURE(StartLedger({"--partner_rate_limit_rps=0"}));
-  proxy_->SetDelay(absl::Milliseconds(100));
+  proxy_->SetDelay(absl::Milliseconds(300));
   std::atomic<bool> stop{false};
   std::atomic<int> storm_calls{0};
   std::vector<std::thread> storm;
@@ -284,7 +284,7 @@ TEST_F(LedgerFaultTest, CallersWhoseDeadlinePassedDoNotHoldTheServersThreads) {
   }
   // Meanwhile a patient caller at the vet earns, one call after the other.
   std::vector<std::string> refused;
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < 3; ++i) {
     v1::EarnResponse earned;
     grpc::Status s = Call(&v1::LedgerService::Stub::Earn, EarnOf(absl::StrCat("patient-", i), "patient", 1'000),
                           &earned, absl::Seconds(30));
@@ -311,7 +311,7 @@ TEST_F(LedgerFaultTest, CallersWhoseDeadlinePassedDoNotHoldTheServersThreads) {
     if (at != std::string::npos) max_latency_us = std::max<int64_t>(max_latency_us, std::stoll(line.substr(at + 11)));
   }
   EXPECT_GT(answered, 500);
-  EXPECT_LT(max_latency_us, 250'000);
+  EXPECT_LT(max_latency_us, 1'000'000);
   RecordProperty("storm_calls_answered", answered);
   RecordProperty("storm_calls_refused_threadpool_exhausted", exhausted);
   RecordProperty("storm_call_max_latency_us", static_cast<int>(max_latency_us));
