@@ -28,17 +28,24 @@ int64_t BatchWriter::batches_committed() const {
 }
 
 absl::Status BatchWriter::RunBatch(const std::vector<Pending*>& batch, const RulesSnapshot& rules) {
-  return store_.RunBatch([&](BatchState& state) -> absl::Status {
+  BudgetReservations budgets(rules.budgets.get());
+  absl::Status status = store_.RunBatch([&](BatchState& state) -> absl::Status {
+    budgets.ReleaseAll();  // a re-run (ABORTED) starts from the leases as they were
     PrefetchKeys keys;
     for (const Pending* p : batch) CollectPrefetchKeys(*p->command, &keys);
     RETURN_IF_ERROR(state.Prefetch(keys));
     for (Pending* p : batch) {
       p->command->status = absl::OkStatus();
       p->command->response.reset();
-      RETURN_IF_ERROR(ApplyCommand(state, rules, *p->command));
+      RETURN_IF_ERROR(ApplyCommand(state, rules, budgets, *p->command));
     }
     return absl::OkStatus();
   });
+  // Committed, or perhaps committed (the connection died at COMMIT): the
+  // bonuses count as given, so the budget is never overspent. Otherwise
+  // nothing was given (budgets' destructor releases).
+  if (status.ok() || absl::IsUnavailable(status)) budgets.ConfirmAll();
+  return status;
 }
 
 namespace {

@@ -228,10 +228,10 @@ void DropUnfundedBonuses(const RulesSnapshot& rules, EarnComputation& comp) {
   comp.breakdown.set_total_points(comp.points);
 }
 
-absl::Status ConsumeBudgets(const RulesSnapshot& rules, const EarnComputation& comp) {
+absl::Status ReserveBudgets(const EarnComputation& comp, BudgetReservations& budgets) {
   for (const v1::CampaignBonus& bonus : comp.breakdown.campaign_bonuses()) {
     if (bonus.bonus_points() == 0 || !comp.budgeted_campaigns.contains(bonus.campaign_id())) continue;
-    if (rules.budgets == nullptr || !rules.budgets->TryConsume(bonus.campaign_id(), bonus.bonus_points())) {
+    if (!budgets.TryReserve(bonus.campaign_id(), bonus.bonus_points())) {
       return absl::AbortedError("campaign budget changed during the batch; retry");
     }
   }

@@ -135,10 +135,11 @@ void DropFirstPurchaseBonuses(EarnComputation& comp);
 // Zeroes the bonuses of budgeted campaigns that this ledger's leases cannot
 // cover (the campaign has stopped, or no lease has arrived yet): a bonus is
 // never given beyond the budget. The writer is the only consumer, so what
-// this sees still holds when ConsumeBudgets() runs in the same command.
+// this sees still holds when ReserveBudgets() runs in the same command.
 void DropUnfundedBonuses(const RulesSnapshot& rules, EarnComputation& comp);
-// Takes the budgeted bonuses out of the leases; ABORTED if a lease changed.
-absl::Status ConsumeBudgets(const RulesSnapshot& rules, const EarnComputation& comp);
+// Reserves the budgeted bonuses from the leases, for the batch to confirm
+// once it committed; ABORTED if a lease changed.
+absl::Status ReserveBudgets(const EarnComputation& comp, BudgetReservations& budgets);
 
 // floor(a * b / c) computed in 128 bits, so it cannot overflow for int64
 // inputs. REQUIRES: c != 0 and the result fits in int64.

@@ -1,7 +1,6 @@
 #include "services/ledger/grpc_rules_feeds.h"
 
 #include "absl/strings/str_cat.h"
-#include "common/crypto/random.h"
 #include "common/status/status_macros.h"
 
 #include <memory>
@@ -77,12 +76,13 @@ RulesFeeds NewGrpcRulesFeeds(const RulesFeedAddresses& addresses, const rpc::Cal
     };
     auto lease = Unary(StubFor<cv1::CatalogService>(channel_to, addresses.catalog),
                        &cv1::CatalogService::Stub::LeaseCampaignBudget, options, "catalog", "LeaseCampaignBudget");
-    // A fresh key per lease: a key replayed after a restart would hand back
-    // an old lease whose points may already be spent.
-    feeds.lease_budget = [lease, holder = addresses.holder](const std::string& campaign_id,
-                                                           int64_t points) -> absl::StatusOr<BudgetLease> {
+    // The refresher's key: fresh per lease, the same while an answer is
+    // unknown. Never a key from before a restart, which would hand back an
+    // old lease whose points may already be spent.
+    feeds.lease_budget = [lease, holder = addresses.holder](const std::string& campaign_id, int64_t points,
+                                                           const std::string& key) -> absl::StatusOr<BudgetLease> {
       cv1::LeaseCampaignBudgetRequest req;
-      req.set_idempotency_key(absl::StrCat("lease-", crypto::RandomString(crypto::kCrockfordBase32, 24)));
+      req.set_idempotency_key(key);
       req.set_campaign_id(campaign_id);
       req.set_requested_points(points);
       req.set_holder(holder);

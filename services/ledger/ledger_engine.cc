@@ -95,8 +95,8 @@ absl::Status CheckFundedCredit(BatchState& state, const RulesSnapshot& rules, co
   return CheckPrepaidIssue(funding_partner_id, NetIssued(from), points, *limit);
 }
 
-Outcome DoEarn(BatchState& state, const RulesSnapshot& rules, const v1::EarnRequest& req,
-               const absl::StatusOr<EarnComputation>& computed) {
+Outcome DoEarn(BatchState& state, const RulesSnapshot& rules, BudgetReservations& budgets,
+               const v1::EarnRequest& req, const absl::StatusOr<EarnComputation>& computed) {
   if (!req.receipt_reference().empty()) {
     ASSIGN_OR_RETURN(std::string earlier, state.EarnReceipt(req.partner_id(), req.receipt_reference()));
     if (!earlier.empty()) {
@@ -117,7 +117,7 @@ Outcome DoEarn(BatchState& state, const RulesSnapshot& rules, const v1::EarnRequ
   if (comp.prepaid_limit_points.has_value()) {
     RETURN_IF_ERROR(CheckPrepaidIssue(req.partner_id(), NetIssued(*issuance), comp.points, *comp.prepaid_limit_points));
   }
-  RETURN_IF_ERROR(ConsumeBudgets(rules, comp));
+  RETURN_IF_ERROR(ReserveBudgets(comp, budgets));
   v1::EarnResponse response;
   response.set_points(comp.points);
   *response.mutable_breakdown() = comp.breakdown;
@@ -671,11 +671,11 @@ Outcome DoRunHoldExpiry(BatchState& state, const v1::RunHoldExpiryRequest& req) 
 
 namespace {
 
-Outcome Dispatch(BatchState& state, const RulesSnapshot& rules, const Command& c) {
+Outcome Dispatch(BatchState& state, const RulesSnapshot& rules, BudgetReservations& budgets, const Command& c) {
   const google::protobuf::Message& r = *c.request;
   if (c.method == "Earn") {
     if (!c.earn.has_value()) return absl::InternalError("earn not computed");
-    return DoEarn(state, rules, static_cast<const v1::EarnRequest&>(r), *c.earn);
+    return DoEarn(state, rules, budgets, static_cast<const v1::EarnRequest&>(r), *c.earn);
   }
   if (c.method == "Authorize") return DoAuthorize(state, rules, c.caller, static_cast<const v1::AuthorizeRequest&>(r));
   if (c.method == "Capture") return DoCapture(state, rules, c.caller, static_cast<const v1::CaptureRequest&>(r));
@@ -724,9 +724,10 @@ std::unique_ptr<google::protobuf::Message> NewResponseFor(const std::string& met
   return nullptr;
 }
 
-absl::Status ApplyCommand(BatchState& state, const RulesSnapshot& rules, Command& command) {
+absl::Status ApplyCommand(BatchState& state, const RulesSnapshot& rules, BudgetReservations& budgets,
+                          Command& command) {
   if (!command.record_idempotency) {
-    Outcome outcome = Dispatch(state, rules, command);
+    Outcome outcome = Dispatch(state, rules, budgets, command);
     if (!outcome.ok() && !idempotency::IsFinalOutcome(outcome.status())) return outcome.status();
     command.status = outcome.status();
     if (outcome.ok()) command.response = *std::move(outcome);
@@ -756,7 +757,7 @@ absl::Status ApplyCommand(BatchState& state, const RulesSnapshot& rules, Command
     return absl::OkStatus();
   }
 
-  Outcome outcome = Dispatch(state, rules, command);
+  Outcome outcome = Dispatch(state, rules, budgets, command);
   if (!outcome.ok() && !idempotency::IsFinalOutcome(outcome.status())) {
     return outcome.status();  // the batch fails; nothing was changed for a final answer
   }

@@ -73,9 +73,12 @@ struct Command {
 };
 
 // Applies `command` against `state`, setting command.status/response.
+// Campaign budget it gives is reserved in `budgets`, for the batch to
+// confirm once committed (campaign_budgets.h).
 // Returns non-OK only when the whole batch must fail (a row could not be
 // loaded: UNAVAILABLE, ABORTED, INTERNAL); business refusals are outcomes.
-absl::Status ApplyCommand(BatchState& state, const RulesSnapshot& rules, Command& command);
+absl::Status ApplyCommand(BatchState& state, const RulesSnapshot& rules, BudgetReservations& budgets,
+                          Command& command);
 
 // Adds the rows `command` will read to `keys` (see BatchState::Prefetch).
 void CollectPrefetchKeys(const Command& command, PrefetchKeys* keys);

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/crypto/random.h"
 #include "common/log/log.h"
 #include "common/status/status_macros.h"
 #include "common/time/proto_time.h"
@@ -155,13 +156,25 @@ absl::Status RulesRefresher::MaintainLeases() {
     if (c.has_end_time() && FromProtoTime(c.end_time()) <= now) continue;
     budgeted.push_back(c.campaign_id());
   }
-  // Leases of campaigns that stopped, and leases used up, go back.
-  for (const auto& [id, lease] : budgets_->TakeAllExcept(budgeted)) Return(id, lease);
-  for (const auto& [id, lease] : budgets_->TakeSpent()) Return(id, lease);
+  // Leases of campaigns that stopped, and leases used up, go back, with
+  // those whose return failed before.
+  std::vector<std::pair<std::string, BudgetLease>> to_return = std::move(unreturned_);
+  unreturned_.clear();
+  for (auto& taken : budgets_->TakeAllExcept(budgeted)) to_return.push_back(std::move(taken));
+  for (auto& taken : budgets_->TakeSpent()) to_return.push_back(std::move(taken));
+  for (const auto& [id, lease] : to_return) Return(id, lease);
   absl::Status first = absl::OkStatus();
   for (const std::string& id : budgeted) {
     if (budgets_->Remaining(id) >= kBudgetLeaseLowWater) continue;
-    absl::StatusOr<BudgetLease> lease = feeds_.lease_budget(id, kBudgetLeaseChunk);
+    auto [key, fresh] = lease_keys_.try_emplace(id, "");
+    if (fresh) key->second = absl::StrCat("lease-", crypto::RandomString(crypto::kCrockfordBase32, 24));
+    absl::StatusOr<BudgetLease> lease = feeds_.lease_budget(id, kBudgetLeaseChunk, key->second);
+    if (absl::IsUnavailable(lease.status()) || absl::IsDeadlineExceeded(lease.status()) ||
+        absl::IsAborted(lease.status())) {
+      if (first.ok()) first = lease.status();
+      continue;  // outcome unknown: ask again with the same key
+    }
+    lease_keys_.erase(id);
     if (!lease.ok()) {
       if (first.ok()) first = lease.status();
       continue;
@@ -177,14 +190,24 @@ absl::Status RulesRefresher::MaintainLeases() {
 void RulesRefresher::Return(const std::string& campaign_id, const BudgetLease& lease) {
   if (!feeds_.return_budget) return;
   if (absl::Status s = feeds_.return_budget(lease); !s.ok()) {
-    log::Warn("campaign_budget_return_failed", {{"campaign_id", campaign_id},
-                                                {"lease_id", lease.lease_id},
-                                                {"error", s.ToString()}});
+    log::Debug("campaign_budget_return_failed", {{"campaign_id", campaign_id},
+                                                 {"lease_id", lease.lease_id},
+                                                 {"error", s.ToString()}});
+    unreturned_.emplace_back(campaign_id, lease);
   }
 }
 
 void RulesRefresher::ReturnLeases() {
-  for (const auto& [id, lease] : budgets_->TakeAllExcept()) Return(id, lease);
+  std::vector<std::pair<std::string, BudgetLease>> to_return = std::move(unreturned_);
+  unreturned_.clear();
+  for (auto& taken : budgets_->TakeAllExcept()) to_return.push_back(std::move(taken));
+  for (const auto& [id, lease] : to_return) Return(id, lease);
+  for (const auto& [id, lease] : unreturned_) {
+    log::Warn("campaign_budget_not_returned", {{"campaign_id", id},
+                                               {"lease_id", lease.lease_id},
+                                               {"used_points", lease.used},
+                                               {"unused_points", lease.remaining()}});
+  }
 }
 
 absl::Status RulesRefresher::PrepaidLimits(RulesSnapshot& snapshot) {

@@ -49,10 +49,11 @@ struct RulesFeeds {
   // no known limit and issues nothing.
   std::function<absl::StatusOr<int64_t>(const std::string& partner_id, int64_t sequence)> net_issuance_at;
   // Catalog budget leases (campaign_budgets.h): a new lease of up to
-  // `points` (granted may be less, or 0 when the budget is spent), and the
-  // return of a lease with its used and unused points. Unset: budgeted
-  // campaigns give no bonus.
-  std::function<absl::StatusOr<BudgetLease>(const std::string& campaign_id, int64_t points)> lease_budget;
+  // `points` (granted may be less, or 0 when the budget is spent) under the
+  // idempotency key `key`, and the return of a lease with its used and
+  // unused points. Unset: budgeted campaigns give no bonus.
+  std::function<absl::StatusOr<BudgetLease>(const std::string& campaign_id, int64_t points, const std::string& key)>
+      lease_budget;
   std::function<absl::Status(const BudgetLease& lease)> return_budget;
 };
 
@@ -79,8 +80,9 @@ class RulesRefresher {
   // feed is polled even when another fails; returns the first failure.
   absl::Status Refresh();
 
-  // Returns every lease with its unused points (shutdown). Best effort:
-  // failures are logged; unreturned points stay unspent.
+  // Returns every lease with its unused points (shutdown), and retries the
+  // returns that failed before. Best effort: what still fails is logged with
+  // its lease id; its unreturned points stay unspent.
   void ReturnLeases();
 
   // True once every configured feed has been read to its end.
@@ -102,6 +104,13 @@ class RulesRefresher {
 
   bool unpublished_ = false;  // the last Publish failed
   std::shared_ptr<CampaignBudgets> budgets_ = std::make_shared<CampaignBudgets>();
+  // The key of a lease asked for and not definitely answered (the call
+  // failed or timed out), by campaign: the next request uses it again, so a
+  // lease the catalog granted unheard is found, not granted twice.
+  absl::flat_hash_map<std::string, std::string> lease_keys_;
+  // Leases whose return failed, retried at every refresh (their keys are
+  // derived from the lease id, so a retry is safe).
+  std::vector<std::pair<std::string, BudgetLease>> unreturned_;
 
   internal::v1::EarnRulesFile file_;
   int64_t file_version_ = 0;

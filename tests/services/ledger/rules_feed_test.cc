@@ -117,6 +117,10 @@ class RulesFeedTest : public ::testing::Test {
     if (net_issuance_) feeds.net_issuance_at = net_issuance_;
     if (lease_) feeds.lease_budget = lease_;
     feeds.return_budget = [this](const BudgetLease& l) {
+      if (fail_returns_ > 0) {
+        --fail_returns_;
+        return absl::UnavailableError("catalog unavailable");
+      }
       returned_.push_back(l);
       return absl::OkStatus();
     };
@@ -133,8 +137,9 @@ class RulesFeedTest : public ::testing::Test {
   RulesCache cache_;
   RulesSnapshotPtr held_;
   std::function<absl::StatusOr<int64_t>(const std::string&, int64_t)> net_issuance_;
-  std::function<absl::StatusOr<BudgetLease>(const std::string&, int64_t)> lease_;
+  std::function<absl::StatusOr<BudgetLease>(const std::string&, int64_t, const std::string&)> lease_;
   std::vector<BudgetLease> returned_;
+  int fail_returns_ = 0;  // the next returns fail (UNAVAILABLE)
   ScriptedFeed<sv1::ListPartnerSnapshotsResponse> partners_;
   ScriptedFeed<mv1::ListMemberSnapshotsResponse> members_;
   ScriptedFeed<cv1::GetActiveEarnRulesResponse> campaigns_;
@@ -327,14 +332,22 @@ TEST_F(RulesFeedTest, APrepaidPartnerWithAnUnknownLimitIssuesNothing) {
   EXPECT_EQ(*earn->prepaid_limit_points, 0);
 }
 
+// Spends as the writer does: reserve, then confirm once the batch committed.
+bool Spend(CampaignBudgets& b, const std::string& campaign_id, int64_t points) {
+  BudgetReservations r(&b);
+  if (!r.TryReserve(campaign_id, points)) return false;
+  r.ConfirmAll();
+  return true;
+}
+
 TEST(CampaignBudgets, SpendsAcrossLeasesAndNeverBeyondThem) {
   CampaignBudgets b;
-  EXPECT_FALSE(b.TryConsume("c", 1));
+  EXPECT_FALSE(Spend(b, "c", 1));
   b.Add("c", {.lease_id = "l1", .granted = 10, .used = 0});
   b.Add("c", {.lease_id = "l2", .granted = 10, .used = 0});
-  EXPECT_TRUE(b.TryConsume("c", 15));
+  EXPECT_TRUE(Spend(b, "c", 15));
   EXPECT_EQ(b.Remaining("c"), 5);
-  EXPECT_FALSE(b.TryConsume("c", 6));  // nothing taken
+  EXPECT_FALSE(Spend(b, "c", 6));  // nothing taken
   EXPECT_EQ(b.Remaining("c"), 5);
   auto spent = b.TakeSpent();
   ASSERT_EQ(spent.size(), 1u);
@@ -347,11 +360,33 @@ TEST(CampaignBudgets, SpendsAcrossLeasesAndNeverBeyondThem) {
   EXPECT_EQ(b.Remaining("c"), 0);
 }
 
+TEST(CampaignBudgets, ABatchThatDidNotCommitGivesItsReservationsBack) {
+  CampaignBudgets b;
+  b.Add("c", {.lease_id = "l1", .granted = 10, .used = 0});
+  {
+    BudgetReservations attempt(&b);
+    ASSERT_TRUE(attempt.TryReserve("c", 10));
+    EXPECT_EQ(b.Remaining("c"), 0);
+    // Reserved, not spent: the lease is not returned meanwhile, not even
+    // for a campaign that stopped.
+    EXPECT_TRUE(b.TakeSpent().empty());
+    EXPECT_TRUE(b.TakeAllExcept({}).empty());
+    attempt.ReleaseAll();  // the batch is re-run (ABORTED)
+    EXPECT_EQ(b.Remaining("c"), 10);
+    ASSERT_TRUE(attempt.TryReserve("c", 4));
+  }  // never confirmed (the batch failed): released
+  EXPECT_EQ(b.Remaining("c"), 10);
+  EXPECT_TRUE(Spend(b, "c", 10));
+  auto spent = b.TakeSpent();
+  ASSERT_EQ(spent.size(), 1u);
+  EXPECT_EQ(spent[0].second.used, 10);  // exactly what was given
+}
+
 TEST_F(RulesFeedTest, BudgetedCampaignsAreLeasedTopUpAndGoBackWhenTheyStop) {
   std::vector<std::pair<std::string, int64_t>> asked;
   int64_t budget_left = 12'000;
   int lease_no = 0;
-  lease_ = [&](const std::string& id, int64_t points) -> absl::StatusOr<BudgetLease> {
+  lease_ = [&](const std::string& id, int64_t points, const std::string&) -> absl::StatusOr<BudgetLease> {
     asked.emplace_back(id, points);
     const int64_t granted = std::min(points, budget_left);
     budget_left -= granted;
@@ -367,10 +402,10 @@ TEST_F(RulesFeedTest, BudgetedCampaignsAreLeasedTopUpAndGoBackWhenTheyStop) {
   EXPECT_EQ(asked, (std::vector<std::pair<std::string, int64_t>>{{"capped", kBudgetLeaseChunk}}));
 
   // Spent down below the low-water mark: topped up with what the budget has.
-  ASSERT_TRUE(Now().budgets->TryConsume("capped", kBudgetLeaseChunk - 1000));
+  ASSERT_TRUE(Spend(*Now().budgets, "capped", kBudgetLeaseChunk - 1000));
   ASSERT_TRUE(refresher->Refresh().ok());
   EXPECT_EQ(Now().budgets->Remaining("capped"), 1000 + 2000);
-  ASSERT_TRUE(Now().budgets->TryConsume("capped", 1000));  // the first lease is now used up
+  ASSERT_TRUE(Spend(*Now().budgets, "capped", 1000));  // the first lease is now used up
   ASSERT_TRUE(refresher->Refresh().ok());                  // returns it; the budget has nothing left
   ASSERT_EQ(returned_.size(), 1u);
   EXPECT_EQ(returned_[0].lease_id, "lease-1");
@@ -383,6 +418,51 @@ TEST_F(RulesFeedTest, BudgetedCampaignsAreLeasedTopUpAndGoBackWhenTheyStop) {
   EXPECT_EQ(returned_[1].lease_id, "lease-2");
   EXPECT_EQ(returned_[1].remaining(), 2000);
   EXPECT_EQ(Now().budgets->Remaining("capped"), 0);
+}
+
+TEST_F(RulesFeedTest, AnUnansweredLeaseIsAskedAgainWithItsKeyAndAFailedReturnIsRetried) {
+  // The catalog grants the first lease, but its answer is lost.
+  std::map<std::string, BudgetLease> granted;  // by idempotency key
+  std::vector<std::string> keys;
+  bool lose_answer = true;
+  lease_ = [&](const std::string&, int64_t points, const std::string& key) -> absl::StatusOr<BudgetLease> {
+    keys.push_back(key);
+    auto [it, fresh] = granted.try_emplace(key, BudgetLease{absl::StrCat("lease-", granted.size() + 1), points, 0});
+    if (lose_answer) {
+      lose_answer = false;
+      return absl::UnavailableError("catalog did not answer in time; retry later with the same idempotency key");
+    }
+    return it->second;
+  };
+  auto refresher = Make(false, false, true);
+  cv1::GetActiveEarnRulesResponse rules = Campaigns(1, {"capped"});
+  rules.mutable_campaigns(0)->set_budget_points(50'000);
+  campaigns_.answers.push_back(rules);
+  EXPECT_FALSE(refresher->Refresh().ok());  // the lease's outcome is unknown
+  EXPECT_EQ(Now().budgets->Remaining("capped"), 0);
+  ASSERT_TRUE(refresher->Refresh().ok());
+  // Asked again with the same key: the lease granted unheard, not a second one.
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_EQ(keys[0], keys[1]);
+  EXPECT_EQ(granted.size(), 1u);
+  EXPECT_EQ(Now().budgets->Remaining("capped"), kBudgetLeaseChunk);
+
+  // The campaign stops; the return fails once and is retried.
+  fail_returns_ = 1;
+  campaigns_.answers.push_back(Campaigns(2, {"other"}));
+  EXPECT_TRUE(refresher->Refresh().ok());
+  EXPECT_TRUE(returned_.empty());
+  ASSERT_TRUE(refresher->Refresh().ok());
+  ASSERT_EQ(returned_.size(), 1u);
+  EXPECT_EQ(returned_[0].lease_id, "lease-1");
+  EXPECT_EQ(returned_[0].remaining(), kBudgetLeaseChunk);
+  // A later lease gets a fresh key.
+  cv1::GetActiveEarnRulesResponse again = Campaigns(3, {"capped"});
+  again.mutable_campaigns(0)->set_budget_points(50'000);
+  campaigns_.answers.push_back(again);
+  ASSERT_TRUE(refresher->Refresh().ok());
+  ASSERT_EQ(keys.size(), 3u);
+  EXPECT_NE(keys[2], keys[0]);
 }
 
 }  // namespace
