@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/crypto/random.h"
+#include "common/crypto/sha256.h"
 #include "common/idempotency/idempotency.h"
 #include "common/log/log.h"
 #include "common/paging/page_token.h"
@@ -81,6 +82,24 @@ v1::Voucher Present(v1::Voucher v, absl::Time now) {
     v.set_state(v1::VOUCHER_STATE_EXPIRED);
   }
   return v;
+}
+
+// Identifies the request that put a voucher operation in flight: its
+// caller's idempotency scope, its key and its fingerprint.
+template <typename Request>
+std::string RequestMarker(const auth::Principal& p, const Request& r) {
+  return crypto::Sha256Hex(
+      absl::StrCat(p.idempotency_scope(), "\x1f", r.idempotency_key(), "\x1f", idempotency::Fingerprint(r)));
+}
+
+// True when the voucher reached `state` because the repair sweep finished the
+// operation that the request `marker` put in flight and whose own answer
+// never landed: a retry of that request is answered with that outcome.
+absl::StatusOr<bool> FinishedByRepair(CatalogTx& tx, const v1::Voucher& v, v1::VoucherState state,
+                                      const std::string& marker) {
+  if (v.state() != state) return false;
+  ASSIGN_OR_RETURN(std::string by, tx.VoucherRequestMarker(v.voucher_code()));
+  return by == marker;
 }
 
 absl::Status VoucherClosedError(const v1::Voucher& v, absl::Time now) {
@@ -951,10 +970,11 @@ absl::StatusOr<v1::HonourVoucherResponse> Catalog::HonourVoucher(const Principal
   }
   std::optional<HoldOutcome> captured;
   absl::Status capture_refusal = absl::OkStatus();
+  const std::string marker = RequestMarker(p, r);
   if (seen.has_value() && seen->partner_id() == p.partner_id && seen->state() == v1::VOUCHER_STATE_ISSUED &&
       FromProtoTime(seen->expires_at()) > Now()) {
     RETURN_IF_ERROR(store_.Run("HonourVoucher.pending", [&](CatalogTx& tx) -> absl::Status {
-      return tx.SetVoucherPending(code, kPendingHonour, Now());
+      return tx.SetVoucherPending(code, kPendingHonour, Now(), marker);
     }));
     absl::StatusOr<HoldOutcome> c = ledger_.Capture(CaptureKey(code), seen->hold_id(), r.reference());
     if (c.ok() && options_.crash_at) RETURN_IF_ERROR(options_.crash_at(SagaPoint::kVoucherLedgerDone));
@@ -981,6 +1001,11 @@ absl::StatusOr<v1::HonourVoucherResponse> Catalog::HonourVoucher(const Principal
           v->set_honour_reference(r.reference());
           RETURN_IF_ERROR(tx.UpdateVoucher(*v));
           RETURN_IF_ERROR(tx.ConsumeUnit(v->reward_id()));
+          *out.mutable_voucher() = *std::move(v);
+          return absl::OkStatus();
+        }
+        ASSIGN_OR_RETURN(bool finished_for_this_request, FinishedByRepair(tx, *v, v1::VOUCHER_STATE_HONOURED, marker));
+        if (finished_for_this_request) {
           *out.mutable_voucher() = *std::move(v);
           return absl::OkStatus();
         }
@@ -1013,10 +1038,16 @@ absl::StatusOr<v1::CancelVoucherResponse> Catalog::CancelVoucher(const Principal
     return absl::OkStatus();
   }));
   std::optional<HoldOutcome> released;
+  const std::string marker = RequestMarker(p, r);
+  std::optional<int64_t> available_now;  // for the answer of a cancel the repair sweep finished
+  if (seen.has_value() && VoucherVisible(p, *seen) && seen->state() == v1::VOUCHER_STATE_CANCELLED) {
+    absl::StatusOr<int64_t> available = ledger_.AvailablePoints(seen->member_id());
+    if (available.ok()) available_now = *available;
+  }
   if (seen.has_value() && VoucherVisible(p, *seen) && seen->state() == v1::VOUCHER_STATE_ISSUED &&
       FromProtoTime(seen->expires_at()) > Now()) {
     RETURN_IF_ERROR(store_.Run("CancelVoucher.pending", [&](CatalogTx& tx) -> absl::Status {
-      return tx.SetVoucherPending(code, kPendingCancel, Now());
+      return tx.SetVoucherPending(code, kPendingCancel, Now(), marker);
     }));
     ASSIGN_OR_RETURN(HoldOutcome h, ReleaseHold(*seen, r.reason()));
     if (options_.crash_at) RETURN_IF_ERROR(options_.crash_at(SagaPoint::kVoucherLedgerDone));
@@ -1046,6 +1077,13 @@ absl::StatusOr<v1::CancelVoucherResponse> Catalog::CancelVoucher(const Principal
           RETURN_IF_ERROR(tx.ReleaseUnit(v->reward_id(), reward.has_value() && !reward->unlimited_stock()));
           *out.mutable_voucher() = *std::move(v);
           out.set_available_points(std::max<int64_t>(released->available_points, 0));
+          return absl::OkStatus();
+        }
+        ASSIGN_OR_RETURN(bool finished_for_this_request, FinishedByRepair(tx, *v, v1::VOUCHER_STATE_CANCELLED, marker));
+        if (finished_for_this_request) {
+          if (!available_now.has_value()) return absl::UnavailableError("ledger unavailable; retry with the same key");
+          *out.mutable_voucher() = *std::move(v);
+          out.set_available_points(*available_now);
           return absl::OkStatus();
         }
         RETURN_IF_ERROR(VoucherClosedError(*v, now));

@@ -144,8 +144,12 @@ class CatalogTx {
   // Rewrites the state fields and clears any pending operation.
   virtual absl::Status UpdateVoucher(const v1::Voucher& voucher) = 0;
   // Records that an operation (1 cancel, 2 honour) goes to the ledger for an
-  // ISSUED voucher; 0 clears it.
-  virtual absl::Status SetVoucherPending(const std::string& code, int op, absl::Time now) = 0;
+  // ISSUED voucher, on behalf of the request `request_marker` (kept after the
+  // operation ends); op 0 clears the operation.
+  virtual absl::Status SetVoucherPending(const std::string& code, int op, absl::Time now,
+                                         const std::string& request_marker = "") = 0;
+  // The marker of the request that last put an operation in flight; "" if none.
+  virtual absl::StatusOr<std::string> VoucherRequestMarker(const std::string& code) = 0;
   // ISSUED vouchers with an operation pending since before `before`.
   virtual absl::StatusOr<std::vector<std::pair<std::string, int>>> ListPendingVouchers(absl::Time before,
                                                                                        int limit) = 0;

@@ -96,7 +96,9 @@ constexpr absl::string_view kUpdateVoucher =
     "UPDATE vouchers SET state = ?, honoured_at = ?, cancelled_at = ?, capture_transfer_id = ?, "
     "honour_reference = ?, cancel_reason = ?, pending_op = 0, pending_since = NULL WHERE voucher_code = ?";
 constexpr absl::string_view kSetVoucherPending =
-    "UPDATE vouchers SET pending_op = ?, pending_since = IF(? = 0, NULL, ?) WHERE voucher_code = ? AND state = 1";
+    "UPDATE vouchers SET pending_op = ?, pending_since = IF(? = 0, NULL, ?), "
+    "pending_key = IF(? = 0, pending_key, ?) WHERE voucher_code = ? AND state = 1";
+constexpr absl::string_view kSelectVoucherMarker = "SELECT pending_key FROM vouchers WHERE voucher_code = ?";
 constexpr absl::string_view kPendingVouchers =
     "SELECT voucher_code, pending_op FROM vouchers WHERE pending_op > 0 AND pending_since < ? AND state = 1 "
     "ORDER BY pending_since LIMIT ?";
@@ -543,14 +545,24 @@ class MysqlTx final : public CatalogTx {
     return absl::OkStatus();
   }
 
-  absl::Status SetVoucherPending(const std::string& code, int op, absl::Time now) override {
+  absl::Status SetVoucherPending(const std::string& code, int op, absl::Time now,
+                                 const std::string& request_marker) override {
     auto& s = tx_.Prepare(kSetVoucherPending);
     s.setInt(1, op);
     s.setInt(2, op);
     s.setString(3, SqlTime(now));
-    s.setString(4, code);
+    s.setInt(4, op);
+    s.setString(5, request_marker);
+    s.setString(6, code);
     s.executeUpdate();
     return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::string> VoucherRequestMarker(const std::string& code) override {
+    auto& s = tx_.Prepare(kSelectVoucherMarker);
+    s.setString(1, code);
+    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
+    return rs->next() ? Str(*rs, 1) : std::string();
   }
 
   absl::StatusOr<std::vector<std::pair<std::string, int>>> ListPendingVouchers(absl::Time before,

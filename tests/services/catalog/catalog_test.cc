@@ -711,6 +711,24 @@ TEST_F(CatalogTest, CrashAfterCaptureOrVoidIsRepaired) {
   EXPECT_EQ(catalog_->GetVoucher(kBackoffice, g)->voucher().state(), v1::VOUCHER_STATE_CANCELLED);
   EXPECT_EQ(Get(r.reward_id()).stock_available(), 4);
   ExpectConsistent(r.reward_id());
+
+  // The till retries its honour, and backoffice its cancel, with the same
+  // keys: each succeeded at the ledger, so each is answered with success
+  // (and remembered), not with "voucher used" or "voucher cancelled".
+  auto honoured = catalog_->HonourVoucher(kVet, h);
+  ASSERT_TRUE(honoured.ok()) << honoured.status();
+  EXPECT_EQ(honoured->voucher().state(), v1::VOUCHER_STATE_HONOURED);
+  EXPECT_TRUE(catalog_->HonourVoucher(kVet, h).ok());
+  auto cancelled = catalog_->CancelVoucher(kBackoffice, c);
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_EQ(cancelled->voucher().state(), v1::VOUCHER_STATE_CANCELLED);
+  EXPECT_EQ(cancelled->available_points(), 1000 - 100);  // b released; a's 100 were captured
+  // Another request for the same vouchers is refused as before.
+  h.set_idempotency_key("h2");
+  EXPECT_EQ(catalog_->HonourVoucher(kVet, h).status().code(), absl::StatusCode::kFailedPrecondition);
+  c.set_idempotency_key("c2");
+  EXPECT_EQ(catalog_->CancelVoucher(kBackoffice, c).status().code(), absl::StatusCode::kFailedPrecondition);
+  ExpectConsistent(r.reward_id());
 }
 
 TEST_F(CatalogTest, HonourThatNeverReachedTheLedgerLeavesTheVoucherUsable) {
