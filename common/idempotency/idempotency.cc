@@ -109,6 +109,13 @@ absl::Status StoredAnswer(int status_code, const std::string& status_message, co
   return absl::OkStatus();
 }
 
+absl::Status RefusalNotRecorded(const absl::Status& refusal, const absl::Status& failure) {
+  return absl::UnavailableError(absl::StrCat(absl::StatusCodeToString(refusal.code()), " (", refusal.message(),
+                                             ") could not be recorded under the idempotency key (",
+                                             absl::StatusCodeToString(failure.code()),
+                                             "); retry with the same key"));
+}
+
 bool IsFinalOutcome(const absl::Status& status) {
   switch (status.code()) {
     case absl::StatusCode::kUnavailable:

@@ -15,7 +15,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "common/log/log.h"
 #include "common/status/status_macros.h"
 #include "google/protobuf/message.h"
 
@@ -83,6 +82,11 @@ absl::Status Replay(absl::string_view key, const Stored& stored, absl::string_vi
 // retry can still succeed.
 bool IsFinalOutcome(const absl::Status& status);
 
+// The answer when a refusal (`refusal`) could not be stored under its key
+// (`failure`): UNAVAILABLE, so that the caller retries with the same key.
+// A refusal is only final once it is durable, like any other answer.
+absl::Status RefusalNotRecorded(const absl::Status& refusal, const absl::Status& failure);
+
 // A mutating call run once per (scope, key), for a store with
 //   absl::Status Run(absl::string_view context, fn(Tx&))        one transaction
 // whose Tx has
@@ -93,7 +97,8 @@ bool IsFinalOutcome(const absl::Status& status);
 // claiming transaction. A refusal for which `remember` is true is stored in a
 // second transaction (the body's writes were rolled back), unless a
 // concurrent request with the key got there first; then that one's answer is
-// returned. Transient failures are returned and not stored.
+// returned. Transient failures are returned and not stored. A refusal that
+// cannot be stored is UNAVAILABLE (RefusalNotRecorded).
 template <typename Tx, typename Record, typename Store, typename Response>
 absl::StatusOr<Response> RunOnce(Store& store, absl::string_view method, const std::string& scope,
                                  const std::string& key, const google::protobuf::Message& request,
@@ -142,9 +147,7 @@ absl::StatusOr<Response> RunOnce(Store& store, absl::string_view method, const s
   failed.status_code = static_cast<int>(status.code());
   failed.status_message = std::string(status.message());
   absl::Status stored = run_claimed([&](Tx& tx) { return tx.SaveOutcome(failed); });
-  if (!stored.ok()) {
-    log::Warn("idempotency_record_failed", {{"method", claim.method}, {"code", absl::StatusCodeToString(stored.code())}});
-  }
+  if (!stored.ok() && !replayed.has_value()) return RefusalNotRecorded(status, stored);
   return answer(status);
 }
 

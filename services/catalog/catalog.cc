@@ -708,9 +708,9 @@ absl::StatusOr<v1::RedeemResponse> Catalog::RunSaga(Redemption red) {
         cur->updated_at = Now();
         return tx.UpdateRedemption(*cur);
       });
-      if (!recorded.ok()) {
-        log::Warn("redeem_refusal_not_recorded", {{"redemption_id", red.redemption_id}});
-      }
+      // Not durable, so not final: the saga row stays STARTED and is
+      // recovered; the caller retries with the same key.
+      if (!recorded.ok()) return idempotency::RefusalNotRecorded(refused, recorded);
       return refused;
     }
     // Unreachable or unknown: the hold may or may not exist. Compensate now

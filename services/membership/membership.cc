@@ -356,9 +356,7 @@ absl::StatusOr<Response> Membership::Mutate(const Principal& p, absl::string_vie
     }
     return tx.SaveOutcome(failed);
   });
-  if (!stored.ok()) {
-    log::Warn("idempotency_record_failed", {{"method", claim.method}, {"code", absl::StatusCodeToString(stored.code())}});
-  }
+  if (!stored.ok() && !replayed.has_value()) return idempotency::RefusalNotRecorded(status, stored);
   if (replayed.has_value()) {
     if (!replayed->ok()) return *replayed;
     return response;

@@ -149,5 +149,40 @@ TEST_F(CatalogFaultTest, RedeemIsNeverAcknowledgedUnlessCommittedAndIssuesOneVou
   EXPECT_EQ(Count("SELECT COUNT(*) FROM redemptions WHERE state <> 2 AND state <> 4"), 0) << "unfinished sagas";
 }
 
+TEST_F(CatalogFaultTest, ARefusalThatCouldNotBeRecordedIsUnavailableNotFinal) {
+  // The ledger refuses the hold (the member has no points): the saga records
+  // the refusal under the key in a second transaction, which is cut.
+  ledger_.SetPoints("poor", 0);
+  v1::RedeemRequest redeem;
+  redeem.set_idempotency_key("poor-1");
+  redeem.set_member_id("poor");
+  redeem.set_reward_id(reward_id_);
+  // Its transactions: read the reward, claim the key, record the refusal.
+  proxy_->Arm(Fault::kCutAtCommit, /*skip=*/2);
+  absl::StatusOr<v1::RedeemResponse> first = catalog_->Redeem(kBackoffice, redeem);
+  EXPECT_EQ(proxy_->fired(), 1);
+  EXPECT_EQ(first.status().code(), absl::StatusCode::kUnavailable) << first.status();
+  // The sweeper settles the saga; the retry gets the refusal, now recorded.
+  clock_.Advance(absl::Minutes(2));
+  ASSERT_TRUE(catalog_->Recover(100).ok());
+  EXPECT_EQ(catalog_->Redeem(kBackoffice, redeem).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(catalog_->Redeem(kBackoffice, redeem).status().code(), absl::StatusCode::kFailedPrecondition);
+
+  // The same for a plain mutation: retiring a reward that does not exist is
+  // NOT_FOUND, recorded in a transaction of its own (the body's was rolled
+  // back), which is cut.
+  v1::SetRewardStateRequest retire;
+  retire.set_idempotency_key("retire-nothing");
+  retire.set_reward_id("rw_doesnotexist");
+  retire.set_state(v1::REWARD_STATE_RETIRED);
+  proxy_->Arm(Fault::kCutAtCommit);
+  absl::StatusOr<v1::SetRewardStateResponse> refused = catalog_->SetRewardState(kBackoffice, retire);
+  EXPECT_EQ(proxy_->fired(), 2);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM idempotency WHERE idem_key = ?", {"retire-nothing"}), 0);
+  EXPECT_EQ(catalog_->SetRewardState(kBackoffice, retire).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM idempotency WHERE idem_key = ?", {"retire-nothing"}), 1);
+}
+
 }  // namespace
 }  // namespace loyalty::catalog

@@ -122,5 +122,23 @@ TEST_F(MembershipFaultTest, EnrolIsNeverAcknowledgedUnlessCommittedAndEnrolsOnce
   EXPECT_EQ(Count("SELECT COUNT(*) FROM members"), Count("SELECT COUNT(*) FROM idempotency"));
 }
 
+TEST_F(MembershipFaultTest, ARefusalThatCouldNotBeRecordedIsUnavailableNotFinal) {
+  ASSERT_TRUE(membership_->Enrol(kVet, EnrolOf("first")).ok());
+  // Another key, the same email: ALREADY_EXISTS, recorded under the key in
+  // a transaction of its own (the body's was rolled back), which is cut.
+  v1::EnrolRequest again = EnrolOf("second");
+  again.set_email("first@example.com");
+  proxy_->Arm(Fault::kCutAtCommit);
+  absl::StatusOr<v1::EnrolResponse> refused = membership_->Enrol(kVet, again);
+  EXPECT_EQ(proxy_->fired(), 1);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM idempotency WHERE idem_key = ?", {"second"}), 0);
+  // The retry gets the refusal, now recorded, and so does the next one.
+  EXPECT_EQ(membership_->Enrol(kVet, again).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM idempotency WHERE idem_key = ?", {"second"}), 1);
+  EXPECT_EQ(membership_->Enrol(kVet, again).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM members"), 1);
+}
+
 }  // namespace
 }  // namespace loyalty::membership
