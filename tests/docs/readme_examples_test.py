@@ -107,7 +107,7 @@ def read_blocks(text: str) -> list:
             body.append(line[len(indent):] if line.startswith(indent) else line.lstrip())
             i += 1
         i += 1
-        blocks.append(Block(info, body, "\n".join(prose[-6:]), start + 1))
+        blocks.append(Block(info, body, re.sub(r"\s+", " ", " ".join(prose[-6:])), start + 1))
         prose = []
     return blocks
 
@@ -464,8 +464,10 @@ def run_examples(ctx: Context, env: dict, blocks: list, only: str) -> None:
         steps = transcript(b)
         if not steps:
             if "Each call is one line in" in b.before:
+                print(f"== README line {b.line_no}: a log line", flush=True)
                 check_log_line(ctx, b)
             if "refuses to start (exit code 2)" in b.before:
+                print(f"== README line {b.line_no}: a service without a keys file", flush=True)
                 check_start_error(ctx, env, b)
             continue
         if only and not any(only in c for c, _ in steps):
