@@ -8,7 +8,8 @@
 #   deploy/quickstart.sh stop     stop everything a previous run started
 #   deploy/quickstart.sh status   show what is running
 #
-# State lives in <repo>/.data (git-ignored) and is reused by the next run:
+# State lives in <repo>/.data (git-ignored; QUICKSTART_DATA_DIR moves it) and
+# is reused by the next run:
 #   .data/mariadb/        the private database (deploy/dev-db.sh)
 #   .data/logs/NAME.log   each service's stderr (one line per RPC)
 #   .data/keys/api-keys.json   the hashed API keys every service reads
@@ -19,11 +20,19 @@
 #                         partner:pet-food, partner:groomer
 #   .data/run/NAME.pid    each service's pid; run/quickstart.pid: the
 #                         foreground run, if any
+#   .data/run/NAME.addr   HOST:PORT each service was last started on: status,
+#                         stop and the next start use it (as dev-db.sh
+#                         remembers the database port in its my.cnf)
 #
 # Environment (all optional):
-#   QUICKSTART_HOST            address the services listen on (127.0.0.1)
+#   QUICKSTART_HOST            address the services listen on (default: the
+#                              one they last ran on, else 127.0.0.1)
 #   QUICKSTART_MEMBERSHIP_PORT, QUICKSTART_LEDGER_PORT,
-#   QUICKSTART_SETTLEMENT_PORT, QUICKSTART_CATALOG_PORT   (7101..7104)
+#   QUICKSTART_SETTLEMENT_PORT, QUICKSTART_CATALOG_PORT   (default: the port
+#                              each last ran on, else 7101..7104). A running
+#                              service keeps its port until it is stopped.
+#   QUICKSTART_DATA_DIR        the state folder (<repo>/.data)
+#   QUICKSTART_BUILD_DIR       where the binaries are built (<repo>/build)
 #   DEV_DB_PORT, DEV_DB_PASSWORD   the private MariaDB (default: the port it
 #                              last ran on, else 3307; loyalty-dev)
 #   QUICKSTART_EARN_RULES      the ledger's earn-rules JSON
@@ -51,7 +60,10 @@ case "$ACTION" in run | start | stop | status) ;; -h | --help | help) usage ;; *
 SERVICES=(membership ledger settlement catalog)
 declare -A DEFAULT_PORT=([membership]=7101 [ledger]=7102 [settlement]=7103 [catalog]=7104)
 
-LISTEN_HOST="${QUICKSTART_HOST:-127.0.0.1}"
+DATA_DIR="$(abs_path "${QUICKSTART_DATA_DIR:-$DATA_DIR}")"
+DATA_DIR="${DATA_DIR%/}"
+BUILD_DIR="$(abs_path "${QUICKSTART_BUILD_DIR:-$BUILD_DIR}")"
+BUILD_DIR="${BUILD_DIR%/}"
 DB_DIR="$DATA_DIR/mariadb"
 LOG_DIR="$DATA_DIR/logs"
 KEYS_DIR="$DATA_DIR/keys"
@@ -71,12 +83,9 @@ HEALTH_TIMEOUT="${QUICKSTART_HEALTH_TIMEOUT:-90}"
 STOP_TIMEOUT="${QUICKSTART_STOP_TIMEOUT:-30}"
 DEV_DB="$DEPLOY_DIR/dev-db.sh"
 
-service_port() {
-  local var="QUICKSTART_${1^^}_PORT"
-  printf '%s\n' "${!var:-${DEFAULT_PORT[$1]}}"
-}
 service_bin() { printf '%s\n' "$BUILD_DIR/services/$1/loyalty-$1"; }
 service_pidfile() { printf '%s\n' "$RUN_DIR/$1.pid"; }
+service_addrfile() { printf '%s\n' "$RUN_DIR/$1.addr"; }
 service_log() { printf '%s\n' "$LOG_DIR/$1.log"; }
 
 # service_pid NAME: the pid of the running service NAME, if any.
@@ -85,6 +94,32 @@ service_pid() {
   pid="$(read_pid_file "$(service_pidfile "$1")")" || return 1
   pid_alive "$pid" "$(service_bin "$1")" || return 1
   printf '%s\n' "$pid"
+}
+
+# recorded_addr NAME: the HOST:PORT NAME was last started on, if recorded.
+recorded_addr() {
+  local addr=""
+  [[ -r "$(service_addrfile "$1")" ]] || return 1
+  read -r addr <"$(service_addrfile "$1")" 2>/dev/null || true
+  [[ "$addr" =~ ^[^:[:space:]]+:[0-9]+$ ]] || return 1
+  printf '%s\n' "$addr"
+}
+
+# service_addr NAME: HOST:PORT of NAME. A running service is where it was
+# started (recorded in run/NAME.addr), whatever the environment says now.
+# Otherwise: QUICKSTART_HOST and QUICKSTART_<NAME>_PORT, else the address it
+# last ran on, else 127.0.0.1 and the default port.
+service_addr() {
+  local name="$1" recorded host port var
+  recorded="$(recorded_addr "$name" || true)"
+  if [[ -n "$recorded" ]] && service_pid "$name" >/dev/null; then
+    printf '%s\n' "$recorded"
+    return 0
+  fi
+  var="QUICKSTART_${name^^}_PORT"
+  host="${QUICKSTART_HOST:-${recorded%:*}}"
+  port="${!var:-${recorded##*:}}"
+  printf '%s:%s\n' "${host:-127.0.0.1}" "${port:-${DEFAULT_PORT[$name]}}"
 }
 
 now() { date +%s; }
@@ -173,49 +208,55 @@ service_args() {
       # campaigns from catalog (docs/adr/0006). The file adds the programme
       # policy (lot expiry) only.
       printf '%s\n' "--earn_rules_file=${QUICKSTART_EARN_RULES:-$DEPLOY_DIR/config/earn-rules.dev.json}"
-      printf '%s\n' "--membership_address=$LISTEN_HOST:$(service_port membership)"
-      printf '%s\n' "--settlement_address=$LISTEN_HOST:$(service_port settlement)"
-      printf '%s\n' "--catalog_address=$LISTEN_HOST:$(service_port catalog)"
+      printf '%s\n' "--membership_address=$(service_addr membership)"
+      printf '%s\n' "--settlement_address=$(service_addr settlement)"
+      printf '%s\n' "--catalog_address=$(service_addr catalog)"
       ;;
     membership)
       # Tiers, export, activity and referral rewards call the ledger.
-      printf '%s\n' "--ledger_address=$LISTEN_HOST:$(service_port ledger)"
+      printf '%s\n' "--ledger_address=$(service_addr ledger)"
       ;;
     catalog)
       # Redeem, vouchers and tier limits call the ledger and membership;
       # partner ids of rewards and campaigns are checked with settlement.
-      printf '%s\n' "--ledger_address=$LISTEN_HOST:$(service_port ledger)"
-      printf '%s\n' "--membership_address=$LISTEN_HOST:$(service_port membership)"
-      printf '%s\n' "--settlement_address=$LISTEN_HOST:$(service_port settlement)"
+      printf '%s\n' "--ledger_address=$(service_addr ledger)"
+      printf '%s\n' "--membership_address=$(service_addr membership)"
+      printf '%s\n' "--settlement_address=$(service_addr settlement)"
       ;;
     settlement)
       # Closing and reconciling periods read the ledger's journal.
-      printf '%s\n' "--ledger_address=$LISTEN_HOST:$(service_port ledger)"
+      printf '%s\n' "--ledger_address=$(service_addr ledger)"
       ;;
   esac
 }
 
 start_service() {
-  local name="$1" bin port pid log_file pidfile
+  local name="$1" bin addr host port pid log_file pidfile var
   local -a extra=()
   mapfile -t extra < <(service_args "$name")
   bin="$(service_bin "$name")"
-  port="$(service_port "$name")"
+  addr="$(service_addr "$name")"
+  host="${addr%:*}"
+  port="${addr##*:}"
   pidfile="$(service_pidfile "$name")"
   log_file="$(service_log "$name")"
   if pid="$(service_pid "$name")"; then
-    log "$name already running (pid $pid)"
+    log "$name already running (pid $pid) on $addr"
+    var="QUICKSTART_${name^^}_PORT"
+    if [[ -n "${!var:-}" && "${!var}" != "$port" ]]; then
+      warn "$name keeps port $port, not $var=${!var}; stop it first to move it"
+    fi
     return 0
   fi
   if [[ ! -x "$bin" ]]; then
     warn "$bin is missing: build first (deploy/quickstart.sh builds it)"
     return 1
   fi
-  if port_in_use "$port" "$LISTEN_HOST"; then
+  if port_in_use "$port" "$host"; then
     warn "port $port for $name is in use by another process; set QUICKSTART_${name^^}_PORT"
     return 1
   fi
-  printf '%s %s: started by %s on %s:%s ===\n' "$LOG_MARKER" "$(date -Is)" "$PROG" "$LISTEN_HOST" "$port" >>"$log_file"
+  printf '%s %s: started by %s on %s:%s ===\n' "$LOG_MARKER" "$(date -Is)" "$PROG" "$host" "$port" >>"$log_file"
   # The password goes through the environment, never the command line.
   # setsid: a Ctrl-C in this terminal reaches only this script, which then
   # stops the services in order.
@@ -238,9 +279,9 @@ start_service() {
       export LOYALTY_SERVICE_API_KEY
     fi
     exec setsid "$bin" \
-      --listen="$LISTEN_HOST:$port" \
+      --listen="$addr" \
       --api_keys_file="$KEYS_FILE" \
-      --key_directory_address="$LISTEN_HOST:$(service_port settlement)" \
+      --key_directory_address="$(service_addr settlement)" \
       --db_host=127.0.0.1 \
       --db_port="$DB_PORT" \
       --db_socket= \
@@ -250,6 +291,8 @@ start_service() {
   ) &
   pid=$!
   printf '%s\n' "$pid" >"$pidfile"
+  # Remembered for status, stop and the next start (see service_addr).
+  printf '%s\n' "$addr" >"$(service_addrfile "$name")"
   log "$name starting (pid $pid, log ${log_file#"$REPO_ROOT"/})"
 }
 
@@ -270,18 +313,18 @@ tail_service_log() {
 
 # wait_healthy NAME: waits until NAME answers SERVING; 1 if it dies or times out.
 wait_healthy() {
-  local name="$1" port pid deadline
-  port="$(service_port "$name")"
+  local name="$1" addr pid deadline
+  addr="$(service_addr "$name")"
   pid="$(read_pid_file "$(service_pidfile "$name")")" || return 1
   deadline=$(($(now) + HEALTH_TIMEOUT))
-  until grpc_health_check "$LISTEN_HOST:$port" 2; do
+  until grpc_health_check "$addr" 2; do
     if ! pid_alive "$pid"; then
       warn "$name (pid $pid) exited during startup"
       tail_service_log "$name"
       return 1
     fi
     if (($(now) >= deadline)); then
-      warn "$name did not report SERVING on $LISTEN_HOST:$port within ${HEALTH_TIMEOUT}s"
+      warn "$name did not report SERVING on $addr within ${HEALTH_TIMEOUT}s"
       tail_service_log "$name"
       return 1
     fi
@@ -335,7 +378,7 @@ print_endpoints() {
   log "the platform is up:"
   for name in "${SERVICES[@]}"; do
     pid="$(service_pid "$name" || true)"
-    printf '    %-11s %s:%-5s  pid %-7s log %s\n' "$name" "$LISTEN_HOST" "$(service_port "$name")" \
+    printf '    %-11s %-16s pid %-7s log %s\n' "$name" "$(service_addr "$name")" \
       "${pid:-?}" "${LOG_DIR#"$REPO_ROOT"/}/$name.log"
   done
   printf '    %-11s 127.0.0.1:%-5s  socket %s  user %s\n' "mariadb" "$DB_PORT" "$DB_DIR/mysqld.sock" "$DB_USER"
@@ -359,7 +402,7 @@ run_demo() {
   if ! (
     for name in "${SERVICES[@]}"; do
       var="LOYALTY_${name^^}_ADDR"
-      export "$var=$LISTEN_HOST:$(service_port "$name")"
+      export "$var=$(service_addr "$name")"
     done
     export LOYALTY_DEV_KEYS_FILE="$DEV_KEYS"
     "$demo"
@@ -417,16 +460,17 @@ do_stop() {
 }
 
 do_status() {
-  local name pid rc=0 fg
+  local name pid addr rc=0 fg
   if fg="$(foreground_pid)"; then
     log "foreground quickstart running (pid $fg)"
   fi
   for name in "${SERVICES[@]}"; do
     if pid="$(service_pid "$name")"; then
-      if grpc_health_check "$LISTEN_HOST:$(service_port "$name")" 2; then
-        log "$name: SERVING on $LISTEN_HOST:$(service_port "$name") (pid $pid)"
+      addr="$(service_addr "$name")"
+      if grpc_health_check "$addr" 2; then
+        log "$name: SERVING on $addr (pid $pid)"
       else
-        log "$name: running but not SERVING on $LISTEN_HOST:$(service_port "$name") (pid $pid)"
+        log "$name: running but not SERVING on $addr (pid $pid)"
         rc=3
       fi
     else

@@ -99,6 +99,10 @@ struct FileSpec {
   std::map<std::string, int64_t> totals;  // per currency
 };
 
+// H, file kind, period name, period id, first sequence, last sequence,
+// chain hash (README, "Export files").
+constexpr size_t kHeaderFields = 7;
+
 std::string Encode(const v1::Period& period, const FileSpec& f, v1::ExportFormat format) {
   const std::string kind = v1::ExportFileKind_Name(f.kind);
   std::string totals_text;
@@ -107,7 +111,11 @@ std::string Encode(const v1::Period& period, const FileSpec& f, v1::ExportFormat
     absl::StrAppend(&totals_text, currency, ":", amount);
   }
   if (format == v1::EXPORT_FORMAT_CSV) {
-    const size_t width = f.columns.size() + 1;
+    // Every row has the same number of fields (RFC 4180): the widest of the
+    // column-name row and the H record, which has kHeaderFields whatever the
+    // file (the payments file has fewer data columns than that). Shorter
+    // rows are padded with empty fields, never cut.
+    const size_t width = std::max(f.columns.size() + 1, kHeaderFields);
     auto row = [&](std::vector<std::string> fields) {
       fields.resize(width);
       std::vector<std::string> escaped;
