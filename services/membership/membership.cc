@@ -1442,7 +1442,17 @@ absl::StatusOr<int> Membership::GrantReferralRewards(int max) {
       return absl::OkStatus();
     }));
     if (!referrer.has_value() || referrer->status() == v1::MEMBER_STATUS_CLOSED) {
-      ref.set_state(v1::REFERRAL_STATE_VOID);
+      // Unless an earlier pass granted it and could not record that: then
+      // the ledger holds the bonus, and the referral was rewarded.
+      ASSIGN_OR_RETURN(std::string earlier, ledger_.FindBonus(ref.referrer_member_id(), ref.referral_id()));
+      if (earlier.empty()) {
+        ref.set_state(v1::REFERRAL_STATE_VOID);
+      } else {
+        ref.set_state(v1::REFERRAL_STATE_REWARDED);
+        *ref.mutable_rewarded_at() = ToProtoTime(Now());
+        ref.set_reward_points(options_.referral_reward_points);
+        ref.set_reward_transfer_id(earlier);
+      }
       RETURN_IF_ERROR(store_.Run("referrals.void", [&](MembershipTx& tx) { return tx.CompleteReferral(ref); }));
       continue;
     }

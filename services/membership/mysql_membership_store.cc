@@ -170,9 +170,11 @@ constexpr absl::string_view kMarkReferralDue =
     "UPDATE referrals SET reward_due = 1 WHERE referred_member_id = ? AND state = 1 AND reward_due = 0";
 constexpr absl::string_view kSelectDueReferrals =
     "SELECT " LOYALTY_REFERRAL_COLUMNS " FROM referrals WHERE reward_due = 1 AND state = 1 ORDER BY id LIMIT ?";
+// Only a referral still due: another replica may have completed it since it
+// was listed, and its outcome stands.
 constexpr absl::string_view kCompleteReferral =
     "UPDATE referrals SET state = ?, rewarded_at = ?, reward_points = ?, reward_transfer_id = ?, reward_due = 0 "
-    "WHERE referral_id = ?";
+    "WHERE referral_id = ? AND reward_due = 1";
 
 constexpr absl::string_view kInsertSegment =
     "INSERT INTO segments (segment_id, name, description, filter, created_at, updated_at, version, member_count, "

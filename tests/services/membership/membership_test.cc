@@ -70,13 +70,22 @@ class FakeLedger final : public LedgerClient {
   }
   absl::StatusOr<std::string> GrantBonus(const std::string& key, const std::string& member_id, int64_t points,
                                          ledger::v1::BonusKind kind, const std::string&,
-                                         const std::string&) override {
+                                         const std::string& reference) override {
     absl::MutexLock lock(&mu_);
     if (down_) return absl::UnavailableError("ledger unreachable; retry later");
     EXPECT_EQ(kind, ledger::v1::BONUS_KIND_REFERRAL);
     auto [it, inserted] = grants_.try_emplace(key, absl::StrCat("bonus-", grants_.size() + 1));
-    if (inserted) bonus_points_[member_id] += points;
+    if (inserted) {
+      bonus_points_[member_id] += points;
+      bonus_by_reference_[member_id + "|" + reference] = it->second;
+    }
     return it->second;
+  }
+  absl::StatusOr<std::string> FindBonus(const std::string& member_id, const std::string& reference) override {
+    absl::MutexLock lock(&mu_);
+    if (down_) return absl::UnavailableError("ledger unreachable; retry later");
+    auto it = bonus_by_reference_.find(member_id + "|" + reference);
+    return it == bonus_by_reference_.end() ? std::string() : it->second;
   }
   void AddEarn(const std::string& member_id, absl::Time at) {
     absl::MutexLock lock(&mu_);
@@ -109,6 +118,7 @@ class FakeLedger final : public LedgerClient {
   std::vector<ledger::v1::Transfer> journal_;
   absl::flat_hash_map<std::string, std::string> grants_;
   absl::flat_hash_map<std::string, int64_t> bonus_points_;
+  absl::flat_hash_map<std::string, std::string> bonus_by_reference_;
 };
 
 class MembershipTest : public ::testing::Test {
@@ -867,6 +877,39 @@ TEST_F(MembershipTest, ReferrerIsRewardedOnceWhenTheReferredMemberFirstEarns) {
   EXPECT_FALSE(refs->referrals(0).reward_transfer_id().empty());
   // Activity is recorded for segments.
   EXPECT_EQ(Count("SELECT COUNT(*) FROM members WHERE last_activity_at IS NOT NULL"), 2);
+}
+
+TEST_F(MembershipTest, AReferralRewardedAtTheLedgerIsNotVoidedWhenItsRecordWasLost) {
+  v1::EnrolResponse referrer = MustEnrol("k1", "a@example.com");
+  v1::EnrolRequest r = EnrolOf("k2", "b@example.com");
+  r.set_referral_code(referrer.member().referral_code());
+  auto referred = membership_->Enrol(kVet, r);
+  ASSERT_TRUE(referred.ok()) << referred.status();
+  const std::string referrer_id = referrer.member().member_id();
+  ledger_.AddEarn(referred->member().member_id(), Now());
+  ASSERT_EQ(*membership_->ConsumeLedgerJournal(100), 1);
+  v1::ListReferralsRequest list;
+  list.set_member_id(referrer_id);
+  const std::string referral_id = membership_->ListReferrals(kBackoffice, list)->referrals(0).referral_id();
+  // An earlier pass granted the bonus at the ledger, and then could not
+  // record it; meanwhile the referrer's membership was closed.
+  const std::string granted = *ledger_.GrantBonus(absl::StrCat("referral:", referral_id), referrer_id, 500,
+                                                  ledger::v1::BONUS_KIND_REFERRAL, "reward", referral_id);
+  v1::SetMemberStatusRequest close;
+  close.set_idempotency_key("close");
+  close.set_member_id(referrer_id);
+  close.set_status(v1::MEMBER_STATUS_CLOSED);
+  close.set_reason("left the programme");
+  ASSERT_TRUE(membership_->SetMemberStatus(kBackoffice, close).ok());
+
+  ASSERT_TRUE(membership_->GrantReferralRewards(10).ok());
+  auto refs = membership_->ListReferrals(kBackoffice, list);
+  ASSERT_TRUE(refs.ok());
+  ASSERT_EQ(refs->referrals_size(), 1);
+  // Rewarded, with the ledger's transfer: not VOID while the points stand.
+  EXPECT_EQ(refs->referrals(0).state(), v1::REFERRAL_STATE_REWARDED);
+  EXPECT_EQ(refs->referrals(0).reward_transfer_id(), granted);
+  EXPECT_EQ(ledger_.BonusPoints(referrer_id), 500);  // granted once
 }
 
 TEST_F(MembershipTest, SegmentsSelectMembersByTierConsentAndBirthday) {
