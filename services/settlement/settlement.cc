@@ -291,8 +291,10 @@ v1::PrepaidBalance BalanceOf(const PrepaidRow& row, int64_t threshold, int64_t a
 }
 
 // Sets row.alert_level from the balance; when it rises, stores an alert and
-// logs it. A purchase lowers the level without an alert.
-absl::Status UpdateAlertLevel(SettlementTx& tx, PrepaidRow& row, int64_t threshold, absl::Time now) {
+// adds it to `raised` (logged once the transaction committed). A purchase
+// lowers the level without an alert.
+absl::Status UpdateAlertLevel(SettlementTx& tx, PrepaidRow& row, int64_t threshold, absl::Time now,
+                              std::vector<v1::Alert>* raised) {
   const int64_t remaining = row.purchased_points - row.issued_points;
   const int level = remaining <= 0 ? 2 : (threshold > 0 && remaining < threshold ? 1 : 0);
   const int previous = row.alert_level;
@@ -308,11 +310,16 @@ absl::Status UpdateAlertLevel(SettlementTx& tx, PrepaidRow& row, int64_t thresho
   *a.mutable_created_at() = ToProtoTime(now);
   a.set_remaining_points(remaining);
   a.set_threshold_points(threshold);
-  log::Warn("prepaid_alert", {{"partner_id", row.partner_id},
+  RETURN_IF_ERROR(tx.InsertAlert(a));
+  raised->push_back(std::move(a));
+  return absl::OkStatus();
+}
+
+void LogAlert(const v1::Alert& a) {
+  log::Warn("prepaid_alert", {{"partner_id", a.partner_id()},
                               {"kind", v1::AlertKind_Name(a.kind())},
-                              {"remaining_points", remaining},
-                              {"threshold_points", threshold}});
-  return tx.InsertAlert(a);
+                              {"remaining_points", a.remaining_points()},
+                              {"threshold_points", a.threshold_points()}});
 }
 
 }  // namespace
@@ -642,7 +649,8 @@ absl::StatusOr<v1::PurchasePointBlockResponse> Settlement::PurchasePointBlock(co
         PrepaidRow next = row.value_or(PrepaidRow{r.partner_id(), 0, 0, 0});
         next.purchased_points += r.points();
         const int64_t threshold = ThresholdAt(history, now);
-        RETURN_IF_ERROR(UpdateAlertLevel(tx, next, threshold, now));
+        std::vector<v1::Alert> none;  // a purchase raises no alert
+        RETURN_IF_ERROR(UpdateAlertLevel(tx, next, threshold, now, &none));
         RETURN_IF_ERROR(tx.PutPrepaid(next));
         RETURN_IF_ERROR(tx.InsertPointBlock(block));
         RETURN_IF_ERROR(tx.TouchPartner(r.partner_id()));
@@ -726,8 +734,10 @@ absl::StatusOr<int> Settlement::FollowJournal(int page_size) {
   }
   const absl::Time now = Now();
   int consumed = 0;
+  std::vector<v1::Alert> raised;
   RETURN_IF_ERROR(store_.Run("FollowJournal", [&](SettlementTx& tx) -> absl::Status {
     consumed = 0;
+    raised.clear();
     ASSIGN_OR_RETURN(int64_t position, tx.GetCursor(kPrepaidCursor, true));
     if (position != after) return absl::OkStatus();  // another replica applied this page
     std::map<std::string, ContractHistory> contracts;
@@ -741,7 +751,7 @@ absl::StatusOr<int> Settlement::FollowJournal(int page_size) {
       ASSIGN_OR_RETURN(std::optional<PrepaidRow> row, tx.GetPrepaid(partner_id, true));
       PrepaidRow next = row.value_or(PrepaidRow{partner_id, 0, 0, 0});
       next.issued_points += delta;
-      RETURN_IF_ERROR(UpdateAlertLevel(tx, next, ThresholdAt(contracts[partner_id], now), now));
+      RETURN_IF_ERROR(UpdateAlertLevel(tx, next, ThresholdAt(contracts[partner_id], now), now, &raised));
       RETURN_IF_ERROR(tx.PutPrepaid(next));
       RETURN_IF_ERROR(tx.TouchPartner(partner_id));
     }
@@ -749,6 +759,7 @@ absl::StatusOr<int> Settlement::FollowJournal(int page_size) {
     consumed = static_cast<int>(page.transfers.size());
     return absl::OkStatus();
   }));
+  for (const v1::Alert& a : raised) LogAlert(a);  // only alerts that were committed
   return consumed;
 }
 

@@ -7,7 +7,9 @@
 // The caller never gets OK for a close that is not in the database, and
 // retries with the same key end with the period closed once and each
 // statement counting every transfer exactly once, as computed by hand.
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/log/log.h"
 #include "common/db/migrations.h"
 #include "common/testing/fault_proxy.h"
 #include "common/testing/test_db.h"
@@ -83,26 +85,28 @@ class SettlementFaultTest : public ::testing::Test {
     SettlementOptions options;
     options.close_page_size = 2;  // several pages, so a close has several transactions
     settlement_ = std::make_unique<Settlement>(*store_, *direct_, options);
-    CreateVet();
+    CreatePartner("vet", v1::FUNDING_MODEL_POSTPAID);
   }
 
-  void CreateVet() {
+  // A partner with a contract: 1 point per EUR, 10.00 EUR per 1000 points
+  // issued, 8.00 EUR per 1000 honoured, no fee.
+  void CreatePartner(const std::string& id, v1::FundingModel funding, int64_t low_balance_threshold = 0) {
     v1::CreatePartnerRequest partner;
-    partner.set_idempotency_key("create-vet");
+    partner.set_idempotency_key("create-" + id);
     v1::Partner& p = *partner.mutable_partner();
-    p.set_partner_id("vet");
-    p.set_legal_name("vet GmbH");
-    p.set_display_name("vet");
+    p.set_partner_id(id);
+    p.set_legal_name(id + " GmbH");
+    p.set_display_name(id);
     p.set_business_category(v1::BUSINESS_CATEGORY_VET_CLINIC);
     p.set_country("DE");
     p.set_settlement_currency("EUR");
     p.mutable_billing_contact()->set_name("Accounts");
-    p.mutable_billing_contact()->set_email("accounts@vet.example");
+    p.mutable_billing_contact()->set_email("accounts@" + id + ".example");
     ASSERT_TRUE(settlement_->CreatePartner(kBackoffice, partner).ok());
     v1::CreateContractVersionRequest contract;
-    contract.set_idempotency_key("contract-vet");
+    contract.set_idempotency_key("contract-" + id);
     v1::Contract& c = *contract.mutable_contract();
-    c.set_partner_id("vet");
+    c.set_partner_id(id);
     *c.mutable_effective_from() = ToProtoTime(absl::FromUnixSeconds(0));
     c.set_earn_currency("EUR");
     c.set_earn_rate_milli_points_per_unit(1000);
@@ -112,7 +116,8 @@ class SettlementFaultTest : public ::testing::Test {
     c.mutable_reimbursement_per_1000_points()->set_currency("EUR");
     c.mutable_monthly_fee()->set_amount_minor(0);
     c.mutable_monthly_fee()->set_currency("EUR");
-    c.set_funding_model(v1::FUNDING_MODEL_POSTPAID);
+    c.set_funding_model(funding);
+    c.set_prepaid_low_balance_threshold_points(low_balance_threshold);
     auto created = settlement_->CreateContractVersion(kBackoffice, contract);
     ASSERT_TRUE(created.ok()) << created.status();
   }
@@ -195,6 +200,42 @@ TEST_F(SettlementFaultTest, ClosePeriodIsNeverAcknowledgedUnlessCommittedAndCoun
     }
   }
   EXPECT_GE(faulted, 8);  // start, pages and the final close were each hit
+}
+
+TEST_F(SettlementFaultTest, APrepaidAlertIsLoggedOnlyOnceItsTransactionCommitted) {
+  // "prepaid" (the ledger fixture's prepaid partner) bought 100 points and
+  // is alerted below 50.
+  ASSERT_NO_FATAL_FAILURE(CreatePartner("prepaid", v1::FUNDING_MODEL_PREPAID, 50));
+  v1::PurchasePointBlockRequest block;
+  block.set_idempotency_key("block-1");
+  block.set_partner_id("prepaid");
+  block.set_points(100);
+  block.mutable_price()->set_amount_minor(1'000);
+  block.mutable_price()->set_currency("EUR");
+  ASSERT_TRUE(settlement_->PurchasePointBlock(kBackoffice, block).ok());
+  // It issues 60: 40 remain, below 50.
+  auto earned = ledger_->ledger->Earn(caller_, ledger::testing::EarnOf("p-1", "prepaid", "pm", 6'000));
+  ASSERT_TRUE(earned.ok()) << earned.status();
+  ASSERT_EQ(earned->points(), 60);
+
+  std::vector<std::string> alerts_logged;
+  log::SetSinkForTesting([&](absl::string_view line) {
+    if (absl::StrContains(line, "event=prepaid_alert")) alerts_logged.emplace_back(line);
+  });
+  // FollowJournal reads its cursor, then applies the page in a transaction
+  // whose COMMIT is cut: nothing was stored, so nothing may be announced.
+  proxy_->Arm(Fault::kCutAtCommit, /*skip=*/1);
+  absl::StatusOr<int> cut = settlement_->FollowJournal(100);
+  EXPECT_EQ(proxy_->fired(), 1);
+  EXPECT_EQ(cut.status().code(), absl::StatusCode::kUnavailable) << cut.status();
+  EXPECT_TRUE(alerts_logged.empty()) << alerts_logged[0];
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM alerts"), 0);
+  // The next pass applies it: one alert, stored and logged once.
+  ASSERT_TRUE(settlement_->FollowJournal(100).ok());
+  log::SetSinkForTesting(nullptr);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM alerts"), 1);
+  ASSERT_EQ(alerts_logged.size(), 1u);
+  EXPECT_TRUE(absl::StrContains(alerts_logged[0], "remaining_points=40")) << alerts_logged[0];
 }
 
 }  // namespace
