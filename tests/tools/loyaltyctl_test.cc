@@ -12,7 +12,9 @@
 #include "gtest/gtest.h"
 #include "loyalty/catalog/v1/catalog.pb.h"
 #include "loyalty/ledger/v1/ledger.pb.h"
-#include "loyalty/membership/v1/membership.pb.h"
+#include "loyalty/membership/v1/membership.grpc.pb.h"
+#include "absl/synchronization/mutex.h"
+#include "grpcpp/server_builder.h"
 #include "tools/loyaltyctl/messages.h"
 
 namespace loyalty {
@@ -172,6 +174,52 @@ TEST_F(LoyaltyctlE2E, BackofficeAdjustsAndReadsWithTheExitCodesScriptsNeed) {
   const int closed = testing::PickFreePort();
   EXPECT_EQ(Ctl(bo, absl::StrCat("partners list --settlement=127.0.0.1:", closed, " --deadline_ms=2000")).exit_code,
             3);
+}
+
+// A resumable batch job (RunTierEvaluation) with --all: every batch is run,
+// each from where the last stopped and under a key of its own, until the job
+// says it is done. (It used to stop after the first batch and exit 0.)
+class ScriptedMembership final : public loyalty::membership::v1::MembershipService::Service {
+ public:
+  grpc::Status RunTierEvaluation(grpc::ServerContext*, const loyalty::membership::v1::RunTierEvaluationRequest* r,
+                                 loyalty::membership::v1::RunTierEvaluationResponse* out) override {
+    absl::MutexLock lock(&mu_);
+    resume_tokens_.push_back(r->resume_token());
+    keys_.push_back(r->idempotency_key());
+    out->set_evaluated_count(2);
+    const int round = static_cast<int>(resume_tokens_.size());
+    if (round < 3) out->set_next_resume_token(absl::StrCat("after-", round));
+    return grpc::Status::OK;
+  }
+  std::vector<std::string> resume_tokens() {
+    absl::MutexLock lock(&mu_);
+    return resume_tokens_;
+  }
+  std::vector<std::string> keys() {
+    absl::MutexLock lock(&mu_);
+    return keys_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> resume_tokens_;
+  std::vector<std::string> keys_;
+};
+
+TEST_F(LoyaltyctlE2E, AllFollowsAResumableJobToItsEnd) {
+  ScriptedMembership membership;
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&membership);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  CtlRun run = Ctl(keys_.backoffice(), absl::StrCat("members tiers --all --idempotency_key=tiers-1 --membership=127.0.0.1:",
+                                                    port));
+  server->Shutdown();
+  EXPECT_EQ(run.exit_code, 0) << run.out;
+  EXPECT_EQ(membership.resume_tokens(), (std::vector<std::string>{"", "after-1", "after-2"})) << run.out;
+  EXPECT_EQ(membership.keys(), (std::vector<std::string>{"tiers-1", "tiers-1-2", "tiers-1-3"})) << run.out;
 }
 
 }  // namespace

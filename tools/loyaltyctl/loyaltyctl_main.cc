@@ -273,6 +273,9 @@ int Run(const std::string& service, const std::string& method_name, const Option
   const FieldDescriptor* page_token = method->input_type()->FindFieldByName("page_token");
   const FieldDescriptor* next_token = method->output_type()->FindFieldByName("next_page_token");
   const FieldDescriptor* has_more = method->output_type()->FindFieldByName("has_more");
+  // Resumable batch jobs (RunTierEvaluation): resume_token in, next_resume_token out.
+  const FieldDescriptor* resume_token = method->input_type()->FindFieldByName("resume_token");
+  const FieldDescriptor* next_resume = method->output_type()->FindFieldByName("next_resume_token");
   for (int round = 1;; ++round) {
     absl::StatusOr<std::string> bytes = rpc::CallUnaryBytes(channel, path, request->SerializeAsString(), call);
     if (!bytes.ok()) {
@@ -294,6 +297,13 @@ int Run(const std::string& service, const std::string& method_name, const Option
     const auto* r = page->GetReflection();
     if (page_token != nullptr && next_token != nullptr && !r->GetString(*page, next_token).empty()) {
       request->GetReflection()->SetString(request.get(), page_token, r->GetString(*page, next_token));
+    } else if (resume_token != nullptr && next_resume != nullptr && !r->GetString(*page, next_resume).empty()) {
+      // The next batch of the job, from where this one stopped, under a key
+      // of its own.
+      request->GetReflection()->SetString(request.get(), resume_token, r->GetString(*page, next_resume));
+      if (key_field != nullptr) {
+        request->GetReflection()->SetString(request.get(), key_field, absl::StrCat(base_key, "-", round + 1));
+      }
     } else if (has_more != nullptr && r->GetBool(*page, has_more)) {
       // A long job in bounded rounds: each round is its own idempotent call.
       if (key_field != nullptr) {
