@@ -188,6 +188,17 @@ absl::Status AppendToKeysFile(const std::string& path, const ApiKeyRecord& recor
     ::unlink(tmp.c_str());
     return absl::UnavailableError(absl::StrCat("cannot replace ", path, ": ", error));
   }
+  // The rename is durable only once the folder is: a key reported as written
+  // must survive a power loss.
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0 || ::fsync(dir_fd) != 0) {
+    const std::string error = ErrnoText();
+    if (dir_fd >= 0) ::close(dir_fd);
+    return absl::UnavailableError(absl::StrCat("cannot make ", path, " durable: ", error));
+  }
+  ::close(dir_fd);
   return absl::OkStatus();
 }
 
