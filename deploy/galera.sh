@@ -342,27 +342,9 @@ EOF
   mv -f "$cnf.tmp" "$cnf"
 }
 
-sql_quote() {
-  # A single-quoted SQL string literal (NO_BACKSLASH_ESCAPES is off).
-  local s="$1"
-  s="${s//\\/\\\\}"
-  s="${s//\'/\\\'}"
-  printf "'%s'" "$s"
-}
-
 # setup_users I: through node I; Galera replicates the statements.
 setup_users() {
-  local password="${GALERA_PASSWORD:-loyalty-test}" pw host
-  pw="$(sql_quote "$password")"
-  # Through stdin, so the password never appears on a command line.
-  {
-    for host in localhost 127.0.0.1; do
-      printf "CREATE USER IF NOT EXISTS '%s'@'%s' IDENTIFIED BY %s;\n" "$APP_USER" "$host" "$pw"
-      printf "ALTER USER '%s'@'%s' IDENTIFIED BY %s;\n" "$APP_USER" "$host" "$pw"
-      printf "GRANT ALL PRIVILEGES ON \`loyalty%%\`.* TO '%s'@'%s';\n" "$APP_USER" "$host"
-    done
-    printf 'FLUSH PRIVILEGES;\n'
-  } | sql_admin "$1"
+  app_user_sql "$APP_USER" "${GALERA_PASSWORD:-loyalty-test}" | sql_admin "$1"
 }
 
 print_info() {

@@ -146,3 +146,20 @@ status = response[1] if len(response) >= 2 and response[0] == 0x08 else 0
 sys.exit(0 if status == 1 else 1)
 PY
 }
+
+# app_user_sql USER PASSWORD: the statements that create USER @localhost and
+# @127.0.0.1 with PASSWORD (set again if it exists) and give it ALL on the
+# databases named loyalty%. Printed, for the server's stdin, so that the
+# password never appears on a command line.
+app_user_sql() {
+  local user="$1" pw="$2" host
+  # A single-quoted SQL string literal (NO_BACKSLASH_ESCAPES is off).
+  pw="${pw//\\/\\\\}"
+  pw="${pw//\'/\\\'}"
+  for host in localhost 127.0.0.1; do
+    printf "CREATE USER IF NOT EXISTS '%s'@'%s' IDENTIFIED BY '%s';\n" "$user" "$host" "$pw"
+    printf "ALTER USER '%s'@'%s' IDENTIFIED BY '%s';\n" "$user" "$host" "$pw"
+    printf "GRANT ALL PRIVILEGES ON \`loyalty%%\`.* TO '%s'@'%s';\n" "$user" "$host"
+  done
+  printf 'FLUSH PRIVILEGES;\n'
+}

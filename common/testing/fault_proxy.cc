@@ -13,6 +13,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/status/status_macros.h"
 
 namespace loyalty::testing {
 namespace {
@@ -342,6 +343,16 @@ std::string FaultName(FaultProxy::Fault fault) {
       break;
   }
   return "none";
+}
+
+absl::StatusOr<ProxiedDatabase> ProxiedDatabase::Create(const std::string& prefix,
+                                                        const std::vector<db::MigrationFile>& migrations) {
+  ProxiedDatabase out;
+  ASSIGN_OR_RETURN(out.db, TestDatabase::Create(prefix));
+  if (!migrations.empty()) RETURN_IF_ERROR(db::ApplyMigrations(out.db->pool(), migrations).status());
+  ASSIGN_OR_RETURN(out.proxy, FaultProxy::Start("127.0.0.1", out.db->options().port));
+  ASSIGN_OR_RETURN(out.pool, db::ConnectionPool::Create(OverTcp(out.db->options(), out.proxy->port())));
+  return out;
 }
 
 }  // namespace loyalty::testing

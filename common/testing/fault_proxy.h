@@ -39,6 +39,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/db/migrations.h"
+#include "common/db/pool.h"
+#include "common/testing/test_db.h"
 
 namespace loyalty::testing {
 
@@ -113,5 +116,17 @@ FaultedCall CallUnderFault(FaultProxy& proxy, FaultProxy::Fault fault, int skip,
 
 // "cut-at-commit", ... for messages.
 std::string FaultName(FaultProxy::Fault fault);
+
+// A fresh schema on the test MariaDB, migrated, with a FaultProxy in front of
+// it: the code under test gets `pool` (through the proxy); checks read
+// `db->pool()` (straight from the database).
+struct ProxiedDatabase {
+  std::unique_ptr<TestDatabase> db;
+  std::unique_ptr<FaultProxy> proxy;
+  std::unique_ptr<db::ConnectionPool> pool;
+
+  static absl::StatusOr<ProxiedDatabase> Create(const std::string& prefix,
+                                                const std::vector<db::MigrationFile>& migrations);
+};
 
 }  // namespace loyalty::testing

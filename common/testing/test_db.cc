@@ -89,6 +89,13 @@ absl::Status RunTestDbScript(const std::string& action) {
   return absl::OkStatus();
 }
 
+db::DbOptions OverTcp(db::DbOptions options, int port) {
+  options.socket.clear();
+  options.host = "127.0.0.1";
+  options.port = port;
+  return options;
+}
+
 absl::Status ExecForTest(db::ConnectionPool& pool, const std::string& sql) {
   return db::RunWithConnection(pool, "test exec", [&](db::PooledConnection& c) {
     c.Prepare(sql).execute();
@@ -138,11 +145,10 @@ absl::StatusOr<std::string> TableChecksumsForTest(db::ConnectionPool& pool) {
 
 std::vector<std::pair<std::string, std::string>> ServiceDbEnv(const TestDatabase& db,
                                                               const std::string& keys_file, int tcp_port) {
-  const db::DbOptions& o = db.options();
-  const bool proxied = tcp_port != 0;
-  return {{"LOYALTY_DB_HOST", proxied ? std::string("127.0.0.1") : o.host},
-          {"LOYALTY_DB_PORT", std::to_string(proxied ? tcp_port : o.port)},
-          {"LOYALTY_DB_SOCKET", proxied ? std::string() : o.socket},
+  const db::DbOptions o = tcp_port != 0 ? OverTcp(db.options(), tcp_port) : db.options();
+  return {{"LOYALTY_DB_HOST", o.host},
+          {"LOYALTY_DB_PORT", std::to_string(o.port)},
+          {"LOYALTY_DB_SOCKET", o.socket},
           {"LOYALTY_DB_USER", o.user},
           {"LOYALTY_DB_PASSWORD", o.password},
           {"LOYALTY_DB_NAME", db.name()},

@@ -49,6 +49,10 @@ class TestDatabase {
 // FAILED_PRECONDITION without them. Tests using it must be RUN_SERIAL.
 absl::Status RunTestDbScript(const std::string& action);
 
+// `options` reaching the same server over TCP at 127.0.0.1:port instead (a
+// FaultProxy in front of it).
+db::DbOptions OverTcp(db::DbOptions options, int port);
+
 // Runs one statement without parameters on `pool` (test setup only).
 absl::Status ExecForTest(db::ConnectionPool& pool, const std::string& sql);
 // Runs a query that returns one integer; `params` are bound to its ?s.

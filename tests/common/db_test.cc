@@ -272,10 +272,7 @@ class DbFaultTest : public DbTest {
     auto proxy = testing::FaultProxy::Start(direct.host, direct.port);
     ASSERT_TRUE(proxy.ok()) << proxy.status();
     proxy_ = *std::move(proxy);
-    DbOptions options = direct;
-    options.socket.clear();  // TCP, through the proxy
-    options.host = "127.0.0.1";
-    options.port = proxy_->port();
+    DbOptions options = testing::OverTcp(direct, proxy_->port());
     options.pool_size = 2;
     auto pool = ConnectionPool::Create(options);
     ASSERT_TRUE(pool.ok()) << pool.status();

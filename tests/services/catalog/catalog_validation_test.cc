@@ -14,6 +14,7 @@
 #include "common/testing/test_db.h"
 #include "common/time/proto_time.h"
 #include "gtest/gtest.h"
+#include "tests/common/validation_rows.h"
 #include "services/catalog/catalog.h"
 #include "services/catalog/codes.h"
 #include "services/catalog/mysql_catalog_store.h"
@@ -24,30 +25,16 @@ const std::vector<db::MigrationFile>& Migrations();
 
 namespace {
 
+namespace validation = ::loyalty::testing::validation;
+using validation::Accented;
+using validation::Make;
+using validation::Row;
+
 using auth::Principal;
 
 const Principal kBackoffice = Principal::Of("bo000000000000001", common::v1::ROLE_BACKOFFICE);
 const Principal kVet = Principal::Partner("vet0000000000001", "vet");
 const Principal kService = Principal::Of("svc0000000000001", common::v1::ROLE_SERVICE);
-
-// n copies of a two-byte character: n characters, 2n bytes.
-std::string Accented(size_t n) {
-  std::string s;
-  for (size_t i = 0; i < n; ++i) s += "\xc3\xa9";  // U+00E9
-  return s;
-}
-
-struct Row {
-  std::string name;
-  std::string field;  // the message must start with it
-  std::function<absl::Status()> call;
-};
-
-template <typename Request, typename Call>
-Row Make(std::string name, std::string field, Request request, std::function<void(Request&)> mutate, Call call) {
-  mutate(request);
-  return Row{std::move(name), std::move(field), [request, call] { return call(request); }};
-}
 
 class CatalogValidationTest : public ::testing::Test {
  protected:
@@ -149,15 +136,7 @@ class CatalogValidationTest : public ::testing::Test {
   }
 
   void RunRows(const std::vector<Row>& rows) {
-    for (const Row& row : rows) {
-      SCOPED_TRACE(row.name);
-      const std::string before = State();
-      ASSERT_TRUE(absl::StrContains(before, "rewards ")) << before;
-      const absl::Status s = row.call();
-      EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
-      EXPECT_TRUE(absl::StartsWith(s.message(), row.field)) << "expected field " << row.field << ": " << s;
-      EXPECT_EQ(State(), before) << "a refused request wrote something";
-    }
+    validation::ExpectEachRefusedWritingNothing(rows, [this] { return State(); }, "rewards ");
   }
 
   std::unique_ptr<loyalty::testing::TestDatabase> db_;

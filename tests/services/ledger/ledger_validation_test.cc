@@ -12,26 +12,19 @@
 #include "common/testing/test_db.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
+#include "tests/common/validation_rows.h"
 #include "tests/services/ledger/ledger_fixture.h"
 
 namespace loyalty::ledger {
 namespace {
 
+namespace validation = ::loyalty::testing::validation;
+using validation::Accented;
+using validation::Make;
+using validation::Row;
+
 using google::protobuf::util::TimeUtil;
 using testing::EarnOf;
-
-// n copies of a two-byte character: n characters, 2n bytes.
-std::string Accented(size_t n) {
-  std::string s;
-  for (size_t i = 0; i < n; ++i) s += "\xc3\xa9";  // U+00E9
-  return s;
-}
-
-struct Row {
-  std::string name;
-  std::string field;  // the message must start with it
-  std::function<absl::Status()> call;
-};
 
 class LedgerValidationTest : public ::testing::Test {
  protected:
@@ -63,15 +56,7 @@ class LedgerValidationTest : public ::testing::Test {
   }
 
   void RunRows(const std::vector<Row>& rows) {
-    for (const Row& row : rows) {
-      SCOPED_TRACE(row.name);
-      const std::string before = Tables();
-      ASSERT_TRUE(absl::StrContains(before, "transfers ")) << before;
-      const absl::Status s = row.call();
-      EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
-      EXPECT_TRUE(absl::StartsWith(s.message(), row.field)) << "expected field " << row.field << ": " << s;
-      EXPECT_EQ(Tables(), before) << "a refused request wrote something";
-    }
+    validation::ExpectEachRefusedWritingNothing(rows, [this] { return Tables(); }, "transfers ");
   }
 
   v1::EarnRequest EarnBase() { return EarnOf("earn-bad", "vet", "m2", 1000); }
@@ -128,13 +113,6 @@ class LedgerValidationTest : public ::testing::Test {
     r.set_bonus_kind(v1::BONUS_KIND_GOODWILL);
     r.set_reason("goodwill");
     return r;
-  }
-
-  template <typename Request, typename Call>
-  Row Make(std::string name, std::string field, Request request, std::function<void(Request&)> mutate,
-           Call call) {
-    mutate(request);
-    return Row{std::move(name), std::move(field), [request, call] { return call(request); }};
   }
 
   std::unique_ptr<testing::LedgerUnderTest> t_;

@@ -15,6 +15,7 @@
 #include "common/testing/test_db.h"
 #include "common/time/proto_time.h"
 #include "gtest/gtest.h"
+#include "tests/common/validation_rows.h"
 #include "services/membership/membership.h"
 #include "services/membership/mysql_membership_store.h"
 
@@ -22,6 +23,11 @@ namespace loyalty::membership {
 const std::vector<db::MigrationFile>& Migrations();
 
 namespace {
+
+namespace validation = ::loyalty::testing::validation;
+using validation::Accented;
+using validation::Make;
+using validation::Row;
 
 using auth::Principal;
 
@@ -63,25 +69,6 @@ class QuietLedger final : public LedgerClient {
   absl::Mutex mu_;
   int grants_ ABSL_GUARDED_BY(mu_) = 0;
 };
-
-// n copies of a two-byte character: n characters, 2n bytes.
-std::string Accented(size_t n) {
-  std::string s;
-  for (size_t i = 0; i < n; ++i) s += "\xc3\xa9";  // U+00E9
-  return s;
-}
-
-struct Row {
-  std::string name;
-  std::string field;  // the message must start with it
-  std::function<absl::Status()> call;
-};
-
-template <typename Request, typename Call>
-Row Make(std::string name, std::string field, Request request, std::function<void(Request&)> mutate, Call call) {
-  mutate(request);
-  return Row{std::move(name), std::move(field), [request, call] { return call(request); }};
-}
 
 v1::TierDefinition Tier(const std::string& id, int rank, int64_t threshold, int64_t multiplier_bp) {
   v1::TierDefinition t;
@@ -153,15 +140,7 @@ class MembershipValidationTest : public ::testing::Test {
   }
 
   void RunRows(const std::vector<Row>& rows) {
-    for (const Row& row : rows) {
-      SCOPED_TRACE(row.name);
-      const std::string before = State();
-      ASSERT_TRUE(absl::StrContains(before, "members ")) << before;
-      const absl::Status s = row.call();
-      EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
-      EXPECT_TRUE(absl::StartsWith(s.message(), row.field)) << "expected field " << row.field << ": " << s;
-      EXPECT_EQ(State(), before) << "a refused request wrote something";
-    }
+    validation::ExpectEachRefusedWritingNothing(rows, [this] { return State(); }, "members ");
   }
 
   std::unique_ptr<loyalty::testing::TestDatabase> db_;

@@ -67,20 +67,11 @@ class SettlementFaultTest : public ::testing::Test {
     ledger_ = ledger::testing::MakeLedger();
     ASSERT_NE(ledger_, nullptr);
     direct_ = std::make_unique<DirectLedger>(*ledger_->ledger);
-    auto db = loyalty::testing::TestDatabase::Create("settlefault");
-    ASSERT_TRUE(db.ok()) << db.status();
-    db_ = *std::move(db);
-    ASSERT_TRUE(db::ApplyMigrations(db_->pool(), Migrations()).ok());
-    auto proxy = loyalty::testing::FaultProxy::Start("127.0.0.1", db_->options().port);
-    ASSERT_TRUE(proxy.ok()) << proxy.status();
-    proxy_ = *std::move(proxy);
-    db::DbOptions through = db_->options();
-    through.socket.clear();
-    through.host = "127.0.0.1";
-    through.port = proxy_->port();
-    auto pool = db::ConnectionPool::Create(through);
-    ASSERT_TRUE(pool.ok()) << pool.status();
-    pool_ = *std::move(pool);
+    auto proxied = loyalty::testing::ProxiedDatabase::Create("settlefault", Migrations());
+    ASSERT_TRUE(proxied.ok()) << proxied.status();
+    db_ = std::move(proxied->db);
+    proxy_ = std::move(proxied->proxy);
+    pool_ = std::move(proxied->pool);
     store_ = NewMysqlSettlementStore(*pool_);
     SettlementOptions options;
     options.close_page_size = 2;  // several pages, so a close has several transactions

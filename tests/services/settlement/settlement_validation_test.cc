@@ -14,6 +14,7 @@
 #include "common/testing/test_db.h"
 #include "common/time/proto_time.h"
 #include "gtest/gtest.h"
+#include "tests/common/validation_rows.h"
 #include "services/settlement/mysql_settlement_store.h"
 #include "services/settlement/settlement.h"
 
@@ -21,6 +22,11 @@ namespace loyalty::settlement {
 const std::vector<db::MigrationFile>& Migrations();
 
 namespace {
+
+namespace validation = ::loyalty::testing::validation;
+using validation::Accented;
+using validation::Make;
+using validation::Row;
 
 using auth::Principal;
 
@@ -49,25 +55,6 @@ common::v1::Money Money(int64_t minor, const std::string& currency = "EUR") {
   m.set_amount_minor(minor);
   m.set_currency(currency);
   return m;
-}
-
-// n copies of a two-byte character: n characters, 2n bytes.
-std::string Accented(size_t n) {
-  std::string s;
-  for (size_t i = 0; i < n; ++i) s += "\xc3\xa9";  // U+00E9
-  return s;
-}
-
-struct Row {
-  std::string name;
-  std::string field;  // the message must start with it
-  std::function<absl::Status()> call;
-};
-
-template <typename Request, typename Call>
-Row Make(std::string name, std::string field, Request request, std::function<void(Request&)> mutate, Call call) {
-  mutate(request);
-  return Row{std::move(name), std::move(field), [request, call] { return call(request); }};
 }
 
 v1::Partner PartnerOf(const std::string& id) {
@@ -167,15 +154,7 @@ class SettlementValidationTest : public ::testing::Test {
   }
 
   void RunRows(const std::vector<Row>& rows) {
-    for (const Row& row : rows) {
-      SCOPED_TRACE(row.name);
-      const std::string before = State();
-      ASSERT_TRUE(absl::StrContains(before, "partners ")) << before;
-      const absl::Status s = row.call();
-      EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
-      EXPECT_TRUE(absl::StartsWith(s.message(), row.field)) << "expected field " << row.field << ": " << s;
-      EXPECT_EQ(State(), before) << "a refused request wrote something";
-    }
+    validation::ExpectEachRefusedWritingNothing(rows, [this] { return State(); }, "partners ");
   }
 
   std::unique_ptr<loyalty::testing::TestDatabase> db_;
