@@ -84,6 +84,12 @@ v1::Voucher Present(v1::Voucher v, absl::Time now) {
   return v;
 }
 
+// Another request's honour or cancel of the voucher is in flight: this one
+// waits for its outcome (not remembered under the key).
+absl::Status VoucherBusy() {
+  return absl::AbortedError("another honour or cancel of this voucher is in progress; retry with the same key");
+}
+
 // Identifies the request that put a voucher operation in flight: its
 // caller's idempotency scope, its key and its fingerprint.
 template <typename Request>
@@ -973,9 +979,12 @@ absl::StatusOr<v1::HonourVoucherResponse> Catalog::HonourVoucher(const Principal
   const std::string marker = RequestMarker(p, r);
   if (seen.has_value() && seen->partner_id() == p.partner_id && seen->state() == v1::VOUCHER_STATE_ISSUED &&
       FromProtoTime(seen->expires_at()) > Now()) {
+    bool ours = false;
     RETURN_IF_ERROR(store_.Run("HonourVoucher.pending", [&](CatalogTx& tx) -> absl::Status {
-      return tx.SetVoucherPending(code, kPendingHonour, Now(), marker);
+      ASSIGN_OR_RETURN(ours, tx.StartVoucherOperation(code, kPendingHonour, Now(), marker));
+      return absl::OkStatus();
     }));
+    if (!ours) return VoucherBusy();
     absl::StatusOr<HoldOutcome> c = ledger_.Capture(CaptureKey(code), seen->hold_id(), r.reference());
     if (c.ok() && options_.crash_at) RETURN_IF_ERROR(options_.crash_at(SagaPoint::kVoucherLedgerDone));
     if (c.ok()) {
@@ -1046,9 +1055,12 @@ absl::StatusOr<v1::CancelVoucherResponse> Catalog::CancelVoucher(const Principal
   }
   if (seen.has_value() && VoucherVisible(p, *seen) && seen->state() == v1::VOUCHER_STATE_ISSUED &&
       FromProtoTime(seen->expires_at()) > Now()) {
+    bool ours = false;
     RETURN_IF_ERROR(store_.Run("CancelVoucher.pending", [&](CatalogTx& tx) -> absl::Status {
-      return tx.SetVoucherPending(code, kPendingCancel, Now(), marker);
+      ASSIGN_OR_RETURN(ours, tx.StartVoucherOperation(code, kPendingCancel, Now(), marker));
+      return absl::OkStatus();
     }));
+    if (!ours) return VoucherBusy();
     ASSIGN_OR_RETURN(HoldOutcome h, ReleaseHold(*seen, r.reason()));
     if (options_.crash_at) RETURN_IF_ERROR(options_.crash_at(SagaPoint::kVoucherLedgerDone));
     if (h.available_points < 0) {
@@ -1174,7 +1186,7 @@ absl::StatusOr<int> Catalog::RepairVouchers(int max, bool everything) {
     if (hold->state == ledger::v1::HOLD_STATE_PENDING) {
       // The honour never reached the ledger: nothing to repair.
       RETURN_IF_ERROR(store_.Run("RepairVouchers.clear", [&](CatalogTx& tx) -> absl::Status {
-        return tx.SetVoucherPending(code, 0, Now());
+        return tx.ClearVoucherOperation(code);
       }));
       ++repaired;
       continue;

@@ -145,9 +145,13 @@ class CatalogTx {
   virtual absl::Status UpdateVoucher(const v1::Voucher& voucher) = 0;
   // Records that an operation (1 cancel, 2 honour) goes to the ledger for an
   // ISSUED voucher, on behalf of the request `request_marker` (kept after the
-  // operation ends); op 0 clears the operation.
-  virtual absl::Status SetVoucherPending(const std::string& code, int op, absl::Time now,
-                                         const std::string& request_marker = "") = 0;
+  // operation ends). False, and nothing changed, when another request's
+  // operation is in flight: one operation at a time per voucher.
+  virtual absl::StatusOr<bool> StartVoucherOperation(const std::string& code, int op, absl::Time now,
+                                                     const std::string& request_marker) = 0;
+  // Clears the operation in flight (the repair sweep found it never reached
+  // the ledger).
+  virtual absl::Status ClearVoucherOperation(const std::string& code) = 0;
   // The marker of the request that last put an operation in flight; "" if none.
   virtual absl::StatusOr<std::string> VoucherRequestMarker(const std::string& code) = 0;
   // ISSUED vouchers with an operation pending since before `before`.

@@ -95,9 +95,11 @@ constexpr absl::string_view kInsertVoucher =
 constexpr absl::string_view kUpdateVoucher =
     "UPDATE vouchers SET state = ?, honoured_at = ?, cancelled_at = ?, capture_transfer_id = ?, "
     "honour_reference = ?, cancel_reason = ?, pending_op = 0, pending_since = NULL WHERE voucher_code = ?";
-constexpr absl::string_view kSetVoucherPending =
-    "UPDATE vouchers SET pending_op = ?, pending_since = IF(? = 0, NULL, ?), "
-    "pending_key = IF(? = 0, pending_key, ?) WHERE voucher_code = ? AND state = 1";
+constexpr absl::string_view kStartVoucherOperation =
+    "UPDATE vouchers SET pending_op = ?, pending_since = ?, pending_key = ? "
+    "WHERE voucher_code = ? AND state = 1 AND (pending_op = 0 OR pending_key = ?)";
+constexpr absl::string_view kClearVoucherOperation =
+    "UPDATE vouchers SET pending_op = 0, pending_since = NULL WHERE voucher_code = ? AND state = 1";
 constexpr absl::string_view kSelectVoucherMarker = "SELECT pending_key FROM vouchers WHERE voucher_code = ?";
 constexpr absl::string_view kPendingVouchers =
     "SELECT voucher_code, pending_op FROM vouchers WHERE pending_op > 0 AND pending_since < ? AND state = 1 "
@@ -545,15 +547,24 @@ class MysqlTx final : public CatalogTx {
     return absl::OkStatus();
   }
 
-  absl::Status SetVoucherPending(const std::string& code, int op, absl::Time now,
-                                 const std::string& request_marker) override {
-    auto& s = tx_.Prepare(kSetVoucherPending);
+  absl::StatusOr<bool> StartVoucherOperation(const std::string& code, int op, absl::Time now,
+                                             const std::string& request_marker) override {
+    auto& s = tx_.Prepare(kStartVoucherOperation);
     s.setInt(1, op);
-    s.setInt(2, op);
-    s.setString(3, SqlTime(now));
-    s.setInt(4, op);
+    s.setString(2, SqlTime(now));
+    s.setString(3, request_marker);
+    s.setString(4, code);
     s.setString(5, request_marker);
-    s.setString(6, code);
+    s.executeUpdate();
+    // Read back rather than trust the affected-row count, which leaves out
+    // a row the update did not change.
+    ASSIGN_OR_RETURN(std::string marker, VoucherRequestMarker(code));
+    return marker == request_marker;
+  }
+
+  absl::Status ClearVoucherOperation(const std::string& code) override {
+    auto& s = tx_.Prepare(kClearVoucherOperation);
+    s.setString(1, code);
     s.executeUpdate();
     return absl::OkStatus();
   }

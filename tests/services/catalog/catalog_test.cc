@@ -731,6 +731,35 @@ TEST_F(CatalogTest, CrashAfterCaptureOrVoidIsRepaired) {
   ExpectConsistent(r.reward_id());
 }
 
+TEST_F(CatalogTest, OneHonourOfAVoucherAtATimeAndOnlyItsOwnRetryIsToldSuccess) {
+  ledger_.SetPoints("m1", 1000);
+  v1::Reward r = Active(Reward(5, 100));
+  auto a = Redeem("a", "m1", r.reward_id());
+  ASSERT_TRUE(a.ok());
+  // Till 1's honour is captured at the ledger, and then its process dies.
+  MakeCatalog([](SagaPoint p) {
+    return p == SagaPoint::kVoucherLedgerDone ? absl::InternalError("crash") : absl::OkStatus();
+  });
+  v1::HonourVoucherRequest first;
+  first.set_idempotency_key("till-1");
+  first.set_voucher_code(a->voucher().voucher_code());
+  first.set_partner_id("vet");
+  EXPECT_FALSE(catalog_->HonourVoucher(kVet, first).ok());
+  MakeCatalog({});
+  // Till 2 presents the same voucher: it must not be told "honoured" too.
+  v1::HonourVoucherRequest second = first;
+  second.set_idempotency_key("till-2");
+  EXPECT_EQ(catalog_->HonourVoucher(kVet, second).status().code(), absl::StatusCode::kAborted);
+  // Till 1's retry finishes its own honour; till 2's is then refused.
+  auto honoured = catalog_->HonourVoucher(kVet, first);
+  ASSERT_TRUE(honoured.ok()) << honoured.status();
+  EXPECT_EQ(honoured->voucher().state(), v1::VOUCHER_STATE_HONOURED);
+  auto refused = catalog_->HonourVoucher(kVet, second);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  EXPECT_THAT(refused.status().message(), HasSubstr("voucher used"));
+  ExpectConsistent(r.reward_id());
+}
+
 TEST_F(CatalogTest, HonourThatNeverReachedTheLedgerLeavesTheVoucherUsable) {
   ledger_.SetPoints("m1", 1000);
   v1::Reward r = Active(Reward(5, 100));
