@@ -110,19 +110,6 @@ class GrpcLedgerClient final : public LedgerClient {
     return page;
   }
 
-  absl::StatusOr<std::string> FindBonus(const std::string& member_id, const std::string& reference) override {
-    lv1::ListTransfersRequest req;
-    req.set_member_id(member_id);
-    req.set_reference(reference);
-    req.add_codes(lv1::TRANSFER_CODE_BONUS);
-    req.set_page_size(1);
-    lv1::ListTransfersResponse resp;
-    grpc::ClientContext ctx;
-    Prepare(ctx);
-    LEDGER_CALL(stub_->ListTransfers(&ctx, req, &resp), "ListTransfers");
-    return resp.transfers().empty() ? std::string() : resp.transfers(0).transfer_id();
-  }
-
   absl::StatusOr<std::string> GrantBonus(const std::string& key, const std::string& member_id, int64_t points,
                                          lv1::BonusKind kind, const std::string& reason,
                                          const std::string& reference) override {

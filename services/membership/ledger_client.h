@@ -35,9 +35,6 @@ class LedgerClient {
   virtual absl::StatusOr<LedgerStatement> Statement(const std::string& member_id) = 0;
   // Journal transfers with sequence > after_sequence (the change feed).
   virtual absl::StatusOr<JournalPage> ReadJournal(int64_t after_sequence, int page_size) = 0;
-  // The BONUS transfer credited to `member_id` with `reference`, if any
-  // ("" when there is none).
-  virtual absl::StatusOr<std::string> FindBonus(const std::string& member_id, const std::string& reference) = 0;
   // Grants an operator-funded bonus; idempotent by `key` at the ledger.
   // Returns the BONUS transfer id.
   virtual absl::StatusOr<std::string> GrantBonus(const std::string& key, const std::string& member_id,

@@ -1441,24 +1441,35 @@ absl::StatusOr<int> Membership::GrantReferralRewards(int max) {
       ASSIGN_OR_RETURN(referrer, tx.GetMember(ref.referrer_member_id(), false));
       return absl::OkStatus();
     }));
-    if (!referrer.has_value() || referrer->status() == v1::MEMBER_STATUS_CLOSED) {
-      // Unless an earlier pass granted it and could not record that: then
-      // the ledger holds the bonus, and the referral was rewarded.
-      ASSIGN_OR_RETURN(std::string earlier, ledger_.FindBonus(ref.referrer_member_id(), ref.referral_id()));
-      if (earlier.empty()) {
-        ref.set_state(v1::REFERRAL_STATE_VOID);
-      } else {
-        ref.set_state(v1::REFERRAL_STATE_REWARDED);
-        *ref.mutable_rewarded_at() = ToProtoTime(Now());
-        ref.set_reward_points(options_.referral_reward_points);
-        ref.set_reward_transfer_id(earlier);
-      }
+    bool attempted = false;
+    RETURN_IF_ERROR(store_.Run("referrals.attempted", [&](MembershipTx& tx) -> absl::Status {
+      ASSIGN_OR_RETURN(attempted, tx.ReferralRewardAttempted(ref.referral_id()));
+      return absl::OkStatus();
+    }));
+    const bool closed = !referrer.has_value() || referrer->status() == v1::MEMBER_STATUS_CLOSED;
+    if (closed && !attempted) {
+      // The ledger was never asked: nothing can land, so it is void.
+      ref.set_state(v1::REFERRAL_STATE_VOID);
       RETURN_IF_ERROR(store_.Run("referrals.void", [&](MembershipTx& tx) { return tx.CompleteReferral(ref); }));
       continue;
     }
+    if (!attempted) {
+      // Committed before the ledger is asked: from now on only the ledger's
+      // answer under the reward's key settles this referral.
+      RETURN_IF_ERROR(store_.Run("referrals.attempt", [&](MembershipTx& tx) {
+        return tx.MarkReferralRewardAttempted(ref.referral_id());
+      }));
+    }
+    // For a closed referrer, the same key fences a grant still in flight:
+    // the ledger answers the grant it made, or refuses a new one.
     absl::StatusOr<std::string> transfer = ledger_.GrantBonus(
         absl::StrCat("referral:", ref.referral_id()), ref.referrer_member_id(), options_.referral_reward_points,
         ledger::v1::BONUS_KIND_REFERRAL, "referral reward: referred member's first earn", ref.referral_id());
+    if (closed && (absl::IsFailedPrecondition(transfer.status()) || absl::IsNotFound(transfer.status()))) {
+      ref.set_state(v1::REFERRAL_STATE_VOID);
+      RETURN_IF_ERROR(store_.Run("referrals.void", [&](MembershipTx& tx) { return tx.CompleteReferral(ref); }));
+      continue;
+    }
     if (!transfer.ok()) {
       // Retried on the next pass (the grant is idempotent at the ledger).
       log::Warn("referral_reward_deferred", {{"referral_id", ref.referral_id()},

@@ -149,6 +149,10 @@ class MembershipTx {
   // Stores state, rewarded_at, reward_points and reward_transfer_id, and
   // clears the due mark.
   virtual absl::Status CompleteReferral(const v1::Referral& referral) = 0;
+  // Whether the ledger has been asked for the referral's reward (see
+  // migration 0005), and marking it so.
+  virtual absl::StatusOr<bool> ReferralRewardAttempted(const std::string& referral_id) = 0;
+  virtual absl::Status MarkReferralRewardAttempted(const std::string& referral_id) = 0;
 
   // --- segments ---
   virtual absl::Status InsertSegment(const v1::Segment& segment) = 0;

@@ -172,6 +172,9 @@ constexpr absl::string_view kSelectDueReferrals =
     "SELECT " LOYALTY_REFERRAL_COLUMNS " FROM referrals WHERE reward_due = 1 AND state = 1 ORDER BY id LIMIT ?";
 // Only a referral still due: another replica may have completed it since it
 // was listed, and its outcome stands.
+constexpr absl::string_view kSelectReferralAttempted = "SELECT reward_attempted FROM referrals WHERE referral_id = ?";
+constexpr absl::string_view kMarkReferralAttempted =
+    "UPDATE referrals SET reward_attempted = 1 WHERE referral_id = ? AND reward_due = 1";
 constexpr absl::string_view kCompleteReferral =
     "UPDATE referrals SET state = ?, rewarded_at = ?, reward_points = ?, reward_transfer_id = ?, reward_due = 0 "
     "WHERE referral_id = ? AND reward_due = 1";
@@ -876,6 +879,20 @@ class MysqlTx final : public MembershipTx {
     s.setInt64(3, r.reward_points());
     s.setString(4, r.reward_transfer_id());
     s.setString(5, r.referral_id());
+    s.executeUpdate();
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<bool> ReferralRewardAttempted(const std::string& referral_id) override {
+    auto& s = tx_.Prepare(kSelectReferralAttempted);
+    s.setString(1, referral_id);
+    std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
+    return rs->next() && rs->getInt(1) != 0;
+  }
+
+  absl::Status MarkReferralRewardAttempted(const std::string& referral_id) override {
+    auto& s = tx_.Prepare(kMarkReferralAttempted);
+    s.setString(1, referral_id);
     s.executeUpdate();
     return absl::OkStatus();
   }

@@ -35,9 +35,6 @@ class NoLedger final : public LedgerClient {
   absl::StatusOr<JournalPage> ReadJournal(int64_t, int) override {
     return absl::UnavailableError("no ledger in this test");
   }
-  absl::StatusOr<std::string> FindBonus(const std::string&, const std::string&) override {
-    return absl::UnavailableError("no ledger in this test");
-  }
   absl::StatusOr<std::string> GrantBonus(const std::string&, const std::string&, int64_t, ledger::v1::BonusKind,
                                          const std::string&, const std::string&) override {
     return absl::UnavailableError("no ledger in this test");

@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -70,23 +71,39 @@ class FakeLedger final : public LedgerClient {
   }
   absl::StatusOr<std::string> GrantBonus(const std::string& key, const std::string& member_id, int64_t points,
                                          ledger::v1::BonusKind kind, const std::string&,
-                                         const std::string& reference) override {
+                                         const std::string&) override {
     absl::MutexLock lock(&mu_);
     if (down_) return absl::UnavailableError("ledger unreachable; retry later");
     EXPECT_EQ(kind, ledger::v1::BONUS_KIND_REFERRAL);
     auto [it, inserted] = grants_.try_emplace(key, absl::StrCat("bonus-", grants_.size() + 1));
     if (inserted) {
+      if (closed_.contains(member_id)) {
+        grants_.erase(it);
+        return absl::FailedPreconditionError("member is closed");
+      }
       bonus_points_[member_id] += points;
-      bonus_by_reference_[member_id + "|" + reference] = it->second;
+    }
+    if (lose_answers_ > 0) {  // granted, but the answer never arrives
+      --lose_answers_;
+      return absl::UnavailableError("ledger did not answer in time; retry later with the same idempotency key");
     }
     return it->second;
   }
-  absl::StatusOr<std::string> FindBonus(const std::string& member_id, const std::string& reference) override {
+  // The next `n` grants are made, but their answers are lost.
+  void LoseAnswers(int n) {
     absl::MutexLock lock(&mu_);
-    if (down_) return absl::UnavailableError("ledger unreachable; retry later");
-    auto it = bonus_by_reference_.find(member_id + "|" + reference);
-    return it == bonus_by_reference_.end() ? std::string() : it->second;
+    lose_answers_ = n;
   }
+  // As the ledger would once its feed brings the closure: no new grant.
+  void Close(const std::string& member_id) {
+    absl::MutexLock lock(&mu_);
+    closed_.insert(member_id);
+  }
+  int64_t grants() {
+    absl::MutexLock lock(&mu_);
+    return static_cast<int64_t>(grants_.size());
+  }
+
   void AddEarn(const std::string& member_id, absl::Time at) {
     absl::MutexLock lock(&mu_);
     ledger::v1::Transfer t;
@@ -118,7 +135,8 @@ class FakeLedger final : public LedgerClient {
   std::vector<ledger::v1::Transfer> journal_;
   absl::flat_hash_map<std::string, std::string> grants_;
   absl::flat_hash_map<std::string, int64_t> bonus_points_;
-  absl::flat_hash_map<std::string, std::string> bonus_by_reference_;
+  absl::flat_hash_set<std::string> closed_;
+  int lose_answers_ = 0;
 };
 
 class MembershipTest : public ::testing::Test {
@@ -879,37 +897,63 @@ TEST_F(MembershipTest, ReferrerIsRewardedOnceWhenTheReferredMemberFirstEarns) {
   EXPECT_EQ(Count("SELECT COUNT(*) FROM members WHERE last_activity_at IS NOT NULL"), 2);
 }
 
-TEST_F(MembershipTest, AReferralRewardedAtTheLedgerIsNotVoidedWhenItsRecordWasLost) {
+TEST_F(MembershipTest, AReferralWhoseRewardMayHaveLandedIsSettledByTheLedgerNotVoided) {
   v1::EnrolResponse referrer = MustEnrol("k1", "a@example.com");
+  v1::EnrolResponse other = MustEnrol("k3", "c@example.com");
   v1::EnrolRequest r = EnrolOf("k2", "b@example.com");
   r.set_referral_code(referrer.member().referral_code());
   auto referred = membership_->Enrol(kVet, r);
   ASSERT_TRUE(referred.ok()) << referred.status();
+  v1::EnrolRequest r2 = EnrolOf("k4", "d@example.com");
+  r2.set_referral_code(other.member().referral_code());
+  auto referred2 = membership_->Enrol(kVet, r2);
+  ASSERT_TRUE(referred2.ok()) << referred2.status();
   const std::string referrer_id = referrer.member().member_id();
+  const std::string other_id = other.member().member_id();
   ledger_.AddEarn(referred->member().member_id(), Now());
   ASSERT_EQ(*membership_->ConsumeLedgerJournal(100), 1);
+
+  // A pass asks the ledger for the reward, which grants it, but the answer
+  // is lost (a timeout): the referral stays due.
+  ledger_.LoseAnswers(1);
+  EXPECT_EQ(membership_->GrantReferralRewards(10).status().code(), absl::StatusCode::kUnavailable);
+  // Meanwhile the referrer's membership is closed; the ledger learns it too.
+  auto close = [&](const std::string& member_id) {
+    v1::SetMemberStatusRequest req;
+    req.set_idempotency_key("close-" + member_id);
+    req.set_member_id(member_id);
+    req.set_status(v1::MEMBER_STATUS_CLOSED);
+    req.set_reason("left the programme");
+    ASSERT_TRUE(membership_->SetMemberStatus(kBackoffice, req).ok());
+    ledger_.Close(member_id);
+  };
+  close(referrer_id);
+  ASSERT_TRUE(membership_->GrantReferralRewards(10).ok());
   v1::ListReferralsRequest list;
   list.set_member_id(referrer_id);
-  const std::string referral_id = membership_->ListReferrals(kBackoffice, list)->referrals(0).referral_id();
-  // An earlier pass granted the bonus at the ledger, and then could not
-  // record it; meanwhile the referrer's membership was closed.
-  const std::string granted = *ledger_.GrantBonus(absl::StrCat("referral:", referral_id), referrer_id, 500,
-                                                  ledger::v1::BONUS_KIND_REFERRAL, "reward", referral_id);
-  v1::SetMemberStatusRequest close;
-  close.set_idempotency_key("close");
-  close.set_member_id(referrer_id);
-  close.set_status(v1::MEMBER_STATUS_CLOSED);
-  close.set_reason("left the programme");
-  ASSERT_TRUE(membership_->SetMemberStatus(kBackoffice, close).ok());
-
-  ASSERT_TRUE(membership_->GrantReferralRewards(10).ok());
   auto refs = membership_->ListReferrals(kBackoffice, list);
   ASSERT_TRUE(refs.ok());
   ASSERT_EQ(refs->referrals_size(), 1);
-  // Rewarded, with the ledger's transfer: not VOID while the points stand.
+  // The ledger's answer under the reward's key settles it: rewarded, with
+  // its transfer, not VOID while the points stand; granted once.
   EXPECT_EQ(refs->referrals(0).state(), v1::REFERRAL_STATE_REWARDED);
-  EXPECT_EQ(refs->referrals(0).reward_transfer_id(), granted);
-  EXPECT_EQ(ledger_.BonusPoints(referrer_id), 500);  // granted once
+  EXPECT_FALSE(refs->referrals(0).reward_transfer_id().empty());
+  EXPECT_EQ(ledger_.BonusPoints(referrer_id), 500);
+
+  // A referrer closed before any reward was asked for: voided, and the
+  // ledger never asked.
+  ledger_.AddEarn(referred2->member().member_id(), Now());
+  ASSERT_EQ(*membership_->ConsumeLedgerJournal(100), 1);
+  close(other_id);
+  const int64_t grants_before = ledger_.grants();
+  ASSERT_TRUE(membership_->GrantReferralRewards(10).ok());
+  list.set_member_id(other_id);
+  refs = membership_->ListReferrals(kBackoffice, list);
+  ASSERT_TRUE(refs.ok());
+  ASSERT_EQ(refs->referrals_size(), 1);
+  EXPECT_EQ(refs->referrals(0).state(), v1::REFERRAL_STATE_VOID);
+  EXPECT_EQ(ledger_.grants(), grants_before);
+  EXPECT_EQ(ledger_.BonusPoints(other_id), 0);
 }
 
 TEST_F(MembershipTest, SegmentsSelectMembersByTierConsentAndBirthday) {

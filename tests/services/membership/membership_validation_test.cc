@@ -51,9 +51,6 @@ class QuietLedger final : public LedgerClient {
     page.head_sequence = after;
     return page;
   }
-  absl::StatusOr<std::string> FindBonus(const std::string&, const std::string&) override {
-    return absl::UnavailableError("no ledger in this test");
-  }
   absl::StatusOr<std::string> GrantBonus(const std::string&, const std::string&, int64_t, ledger::v1::BonusKind,
                                          const std::string&, const std::string&) override {
     absl::MutexLock lock(&mu_);
