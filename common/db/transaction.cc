@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/db/mysql_error.h"
+#include "common/status/commit_outcome.h"
 #include "common/log/log.h"
 
 namespace loyalty::db {
@@ -72,12 +73,14 @@ absl::Status Transaction::Commit() {
   try {
     ExecuteControl(*conn_, "COMMIT");
   } catch (const sql::SQLException& e) {
-    if (IsConnectionError(e.getErrorCode(), e.what())) {
+    // A client-side error (no code, or 2000 and up: the connection, or the
+    // protocol) leaves the COMMIT's fate unknown, as does a lost connection.
+    if (IsConnectionError(e.getErrorCode(), e.what()) || e.getErrorCode() == 0 || e.getErrorCode() >= 2000) {
       // The COMMIT may or may not have reached the server and been applied.
       // Only the idempotency record, committed in the same transaction, can
       // tell: the caller retries with the same key.
       conn_->MarkBroken();
-      return absl::UnavailableError(absl::StrCat(
+      return CommitOutcomeUnknownError(absl::StrCat(
           "commit: mysql error ", e.getErrorCode(),
           " (connection lost during commit; outcome unknown, retry with the same idempotency key)"));
     }

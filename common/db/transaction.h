@@ -20,8 +20,10 @@
 //     ABORTED; nothing was written and the body is re-run;
 //   - the connection was lost during the transaction or its COMMIT:
 //     UNAVAILABLE, and the connection is discarded. The outcome of a COMMIT
-//     that was sent is unknown; the caller retries with the same idempotency
-//     key, whose record commits in the same transaction as the write.
+//     that was sent is unknown (then the status carries
+//     CommitOutcomeUnknown, common/status/commit_outcome.h); the caller
+//     retries with the same idempotency key, whose record commits in the
+//     same transaction as the write.
 // See docs/adr/0004-database-errors-pool-and-retries.md.
 
 #include <functional>

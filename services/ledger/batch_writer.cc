@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
+#include "common/status/commit_outcome.h"
 #include "common/status/status_macros.h"
 
 namespace loyalty::ledger {
@@ -13,7 +14,9 @@ BatchWriter::BatchWriter(LedgerStore& store, RulesCache& rules, BatchWriterOptio
   if (options_.batching) thread_ = std::thread([this] { Loop(); });
 }
 
-BatchWriter::~BatchWriter() {
+BatchWriter::~BatchWriter() { Stop(); }
+
+void BatchWriter::Stop() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
@@ -44,7 +47,7 @@ absl::Status BatchWriter::RunBatch(const std::vector<Pending*>& batch, const Rul
   // Committed, or perhaps committed (the connection died at COMMIT): the
   // bonuses count as given, so the budget is never overspent. Otherwise
   // nothing was given (budgets' destructor releases).
-  if (status.ok() || absl::IsUnavailable(status)) budgets.ConfirmAll();
+  if (status.ok() || CommitOutcomeUnknown(status)) budgets.ConfirmAll();
   return status;
 }
 
@@ -125,8 +128,11 @@ void BatchWriter::Loop() {
     absl::Status status = RunBatch(batch, *rules);
     log::Debug("ledger_batch", {{"size", batch.size()},
                                 {"duration_us", absl::ToInt64Microseconds(absl::Now() - started)}});
-    if (!status.ok() && batch.size() > 1 && status.code() != absl::StatusCode::kUnavailable) {
+    if (!status.ok() && batch.size() > 1 && !absl::IsUnavailable(status) && !absl::IsAborted(status)) {
       // Isolate whichever request broke the batch: each runs on its own.
+      // Not for UNAVAILABLE (the database) nor ABORTED (a conflict, e.g. with
+      // a writer on another Galera node, after the retries): one
+      // transaction per request would only conflict more.
       log::Warn("ledger_batch_split", {{"size", batch.size()}, {"error", status.ToString()}});
       for (Pending* p : batch) p->batch_status = RunBatch({p}, *rules);
     } else {

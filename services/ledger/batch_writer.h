@@ -48,8 +48,13 @@ struct BatchWriterOptions {
 class BatchWriter {
  public:
   BatchWriter(LedgerStore& store, RulesCache& rules, BatchWriterOptions options);
-  // Drains the queue, then stops the writer thread.
+  // Stop().
   ~BatchWriter();
+
+  // Drains the queue (every batch taken is finished, even for callers who
+  // have gone), then stops the writer thread; later requests get
+  // UNAVAILABLE. Idempotent.
+  void Stop();
 
   // Runs `command` and waits for its outcome (command->status/response),
   // at most until command->caller.deadline. The returned status is non-OK

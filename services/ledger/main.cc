@@ -90,7 +90,10 @@ class Instance final : public server::ServiceInstance {
     BeginShutdown();
     if (background_.joinable()) background_.join();
     if (rules_thread_.joinable()) rules_thread_.join();
-    // Calls have drained: give the catalog back the budget not spent.
+    // Calls have drained, but a caller who gave up at its deadline may have
+    // left its batch committing: finish it, so that no lease is still
+    // reserved; then give the catalog back the budget not spent.
+    writer_.Stop();
     refresher_->ReturnLeases();
   }
 
@@ -127,7 +130,8 @@ class Instance final : public server::ServiceInstance {
         next_expiry = now + settings_.expiry_interval;
         for (int round = 0; round < 100 && !stop_.HasBeenNotified(); ++round) {
           auto expired = ledger_.ExpireLots(kMaxExpiryBatch);
-          if (!lot_expiry_log_.Record(expired.status()).ok()) break;
+          lot_expiry_log_.Record(expired.status());
+          if (!expired.ok()) break;
           if (expired->lots_expired() > 0) {
             log::Info("lots_expired", {{"lots", expired->lots_expired()},
                                        {"points", expired->points_expired()}});
