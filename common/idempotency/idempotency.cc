@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/crypto/sha256.h"
+#include "common/log/log.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -110,6 +111,11 @@ absl::Status StoredAnswer(int status_code, const std::string& status_message, co
 }
 
 absl::Status RefusalNotRecorded(const absl::Status& refusal, const absl::Status& failure) {
+  if (!absl::IsUnavailable(failure) && !absl::IsAborted(failure) && !absl::IsDeadlineExceeded(failure)) {
+    log::Error("idempotency_record_failed", {{"refusal", absl::StatusCodeToString(refusal.code())},
+                                             {"error", failure.ToString()}});
+    return refusal;
+  }
   return absl::UnavailableError(absl::StrCat(absl::StatusCodeToString(refusal.code()), " (", refusal.message(),
                                              ") could not be recorded under the idempotency key (",
                                              absl::StatusCodeToString(failure.code()),

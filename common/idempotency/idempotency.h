@@ -83,8 +83,11 @@ absl::Status Replay(absl::string_view key, const Stored& stored, absl::string_vi
 bool IsFinalOutcome(const absl::Status& status);
 
 // The answer when a refusal (`refusal`) could not be stored under its key
-// (`failure`): UNAVAILABLE, so that the caller retries with the same key.
-// A refusal is only final once it is durable, like any other answer.
+// (`failure`). A refusal is only final once it is durable, like any other
+// answer: when the store failed for a passing reason (UNAVAILABLE, ABORTED,
+// DEADLINE_EXCEEDED), UNAVAILABLE, so that the caller retries with the same
+// key. A failure that would recur on every retry (a bug) gives the refusal
+// itself, logged, rather than UNAVAILABLE for ever.
 absl::Status RefusalNotRecorded(const absl::Status& refusal, const absl::Status& failure);
 
 // A mutating call run once per (scope, key), for a store with

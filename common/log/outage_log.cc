@@ -5,7 +5,7 @@
 
 namespace loyalty::log {
 
-const absl::Status& OutageLog::Record(const absl::Status& status) {
+void OutageLog::Record(const absl::Status& status) {
   absl::MutexLock lock(&mu_);
   if (status.ok()) {
     if (failures_ > 0) {
@@ -15,7 +15,7 @@ const absl::Status& OutageLog::Record(const absl::Status& status) {
     }
     failures_ = 0;
     last_code_ = absl::StatusCode::kOk;
-    return status;
+    return;
   }
   if (failures_ == 0) since_ = absl::Now();
   ++failures_;
@@ -23,7 +23,6 @@ const absl::Status& OutageLog::Record(const absl::Status& status) {
     last_code_ = status.code();
     Warn(absl::StrCat(name_, "_failing"), {{"error", status.ToString()}, {"failed_tries", failures_}});
   }
-  return status;
 }
 
 bool OutageLog::failing() const {

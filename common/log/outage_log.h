@@ -28,8 +28,8 @@ class OutageLog {
  public:
   explicit OutageLog(std::string name) : name_(std::move(name)) {}
 
-  // Records the outcome of one try. Returns `status` unchanged.
-  const absl::Status& Record(const absl::Status& status);
+  // Records the outcome of one try.
+  void Record(const absl::Status& status);
   // Whether the last try failed.
   bool failing() const;
 

@@ -51,8 +51,12 @@ class RpcLogInterceptor final : public grpc::experimental::Interceptor {
         caller_ = parsed ? absl::StrCat("key:", parsed->key_id) : "malformed";
       }
     }
+    // One request message per call (unary, server streaming): none received
+    // means it did not parse. (In a client stream, none also ends it.)
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE) &&
-        methods->GetRecvMessage() == nullptr) {
+        methods->GetRecvMessage() == nullptr &&
+        (info_->type() == grpc::experimental::ServerRpcInfo::Type::UNARY ||
+         info_->type() == grpc::experimental::ServerRpcInfo::Type::SERVER_STREAMING)) {
       unparsed_request_ = true;
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {

@@ -84,7 +84,6 @@ class FaultProxy {
   const int port_;
   const std::string upstream_host_;
   const int upstream_port_;
-  int wake_pipe_[2] = {-1, -1};
   std::atomic<bool> stopping_{false};
   std::atomic<int> fired_{0};
   std::atomic<int64_t> commands_{0};

@@ -462,8 +462,8 @@ absl::StatusOr<v1::ListAccountsResponse> Ledger::ListAccounts(const Caller& call
     query.last = query.first;
     query.last.back() = ';';
   }
-  ASSIGN_OR_RETURN(int64_t head, store_.HeadSequence());
   ASSIGN_OR_RETURN(std::vector<ListedAccount> rows, store_.ListAccounts(query));
+  ASSIGN_OR_RETURN(int64_t head, store_.HeadSequence());  // as GetAccount: read after the rows
   v1::ListAccountsResponse response;
   const bool more = static_cast<int>(rows.size()) > limit;
   if (more) rows.resize(limit);

@@ -7,8 +7,9 @@
 // With a membership feed, the rules snapshot holds every member membership
 // has issued, as of its last poll; such a member costs nothing. A member not
 // in it was enrolled since the poll, or never issued: membership is asked
-// once (GetMemberSnapshot), and an id it confirms is remembered until the
-// feed brings it. So the hot path asks no other service in the normal case,
+// once (GetMemberSnapshot), and an id it confirms is remembered (the set is
+// cleared when it grows past kMaxConfirmedMembers; by then the feed has
+// brought them). So the hot path asks no other service in the normal case,
 // a member enrolled a moment ago earns at once, and an unknown id is
 // NOT_FOUND. Answers "never issued" are not remembered: on a cluster a read
 // may lag a moment behind an enrolment on another node.

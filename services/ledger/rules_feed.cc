@@ -164,13 +164,27 @@ absl::Status RulesRefresher::MaintainLeases() {
   for (auto& taken : budgets_->TakeSpent()) to_return.push_back(std::move(taken));
   for (const auto& [id, lease] : to_return) Return(id, lease);
   absl::Status first = absl::OkStatus();
+  // A lease asked for and never heard of, for a campaign that has stopped:
+  // asked for once more with its key, to learn it and give it back.
+  for (auto it = lease_keys_.begin(); it != lease_keys_.end();) {
+    if (std::find(budgeted.begin(), budgeted.end(), it->first) != budgeted.end()) {
+      ++it;
+      continue;
+    }
+    absl::StatusOr<BudgetLease> lease = feeds_.lease_budget(it->first, kBudgetLeaseChunk, it->second);
+    if (absl::IsUnavailable(lease.status())) {
+      ++it;  // still unknown
+      continue;
+    }
+    if (lease.ok() && lease->granted > 0) Return(it->first, *lease);
+    lease_keys_.erase(it++);
+  }
   for (const std::string& id : budgeted) {
     if (budgets_->Remaining(id) >= kBudgetLeaseLowWater) continue;
     auto [key, fresh] = lease_keys_.try_emplace(id, "");
     if (fresh) key->second = absl::StrCat("lease-", crypto::RandomString(crypto::kCrockfordBase32, 24));
     absl::StatusOr<BudgetLease> lease = feeds_.lease_budget(id, kBudgetLeaseChunk, key->second);
-    if (absl::IsUnavailable(lease.status()) || absl::IsDeadlineExceeded(lease.status()) ||
-        absl::IsAborted(lease.status())) {
+    if (absl::IsUnavailable(lease.status())) {  // rpc::RemoteError: also a timeout
       if (first.ok()) first = lease.status();
       continue;  // outcome unknown: ask again with the same key
     }
@@ -190,6 +204,14 @@ absl::Status RulesRefresher::MaintainLeases() {
 void RulesRefresher::Return(const std::string& campaign_id, const BudgetLease& lease) {
   if (!feeds_.return_budget) return;
   if (absl::Status s = feeds_.return_budget(lease); !s.ok()) {
+    if (!absl::IsUnavailable(s)) {
+      // The catalog refused it (an unknown or closed lease): asking again
+      // would not help.
+      log::Warn("campaign_budget_return_refused", {{"campaign_id", campaign_id},
+                                                   {"lease_id", lease.lease_id},
+                                                   {"error", s.ToString()}});
+      return;
+    }
     log::Debug("campaign_budget_return_failed", {{"campaign_id", campaign_id},
                                                  {"lease_id", lease.lease_id},
                                                  {"error", s.ToString()}});
