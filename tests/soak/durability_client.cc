@@ -222,6 +222,9 @@ struct LoadOptions {
   int attempt_deadline_ms = 0;
   int op_timeout_s = 0;
   uint64_t seed = 0;
+  // A fresh channel after a failed connection (see Caller::CallUntilFinal);
+  // false: gRPC's default channel, left to reconnect by itself.
+  bool fresh_channel = true;
 };
 
 // Counts of every attempt's answer, for the round's report.
@@ -244,7 +247,8 @@ struct AttemptCounts {
 // A channel of the caller's own: a local subchannel pool, so that a new
 // channel really makes a new connection (with the global pool, channels to one
 // address share a subchannel and its reconnect backoff).
-std::shared_ptr<grpc::Channel> NewChannel(const std::string& target) {
+std::shared_ptr<grpc::Channel> NewChannel(const std::string& target, bool fresh) {
+  if (!fresh) return grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
   grpc::ChannelArguments args;
   // No transparent retries: every attempt the ledger sees is one we count.
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
@@ -286,7 +290,7 @@ class Caller {
   };
 
   void Connect() {
-    channel_ = NewChannel(o_.target);
+    channel_ = NewChannel(o_.target, o_.fresh_channel);
     stub_ = v1::LedgerService::NewStub(channel_);
   }
 
@@ -333,7 +337,7 @@ class Caller {
       if (Clock::now() + std::chrono::milliseconds(backoff_ms) >= give_up) break;  // unresolved
       // gRPC waits out its own reconnect backoff (seconds, after a ledger
       // restart) before it tries again; a fresh channel connects at once.
-      if (channel_->GetState(false) == GRPC_CHANNEL_TRANSIENT_FAILURE) Connect();
+      if (o_.fresh_channel && channel_->GetState(false) == GRPC_CHANNEL_TRANSIENT_FAILURE) Connect();
       std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms / 2 + Uniform(0, backoff_ms / 2)));
       backoff_ms = std::min(backoff_ms * 2, kBackoffMaxMs);
     }
@@ -941,6 +945,7 @@ absl::StatusOr<LoadOptions> ReadLoadOptions(const config::Config& c) {
   ASSIGN_OR_RETURN(o.op_timeout_s, IntFlag(c, "op_timeout_s", 1, 86'400));
   ASSIGN_OR_RETURN(int64_t seed, c.GetInt("seed", 0));
   o.seed = static_cast<uint64_t>(seed);
+  ASSIGN_OR_RETURN(o.fresh_channel, c.GetBool("fresh_channel"));
   return o;
 }
 
@@ -985,6 +990,8 @@ int Main(int argc, char** argv) {
         {"attempt_deadline_ms", "3000", "deadline of one attempt"},
         {"op_timeout_s", "300", "an operation not final after this long is unresolved"},
         {"seed", "1", "random seed (mixed with the caller index)"},
+        {"fresh_channel", "true",
+         "after a failed connection, retry on a new channel; false: gRPC's default channel reconnects by itself"},
     };
   } else if (command == "verify") {
     specs = {

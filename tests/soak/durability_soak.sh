@@ -51,6 +51,11 @@
 #   SOAK_PARTNERS        partners soak-p1..N [3]
 #   SOAK_OP_TIMEOUT_S    an operation not final after this is unresolved [300]
 #   SOAK_CHECK_EACH_ROUND  1 = verify after every round, 0 = only at the end [1]
+#   SOAK_FRESH_CHANNEL   1 = a caller retries on a new gRPC channel after a
+#                        failed connection; 0 = on one default channel, left
+#                        to gRPC's reconnect backoff (slower to recover) [1]
+#   SOAK_LEDGER_FLAGS    extra ledger flags, e.g. "--batching=false" for one
+#                        transaction per request [none]
 #   SOAK_SEED            random seed of the fault timing and the load [random]
 #   SOAK_DB_PORT         MariaDB TCP port [3331]
 #   SOAK_PORT            ledger gRPC port [7291]
@@ -91,6 +96,8 @@ MEMBERS="${SOAK_MEMBERS:-100}"
 PARTNERS="${SOAK_PARTNERS:-3}"
 OP_TIMEOUT_S="${SOAK_OP_TIMEOUT_S:-300}"
 CHECK_EACH_ROUND="${SOAK_CHECK_EACH_ROUND:-1}"
+FRESH_CHANNEL="${SOAK_FRESH_CHANNEL:-1}"
+read -r -a LEDGER_FLAGS <<<"${SOAK_LEDGER_FLAGS:-}"
 SEED="${SOAK_SEED:-$((RANDOM * 32768 + RANDOM))}"
 DB_PORT="${SOAK_DB_PORT:-3331}"
 PORT="${SOAK_PORT:-7291}"
@@ -105,7 +112,7 @@ if (($# > 0)); then
   exit 2
 fi
 for v in ROUNDS LOAD_S FAULT_MIN_MS FAULT_MAX_MS DOWN_MAX_MS CALLERS MEMBERS PARTNERS OP_TIMEOUT_S \
-  CHECK_EACH_ROUND SEED DB_PORT PORT; do
+  CHECK_EACH_ROUND FRESH_CHANNEL SEED DB_PORT PORT; do
   if ! [[ "${!v}" =~ ^[0-9]+$ ]]; then
     printf '%s: error: SOAK_%s must be a non-negative integer, got "%s"\n' "$PROG" "$v" "${!v}" >&2
     exit 2
@@ -200,7 +207,7 @@ db_pid() {
 }
 
 start_soak_ledger() {
-  ledger_start "$SCHEMA" "$LEDGER_LOG" --log_level=warn --partner_rate_limit_rps=0
+  ledger_start "$SCHEMA" "$LEDGER_LOG" --log_level=warn --partner_rate_limit_rps=0 "${LEDGER_FLAGS[@]}"
 }
 
 # wait_serving SECONDS: the ledger is running and SERVING within SECONDS.
@@ -270,6 +277,7 @@ fi
 log "commit:  $git_rev"
 log "plan:    faults [$FAULTS] x $ROUNDS rounds, ${LOAD_S}s load per round, fault at ${FAULT_MIN_MS}..${FAULT_MAX_MS} ms, down 0..${DOWN_MAX_MS} ms"
 log "load:    $CALLERS callers, $MEMBERS members, $PARTNERS partners, seed $SEED"
+log "ledger:  extra flags [${LEDGER_FLAGS[*]}]"
 log "ports:   MariaDB 127.0.0.1:$DB_PORT ($DB_DIR), ledger 127.0.0.1:$PORT"
 log "results: $OUT"
 started_ms="$(now_ms)"
@@ -292,6 +300,7 @@ for fault in $FAULTS; do
       --records="$OPS_DIR/$label.ops" --callers="$CALLERS" --duration_s="$LOAD_S" \
       --members="$MEMBERS" --partners="$PARTNERS" --member_prefix="$MEMBER_PREFIX" \
       --partner_prefix="$PARTNER_PREFIX" --op_timeout_s="$OP_TIMEOUT_S" \
+      --fresh_channel="$( ((FRESH_CHANNEL)) && echo true || echo false)" \
       --seed="$((SEED + round_index))" >"$report" 2>"$ROUND_DIR/$label.err" &
     CLIENT_PID=$!
     round_start="$(now_ms)"
@@ -346,8 +355,8 @@ done
 # ---------------------------------------------------------------------------
 elapsed_ms=$(($(now_ms) - started_ms))
 {
-  printf '\nDurability soak: faults [%s], %s rounds each, %ss of load per round, %s callers, seed %s, commit %s\n' \
-    "$FAULTS" "$ROUNDS" "$LOAD_S" "$CALLERS" "$SEED" "$git_rev"
+  printf '\nDurability soak: faults [%s], %s rounds each, %ss of load per round, %s callers, seed %s, commit %s%s\n' \
+    "$FAULTS" "$ROUNDS" "$LOAD_S" "$CALLERS" "$SEED" "$git_rev" "${LEDGER_FLAGS[*]:+, ledger flags ${LEDGER_FLAGS[*]}}"
   verify --chain="$(chain_verdict)" || true
   printf 'wall time: %s s (final check included: %s s)\n' "$(seconds "$elapsed_ms")" \
     "$(seconds $(($(now_ms) - started_ms)))"
