@@ -25,6 +25,10 @@
 #                deploy/dev-db.sh start (InnoDB crash recovery);
 #        ledger  kill -9 of the ledger, down for a random while, then the
 #                ledger is started again;
+#        dbstop  (not in the default SOAK_FAULTS) SIGSTOP of mariadbd for a
+#                random while, up to SOAK_STOP_MAX_MS, then SIGCONT: the
+#                database hangs instead of failing, callers' deadlines pass
+#                (DEADLINE_EXCEEDED) while their writes may still commit;
 #   3. the load drains: no new operation, every one in flight reaches a final
 #      answer, every hold still open is captured;
 #   4. (SOAK_CHECK_EACH_ROUND=1) loyalty-ledgerctl verify-chain, and every
@@ -41,11 +45,13 @@
 #
 # Environment (defaults in brackets):
 #   SOAK_ROUNDS          rounds per fault kind [20]
-#   SOAK_FAULTS          fault kinds, run in this order ["db ledger"]
+#   SOAK_FAULTS          fault kinds, run in this order: db, ledger,
+#                        dbstop ["db ledger"]
 #   SOAK_LOAD_S          seconds of load per round, before the drain [6]
 #   SOAK_FAULT_MIN_MS    earliest fault, ms after the load starts [500]
 #   SOAK_FAULT_MAX_MS    latest fault [SOAK_LOAD_S * 1000 - 500]
 #   SOAK_DOWN_MAX_MS     the killed process stays down 0..this ms [2000]
+#   SOAK_STOP_MAX_MS     dbstop: mariadbd stays stopped 0..this ms [6000]
 #   SOAK_CALLERS         concurrent callers [20]
 #   SOAK_MEMBERS         members soak-m1..N [100]
 #   SOAK_PARTNERS        partners soak-p1..N [3]
@@ -91,6 +97,7 @@ LOAD_S="${SOAK_LOAD_S:-6}"
 FAULT_MIN_MS="${SOAK_FAULT_MIN_MS:-500}"
 FAULT_MAX_MS="${SOAK_FAULT_MAX_MS:-$((LOAD_S * 1000 - 500))}"
 DOWN_MAX_MS="${SOAK_DOWN_MAX_MS:-2000}"
+STOP_MAX_MS="${SOAK_STOP_MAX_MS:-6000}"
 CALLERS="${SOAK_CALLERS:-20}"
 MEMBERS="${SOAK_MEMBERS:-100}"
 PARTNERS="${SOAK_PARTNERS:-3}"
@@ -111,7 +118,7 @@ if (($# > 0)); then
   sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
   exit 2
 fi
-for v in ROUNDS LOAD_S FAULT_MIN_MS FAULT_MAX_MS DOWN_MAX_MS CALLERS MEMBERS PARTNERS OP_TIMEOUT_S \
+for v in ROUNDS LOAD_S FAULT_MIN_MS FAULT_MAX_MS DOWN_MAX_MS STOP_MAX_MS CALLERS MEMBERS PARTNERS OP_TIMEOUT_S \
   CHECK_EACH_ROUND FRESH_CHANNEL SEED DB_PORT PORT; do
   if ! [[ "${!v}" =~ ^[0-9]+$ ]]; then
     printf '%s: error: SOAK_%s must be a non-negative integer, got "%s"\n' "$PROG" "$v" "${!v}" >&2
@@ -123,8 +130,8 @@ if ((ROUNDS == 0 || LOAD_S == 0 || CALLERS == 0 || MEMBERS == 0 || PARTNERS == 0
   exit 2
 fi
 for fault in $FAULTS; do
-  case "$fault" in db | ledger) ;; *)
-    printf '%s: error: SOAK_FAULTS may hold db and ledger, not "%s"\n' "$PROG" "$fault" >&2
+  case "$fault" in db | ledger | dbstop) ;; *)
+    printf '%s: error: SOAK_FAULTS may hold db, ledger and dbstop, not "%s"\n' "$PROG" "$fault" >&2
     exit 2
     ;;
   esac
@@ -147,6 +154,7 @@ RANDOM="$SEED"
 # Clean-up: the load client, the ledger and the database, whatever happens.
 # ---------------------------------------------------------------------------
 CLIENT_PID=""
+STOPPED_DB_PID=""  # a mariadbd under SIGSTOP (dbstop), to continue before stopping it
 
 # shellcheck disable=SC2317  # invoked by the traps
 stop_client() {
@@ -166,6 +174,7 @@ cleanup() {
   trap - EXIT INT TERM
   stop_client
   ledger_stop
+  [[ -z "$STOPPED_DB_PID" ]] || kill -CONT "$STOPPED_DB_PID" 2>/dev/null || true
   ledger_db_stop
   exit "$rc"
 }
@@ -238,6 +247,20 @@ inject_db() {
   }
 }
 
+# inject_dbstop STOP_MS: SIGSTOP of MariaDB, STOP_MS later SIGCONT.
+inject_dbstop() {
+  local pid
+  pid="$(db_pid)" || {
+    warn "no running mariadbd found in $DB_DIR"
+    return 1
+  }
+  STOPPED_DB_PID="$pid"
+  kill -STOP "$pid"
+  sleep_ms "$1"
+  kill -CONT "$pid"
+  STOPPED_DB_PID=""
+}
+
 # inject_ledger DOWN_MS: kill -9 of the ledger, DOWN_MS later a start.
 inject_ledger() {
   local pid="$LEDGER_PID"
@@ -275,7 +298,7 @@ if [[ -n "$(git -C "$REPO_ROOT" status --porcelain 2>/dev/null | head -n 1)" ]];
   git_rev="$git_rev+dirty"
 fi
 log "commit:  $git_rev"
-log "plan:    faults [$FAULTS] x $ROUNDS rounds, ${LOAD_S}s load per round, fault at ${FAULT_MIN_MS}..${FAULT_MAX_MS} ms, down 0..${DOWN_MAX_MS} ms"
+log "plan:    faults [$FAULTS] x $ROUNDS rounds, ${LOAD_S}s load per round, fault at ${FAULT_MIN_MS}..${FAULT_MAX_MS} ms, down 0..${DOWN_MAX_MS} ms (dbstop: 0..${STOP_MAX_MS} ms)"
 log "load:    $CALLERS callers, $MEMBERS members, $PARTNERS partners, seed $SEED"
 log "ledger:  extra flags [${LEDGER_FLAGS[*]}]"
 log "ports:   MariaDB 127.0.0.1:$DB_PORT ($DB_DIR), ledger 127.0.0.1:$PORT"
@@ -307,12 +330,14 @@ for fault in $FAULTS; do
 
     at_ms="$(rand_between "$FAULT_MIN_MS" "$FAULT_MAX_MS")"
     down_ms="$(rand_between 0 "$DOWN_MAX_MS")"
+    [[ "$fault" != dbstop ]] || down_ms="$(rand_between 0 "$STOP_MAX_MS")"
     sleep_ms "$at_ms"
     fault_ms="$(now_ms)"
     fault_ok=1
     case "$fault" in
       db) inject_db "$down_ms" || fault_ok=0 ;;
       ledger) inject_ledger "$down_ms" || fault_ok=0 ;;
+      dbstop) inject_dbstop "$down_ms" || fault_ok=0 ;;
     esac
     back_ms=$(($(now_ms) - fault_ms))
     if ((fault_ok)) && ! wait_serving "$RECOVER_TIMEOUT_S"; then
