@@ -24,17 +24,24 @@
 //                   authorize key, more than one REDEEM for one hold, or an
 //                   idempotency record whose answer is not the one given;
 //       phantom     refused (final answer not OK), yet written;
+//       bad answers final answers the soak cannot cause: anything but OK, or
+//                   FAILED_PRECONDITION (not enough points) for Authorize;
 //       violations  member balances (posted and pending) differ from what the
-//                   OK answers imply; the ledger's stored invariants
+//                   OK answers imply; a transfer no OK answer names; the
+//                   ledger's stored invariants
 //                   (tests/services/ledger/ledger_fixture.h:
 //                   CheckStoredInvariants: sums to zero, journal replay, lots,
 //                   nothing negative); pending holds differ from the pending
-//                   balances; an answer no retry explains (e.g. INTERNAL);
+//                   balances;
 //       unresolved  operations that never got a final answer.
+//     And, for the operations that were OK only after a retry, whether the
+//     write had been stored before the first (non-final) answer, so the retry
+//     got the stored answer (replayed), or was stored by a retry (reapplied).
 //     Prints a table per fault kind (the part of the round label before the
-//     first '-') and exits 0 only when lost, duplicated, phantom, violations
-//     and unresolved are all 0 and --chain=ok (the script runs
-//     loyalty-ledgerctl verify-chain and passes its verdict).
+//     first '-') and exits 0 only when lost, duplicated, phantom, bad
+//     answers, violations and unresolved are all 0 and --chain is ok (or
+//     skipped; the script runs loyalty-ledgerctl verify-chain and passes its
+//     verdict).
 //
 // Secrets come from the environment: LOYALTY_API_KEY, LOYALTY_DB_PASSWORD
 // (see common/config/config.h: every flag may be LOYALTY_<NAME>).
@@ -53,6 +60,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <random>
@@ -66,7 +74,6 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
