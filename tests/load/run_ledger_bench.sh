@@ -46,6 +46,8 @@ REPO_ROOT="$(cd -- "$SCRIPT_DIR/../.." && pwd -P)"
 # shellcheck source=deploy/lib.sh
 . "$REPO_ROOT/deploy/lib.sh"
 lib_init "$(basename -- "$0")"
+# shellcheck source=tests/load/lib_ledger.sh
+. "$SCRIPT_DIR/lib_ledger.sh"
 
 BUILD_DIR="$(abs_path "${BENCH_BUILD_DIR:-$REPO_ROOT/build}")"
 LEDGER_BIN="$BUILD_DIR/services/ledger/loyalty-ledger"
@@ -89,15 +91,7 @@ for mode in $MODES; do
   esac
 done
 
-missing=()
-for bin in "$LEDGER_BIN" "$LOAD_BIN" "$HEALTH_BIN" "$KEYGEN_BIN"; do
-  [[ -x "$bin" ]] || missing+=("$bin")
-done
-if ((${#missing[@]} > 0)); then
-  printf '%s: error: not built: %s\n' "$PROG" "${missing[*]}" >&2
-  printf '%s: build the project first: deploy/test.sh, or cmake --build build\n' "$PROG" >&2
-  exit 2
-fi
+ledger_require_built "$LEDGER_BIN" "$LOAD_BIN" "$HEALTH_BIN" "$KEYGEN_BIN"
 
 OUT="$(abs_path "${BENCH_OUT:-$BUILD_DIR/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}")"
 mkdir -p "$OUT"
@@ -105,39 +99,17 @@ RESULTS="$OUT/results.jsonl"
 : >"$RESULTS"
 RULES="$OUT/earn-rules.json"
 KEYS_FILE="$OUT/api-keys.json"
-rm -f "$KEYS_FILE"
-API_KEY="$("$KEYGEN_BIN" --role=service --description="ledger benchmark" --keys_file="$KEYS_FILE" 2>/dev/null)" ||
-  die "loyalty-keygen failed"
+API_KEY="$(ledger_keygen service "ledger benchmark")" || die "loyalty-keygen failed"
 
 # ---------------------------------------------------------------------------
 # Clean-up: the ledger (if running) and the database, whatever happens.
 # ---------------------------------------------------------------------------
-LEDGER_PID=""
-DB_STARTED=0
-
-stop_ledger() {
-  local pid="$LEDGER_PID"
-  [[ -n "$pid" ]] || return 0
-  LEDGER_PID=""
-  if pid_alive "$pid"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    if ! wait_pid_exit "$pid" 20; then
-      warn "ledger (pid $pid) did not stop within 20 s of SIGTERM; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  fi
-  wait "$pid" 2>/dev/null || true
-}
-
 # shellcheck disable=SC2317  # invoked by the traps
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  stop_ledger
-  if ((DB_STARTED)); then
-    DEV_DB_PORT="$DB_PORT" "$DEV_DB" stop "$DB_DIR" >/dev/null 2>&1 ||
-      warn "could not stop the benchmark database: $DEV_DB stop $DB_DIR"
-  fi
+  ledger_stop
+  ledger_db_stop
   exit "$rc"
 }
 trap cleanup EXIT
@@ -162,88 +134,24 @@ log "results: $OUT"
 # ---------------------------------------------------------------------------
 # Database
 # ---------------------------------------------------------------------------
-if [[ -d "$DB_DIR" ]]; then
-  DEV_DB_PORT="$DB_PORT" "$DEV_DB" stop "$DB_DIR" >/dev/null 2>&1 || true
-fi
-rm -rf "$DB_DIR"
-log "starting MariaDB in $DB_DIR on 127.0.0.1:$DB_PORT"
-DB_STARTED=1
-if ! DEV_DB_PORT="$DB_PORT" DEV_DB_PASSWORD="$DB_PASSWORD" "$DEV_DB" start "$DB_DIR" >"$OUT/dev-db.log" 2>&1; then
-  tail_file "$OUT/dev-db.log"
-  die "could not start the benchmark database"
-fi
+ledger_db_fresh_start "$OUT/dev-db.log" || die "could not start the benchmark database"
 
 # ---------------------------------------------------------------------------
 # Earn rules: proto3 JSON of loyalty.ledger.internal.v1.EarnRulesFile.
 # ---------------------------------------------------------------------------
-{
-  printf '{\n  "partners": [\n'
-  for ((p = 1; p <= PARTNERS; p++)); do
-    id="$PARTNER_PREFIX$p"
-    sep=","
-    ((p == PARTNERS)) && sep=""
-    cat <<EOF
-    {
-      "partnerId": "$id",
-      "status": "PARTNER_STATUS_ACTIVE",
-      "settlementCurrency": "EUR",
-      "contracts": [
-        {
-          "contractId": "$id-c1",
-          "partnerId": "$id",
-          "version": 1,
-          "effectiveFrom": "2020-01-01T00:00:00Z",
-          "earnCurrency": "EUR",
-          "earnRateMilliPointsPerUnit": "1000",
-          "issuePricePer1000Points": {"amountMinor": "1000", "currency": "EUR"},
-          "reimbursementPer1000Points": {"amountMinor": "900", "currency": "EUR"},
-          "fundingModel": "FUNDING_MODEL_POSTPAID"
-        }
-      ],
-      "version": "1"
-    }$sep
-EOF
-  done
-  printf '  ],\n  "lotExpiryDays": 365\n}\n'
-} >"$RULES"
+ledger_write_rules "$PARTNER_PREFIX" "$PARTNERS"
 
 # ---------------------------------------------------------------------------
 # Ledger
 # ---------------------------------------------------------------------------
-# start_ledger MODE: starts the ledger and waits until it is SERVING.
+# start_ledger MODE: starts the ledger on schema loyalty_bench_MODE and waits
+# until it is SERVING.
 start_ledger() {
-  local mode="$1" batching=true waited=0
+  local mode="$1" batching=true
   [[ "$mode" == naive ]] && batching=false
-  if port_in_use "$PORT"; then
-    warn "port $PORT is already in use; set BENCH_PORT to a free port"
-    return 1
-  fi
-  LOYALTY_DB_HOST=127.0.0.1 LOYALTY_DB_PORT="$DB_PORT" LOYALTY_DB_USER=loyalty \
-    LOYALTY_DB_PASSWORD="$DB_PASSWORD" LOYALTY_DB_NAME="loyalty_bench_$mode" \
-    LOYALTY_API_KEYS_FILE="$KEYS_FILE" \
-    "$LEDGER_BIN" --listen="127.0.0.1:$PORT" --earn_rules_file="$RULES" \
+  ledger_start "loyalty_bench_$mode" "$OUT/ledger-$mode.log" \
     --batching="$batching" --max_threads=128 --db_pool_size=16 --log_level=warn \
-    --partner_rate_limit_rps=0 \
-    </dev/null >"$OUT/ledger-$mode.log" 2>&1 &
-  LEDGER_PID=$!
-  until "$HEALTH_BIN" "127.0.0.1:$PORT" --timeout_ms=1000 >/dev/null 2>&1; do
-    if ! pid_alive "$LEDGER_PID"; then
-      local rc=0
-      wait "$LEDGER_PID" 2>/dev/null || rc=$?
-      LEDGER_PID=""
-      warn "the ledger exited during start-up (exit code $rc)"
-      tail_file "$OUT/ledger-$mode.log" 20
-      return 1
-    fi
-    if ((waited >= 600)); then
-      warn "the ledger is not SERVING after 60 s"
-      tail_file "$OUT/ledger-$mode.log" 20
-      stop_ledger
-      return 1
-    fi
-    sleep 0.1
-    waited=$((waited + 1))
-  done
+    --partner_rate_limit_rps=0
 }
 
 # kb_field PID FIELD: a "FIELD: N kB" value of /proc/PID/status, in kB.
@@ -318,7 +226,7 @@ for mode in $MODES; do
     run_scenario "$mode" "$scenario"
   done
   log "stopping the ledger"
-  stop_ledger
+  ledger_stop
 done
 
 # ---------------------------------------------------------------------------
