@@ -33,6 +33,13 @@ absl::Status RemoteError(const grpc::Status& status, absl::string_view service,
       // The call may have been done: only a retry with the same key is safe.
       return absl::UnavailableError(
           absl::StrCat(service, " did not answer in time; retry later with the same idempotency key"));
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::NOT_FOUND:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::ALREADY_EXISTS:
+    case grpc::StatusCode::ABORTED:
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return FromGrpcStatus(status);
     default:
       return absl::InternalError(
           absl::StrCat(service, " ", method, " failed: ", FromGrpcStatus(status).ToString()));

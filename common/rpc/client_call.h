@@ -35,13 +35,20 @@ struct CallOptions {
 // Sets the deadline and, when there is a key, "authorization: Bearer <key>".
 void Prepare(grpc::ClientContext& ctx, const CallOptions& options);
 
-// A failed call as our caller should see it. The other service being
-// unreachable, unavailable (e.g. its database is down), slow or overloaded is
-// UNAVAILABLE ("<service> unavailable (<method>: <what it said>); retry
-// later"; for a timeout, whose outcome is unknown, "retry later with the
-// same idempotency key"). Anything else (a bad service credential, a bug) is INTERNAL
-// naming the service, the method and the remote status, so it is logged
-// rather than passed on as if it were the caller's fault.
+// A failed call to another of our services, as our domain should see it.
+// The one rule for every client of every service:
+//   - the other service unreachable, unavailable (e.g. its database is
+//     down) or overloaded: UNAVAILABLE, "<service> unavailable (<method>:
+//     <what it said>); retry later";
+//   - a timeout, whose outcome is unknown: UNAVAILABLE, "retry later with the
+//     same idempotency key";
+//   - its business answer about the request (INVALID_ARGUMENT, NOT_FOUND,
+//     FAILED_PRECONDITION, ALREADY_EXISTS, ABORTED, OUT_OF_RANGE): passed on
+//     as is, code and message; the domain decides what it means;
+//   - anything else (UNAUTHENTICATED or PERMISSION_DENIED: a bad service
+//     credential; INTERNAL, UNKNOWN, UNIMPLEMENTED: a bug): INTERNAL naming
+//     the service, the method and the remote status, so it is logged rather
+//     than passed on as if it were the caller's fault.
 absl::Status RemoteError(const grpc::Status& status, absl::string_view service,
                          absl::string_view method);
 

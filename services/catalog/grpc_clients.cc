@@ -16,32 +16,12 @@ namespace {
 namespace lv1 = ::loyalty::ledger::v1;
 namespace mv1 = ::loyalty::membership::v1;
 
-// A failed call as the catalog's domain should see it: business refusals
-// pass through (the domain decides), an unreachable peer is UNAVAILABLE, and
-// anything else (a bad service credential, a bug) is INTERNAL.
-absl::Status PeerError(const grpc::Status& s, absl::string_view peer, absl::string_view method) {
-  switch (s.error_code()) {
-    case grpc::StatusCode::UNAVAILABLE:
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return absl::UnavailableError(absl::StrCat(peer, " unavailable; retry later"));
-    case grpc::StatusCode::FAILED_PRECONDITION:
-    case grpc::StatusCode::NOT_FOUND:
-    case grpc::StatusCode::INVALID_ARGUMENT:
-    case grpc::StatusCode::ALREADY_EXISTS:
-    case grpc::StatusCode::ABORTED:
-      return FromGrpcStatus(s);
-    default:
-      return absl::InternalError(absl::StrCat(peer, " ", method, " failed: ", FromGrpcStatus(s).ToString()));
-  }
-}
-
 void Prepare(grpc::ClientContext& ctx, const GrpcClientOptions& options) {
   rpc::Prepare(ctx, {.api_key = options.api_key, .deadline = options.deadline});
 }
 
 // Whether `peer` has what `request` names (a Get RPC): OK, NOT_FOUND
-// ("<what> not found"), or PeerError.
+// ("<what> not found"), or rpc::RemoteError.
 template <typename Stub, typename Req, typename Resp>
 absl::Status Exists(Stub& stub, grpc::Status (Stub::*get)(grpc::ClientContext*, const Req&, Resp*),
                     const Req& request, const GrpcClientOptions& options, absl::string_view what,
@@ -51,7 +31,7 @@ absl::Status Exists(Stub& stub, grpc::Status (Stub::*get)(grpc::ClientContext*, 
   Prepare(ctx, options);
   grpc::Status s = (stub.*get)(&ctx, request, &resp);
   if (s.error_code() == grpc::StatusCode::NOT_FOUND) return absl::NotFoundError(absl::StrCat(what, " not found"));
-  if (!s.ok()) return PeerError(s, peer, method);
+  if (!s.ok()) return rpc::RemoteError(s, peer, method);
   return absl::OkStatus();
 }
 
@@ -85,7 +65,7 @@ class GrpcLedgerClient final : public LedgerClient {
     grpc::ClientContext ctx;
     Prepare(ctx, options_);
     grpc::Status s = stub_->Authorize(&ctx, req, &resp);
-    if (!s.ok()) return PeerError(s, "ledger", "Authorize");
+    if (!s.ok()) return rpc::RemoteError(s, "ledger", "Authorize");
     return OutcomeOf(resp.hold(), resp.balance().available_points());
   }
 
@@ -99,7 +79,7 @@ class GrpcLedgerClient final : public LedgerClient {
     grpc::ClientContext ctx;
     Prepare(ctx, options_);
     grpc::Status s = stub_->Capture(&ctx, req, &resp);
-    if (!s.ok()) return PeerError(s, "ledger", "Capture");
+    if (!s.ok()) return rpc::RemoteError(s, "ledger", "Capture");
     HoldOutcome out = OutcomeOf(resp.hold(), resp.balance().available_points());
     if (out.closing_transfer_id.empty()) out.closing_transfer_id = resp.transfer().transfer_id();
     return out;
@@ -115,7 +95,7 @@ class GrpcLedgerClient final : public LedgerClient {
     grpc::ClientContext ctx;
     Prepare(ctx, options_);
     grpc::Status s = stub_->Void(&ctx, req, &resp);
-    if (!s.ok()) return PeerError(s, "ledger", "Void");
+    if (!s.ok()) return rpc::RemoteError(s, "ledger", "Void");
     return OutcomeOf(resp.hold(), resp.balance().available_points());
   }
 
@@ -126,7 +106,7 @@ class GrpcLedgerClient final : public LedgerClient {
     grpc::ClientContext ctx;
     Prepare(ctx, options_);
     grpc::Status s = stub_->GetHold(&ctx, req, &resp);
-    if (!s.ok()) return PeerError(s, "ledger", "GetHold");
+    if (!s.ok()) return rpc::RemoteError(s, "ledger", "GetHold");
     return OutcomeOf(resp.hold(), -1);
   }
 
@@ -137,7 +117,7 @@ class GrpcLedgerClient final : public LedgerClient {
     grpc::ClientContext ctx;
     Prepare(ctx, options_);
     grpc::Status s = stub_->GetBalance(&ctx, req, &resp);
-    if (!s.ok()) return PeerError(s, "ledger", "GetBalance");
+    if (!s.ok()) return rpc::RemoteError(s, "ledger", "GetBalance");
     return resp.balance().available_points();
   }
 
@@ -156,7 +136,7 @@ class GrpcLedgerClient final : public LedgerClient {
     grpc::ClientContext ctx;
     Prepare(ctx, options_);
     grpc::Status s = stub_->GrantBonus(&ctx, req, &resp);
-    if (!s.ok()) return PeerError(s, "ledger", "GrantBonus");
+    if (!s.ok()) return rpc::RemoteError(s, "ledger", "GrantBonus");
     return resp.transfer().transfer_id();
   }
 
@@ -165,7 +145,7 @@ class GrpcLedgerClient final : public LedgerClient {
     grpc::ClientContext ctx;
     Prepare(ctx, options_);
     grpc::Status s = stub_->QuoteEarn(&ctx, req, &resp);
-    if (!s.ok()) return PeerError(s, "ledger", "QuoteEarn");
+    if (!s.ok()) return rpc::RemoteError(s, "ledger", "QuoteEarn");
     return resp;
   }
 
@@ -188,7 +168,7 @@ class GrpcMemberDirectory final : public MemberDirectory {
     grpc::ClientContext ctx;
     Prepare(ctx, options_);
     grpc::Status s = stub_->GetMember(&ctx, req, &resp);
-    if (!s.ok()) return PeerError(s, "membership", "GetMember");
+    if (!s.ok()) return rpc::RemoteError(s, "membership", "GetMember");
     MemberTier out;
     out.tier_id = resp.member().tier().tier_id();
     absl::StatusOr<int> rank = RankOf(out.tier_id);
@@ -205,7 +185,7 @@ class GrpcMemberDirectory final : public MemberDirectory {
       grpc::ClientContext ctx;
       Prepare(ctx, options_);
       grpc::Status s = stub_->GetMember(&ctx, req, &resp);
-      if (!s.ok()) return PeerError(s, "membership", "GetMember");
+      if (!s.ok()) return rpc::RemoteError(s, "membership", "GetMember");
       if (resp.member().enrolling_partner_id() == partner_id) return true;
     }
     mv1::GetConsentsRequest req;
@@ -214,7 +194,7 @@ class GrpcMemberDirectory final : public MemberDirectory {
     grpc::ClientContext ctx;
     Prepare(ctx, options_);
     grpc::Status s = stub_->GetConsents(&ctx, req, &resp);
-    if (!s.ok()) return PeerError(s, "membership", "GetConsents");
+    if (!s.ok()) return rpc::RemoteError(s, "membership", "GetConsents");
     for (const auto& d : resp.consents().data_sharing()) {
       if (d.partner_id() == partner_id && d.granted()) return true;
     }
@@ -241,7 +221,7 @@ class GrpcMemberDirectory final : public MemberDirectory {
     grpc::ClientContext ctx;
     Prepare(ctx, options_);
     grpc::Status s = stub_->GetTierLadder(&ctx, req, &resp);
-    if (!s.ok()) return PeerError(s, "membership", "GetTierLadder");
+    if (!s.ok()) return rpc::RemoteError(s, "membership", "GetTierLadder");
     absl::MutexLock lock(&mu_);
     ranks_.clear();
     for (const auto& t : resp.ladder().tiers()) ranks_[t.tier_id()] = t.rank();

@@ -6,10 +6,10 @@
 //
 // Every mutating call is idempotent at the ledger by `key` (scoped to the
 // catalog's service credential), so repeating a call whose answer was lost
-// returns the original answer. Errors: the ledger's business refusals
-// (FAILED_PRECONDITION, NOT_FOUND, INVALID_ARGUMENT, PERMISSION_DENIED) pass
-// through with their message; an unreachable ledger is UNAVAILABLE; anything
-// else INTERNAL.
+// returns the original answer. Errors as rpc::RemoteError maps them: the
+// ledger's business refusals (FAILED_PRECONDITION, NOT_FOUND,
+// INVALID_ARGUMENT...) pass through with their message; an unreachable
+// ledger is UNAVAILABLE; anything else INTERNAL.
 
 #include <cstdint>
 #include <string>

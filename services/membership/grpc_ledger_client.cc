@@ -11,8 +11,7 @@ namespace {
 
 namespace lv1 = ::loyalty::ledger::v1;
 
-// A failed ledger call: UNAVAILABLE when the ledger is unreachable (retry
-// later), INTERNAL otherwise (see rpc::RemoteError).
+// A failed ledger call, mapped by rpc::RemoteError.
 #define LEDGER_CALL(call, method)                                                \
   do {                                                                           \
     const grpc::Status ledger_status = (call);                                   \
@@ -123,14 +122,9 @@ class GrpcLedgerClient final : public LedgerClient {
     lv1::GrantBonusResponse resp;
     grpc::ClientContext ctx;
     Prepare(ctx);
-    const grpc::Status s = stub_->GrantBonus(&ctx, req, &resp);
     // A refusal (e.g. the member was suspended meanwhile) is the ledger's
-    // business answer: pass it on so the caller can decide.
-    if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
-        s.error_code() == grpc::StatusCode::NOT_FOUND) {
-      return FromGrpcStatus(s);
-    }
-    LEDGER_CALL(s, "GrantBonus");
+    // business answer, passed on by rpc::RemoteError so the caller can decide.
+    LEDGER_CALL(stub_->GrantBonus(&ctx, req, &resp), "GrantBonus");
     return resp.transfer().transfer_id();
   }
 

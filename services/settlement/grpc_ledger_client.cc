@@ -10,24 +10,6 @@ namespace {
 
 namespace lv1 = ::loyalty::ledger::v1;
 
-// The ledger being unreachable is UNAVAILABLE (retry later); its business
-// answers (INVALID_ARGUMENT, OUT_OF_RANGE) pass through; anything else is
-// INTERNAL (a bad service credential, a bug).
-absl::Status LedgerError(const grpc::Status& s, absl::string_view method) {
-  switch (s.error_code()) {
-    case grpc::StatusCode::UNAVAILABLE:
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return absl::UnavailableError(
-          absl::StrCat("ledger unavailable (", method, ": ", s.error_message(), "); retry later"));
-    case grpc::StatusCode::INVALID_ARGUMENT:
-    case grpc::StatusCode::OUT_OF_RANGE:
-      return FromGrpcStatus(s);
-    default:
-      return absl::InternalError(absl::StrCat("ledger ", method, " failed: ", FromGrpcStatus(s).ToString()));
-  }
-}
-
 class GrpcLedgerClient final : public LedgerClient {
  public:
   GrpcLedgerClient(std::shared_ptr<grpc::Channel> channel, GrpcLedgerClientOptions options)
@@ -42,7 +24,7 @@ class GrpcLedgerClient final : public LedgerClient {
     grpc::ClientContext ctx;
     Prepare(ctx);
     const grpc::Status s = stub_->ReadJournal(&ctx, req, &resp);
-    if (!s.ok()) return LedgerError(s, "ReadJournal");
+    if (!s.ok()) return rpc::RemoteError(s, "ledger", "ReadJournal");
     JournalPage page;
     page.transfers.reserve(resp.transfers_size());
     for (auto& t : *resp.mutable_transfers()) page.transfers.push_back(std::move(t));
@@ -59,7 +41,7 @@ class GrpcLedgerClient final : public LedgerClient {
     grpc::ClientContext ctx;
     Prepare(ctx);
     const grpc::Status s = stub_->VerifyChain(&ctx, req, &resp);
-    if (!s.ok()) return LedgerError(s, "VerifyChain");
+    if (!s.ok()) return rpc::RemoteError(s, "ledger", "VerifyChain");
     return resp;
   }
 
@@ -68,7 +50,7 @@ class GrpcLedgerClient final : public LedgerClient {
     grpc::ClientContext ctx;
     Prepare(ctx);
     const grpc::Status s = stub_->GetPointsLiability(&ctx, lv1::GetPointsLiabilityRequest(), &resp);
-    if (!s.ok()) return LedgerError(s, "GetPointsLiability");
+    if (!s.ok()) return rpc::RemoteError(s, "ledger", "GetPointsLiability");
     return resp;
   }
 
