@@ -138,4 +138,9 @@ bool IsFinalOutcome(const absl::Status& status) {
   }
 }
 
+bool ShouldRemember(const absl::Status& status) {
+  return IsFinalOutcome(status) && !absl::IsInvalidArgument(status) && !absl::IsPermissionDenied(status) &&
+         !absl::IsUnauthenticated(status);
+}
+
 }  // namespace loyalty::idempotency

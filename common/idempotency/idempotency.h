@@ -82,6 +82,15 @@ absl::Status Replay(absl::string_view key, const Stored& stored, absl::string_vi
 // retry can still succeed.
 bool IsFinalOutcome(const absl::Status& status);
 
+// The one rule, in every service, for which answers are stored under a key:
+// final outcomes (IsFinalOutcome) except INVALID_ARGUMENT, PERMISSION_DENIED
+// and UNAUTHENTICATED, so that a caller can correct the request or its
+// credential and reuse the key (resending the same bad request gets the same
+// refusal anyway). A service that must leave out more (the ledger: a refusal
+// for a state expected to change soon, such as a prepaid partner out of
+// blocks) checks that in addition, at the one place it stores answers.
+bool ShouldRemember(const absl::Status& status);
+
 // The answer when a refusal (`refusal`) could not be stored under its key
 // (`failure`). A refusal is only final once it is durable, like any other
 // answer: when the store failed for a passing reason (UNAVAILABLE, ABORTED,

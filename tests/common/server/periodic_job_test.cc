@@ -76,10 +76,9 @@ TEST(PeriodicJobTest, JoinWaitsForTheStepInProgressWhichSeesStopping) {
   std::atomic<int> chunks{0};
   std::atomic<bool> finished{false};
   PeriodicJob job("test", kForever, [&]() {
-    started.Notify();
     // A step that works in chunks and checks for shutdown between them.
     while (!job.stopping()) {
-      ++chunks;
+      if (++chunks == 1) started.Notify();
       absl::SleepFor(absl::Milliseconds(1));
     }
     finished = true;
