@@ -2,13 +2,12 @@
 #include <sys/stat.h>
 
 #include <memory>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "common/log/log.h"
 #include "common/log/outage_log.h"
+#include "common/server/periodic_job.h"
 #include "common/server/service_main.h"
 #include "common/status/status_macros.h"
 #include "services/ledger/batch_writer.h"
@@ -82,14 +81,14 @@ class Instance final : public server::ServiceInstance {
         writer_(*store_, *rules_, settings_.writer),
         members_(std::move(member_lookup)),
         ledger_(*store_, *rules_, writer_, members_),
-        service_(ledger_, authenticator) {
-    background_ = std::thread([this] { Background(); });
-    rules_thread_ = std::thread([this] { RulesLoop(); });
-  }
+        service_(ledger_, authenticator),
+        rules_file_version_(FileVersion(settings_.rules_file)),
+        next_sweep_(absl::Now()),
+        next_expiry_(absl::Now() + settings_.expiry_interval) {}
   ~Instance() override {
     BeginShutdown();
-    if (background_.joinable()) background_.join();
-    if (rules_thread_.joinable()) rules_thread_.join();
+    housekeeping_.Join();
+    rules_job_.Join();
     // Calls have drained, but a caller who gave up at its deadline may have
     // left its batch committing: finish it, so that no lease is still
     // reserved; then give the catalog back the budget not spent.
@@ -99,55 +98,47 @@ class Instance final : public server::ServiceInstance {
 
   std::vector<grpc::Service*> services() override { return {&service_}; }
   void BeginShutdown() override {
-    if (!stop_.HasBeenNotified()) stop_.Notify();
+    housekeeping_.Stop();
+    rules_job_.Stop();
   }
 
  private:
-  // The rules refresher, on a thread of its own so that a long lot expiry
-  // run never delays new rules or the renewal of campaign budget leases.
-  void RulesLoop() {
-    int64_t rules_version = FileVersion(settings_.rules_file);
-    while (!stop_.WaitForNotificationWithTimeout(settings_.rules_refresh)) RefreshRules(rules_version);
-  }
-
-  // The hold sweeper and the lot expiry job.
-  void Background() {
-    absl::Time next_sweep = absl::Now();
-    absl::Time next_expiry = absl::Now() + settings_.expiry_interval;
-    while (!stop_.WaitForNotificationWithTimeout(absl::Milliseconds(100))) {
-      const absl::Time now = absl::Now();
-      if (settings_.sweep_interval > absl::ZeroDuration() && now >= next_sweep) {
-        next_sweep = now + settings_.sweep_interval;
-        auto swept = ledger_.SweepExpiredHolds(1000);
-        hold_sweep_log_.Record(swept.status());
-        if (swept.ok() && swept->holds_released() > 0) {
-          log::Info("holds_expired", {{"count", swept->holds_released()}});
-        }
-      }
-      if (settings_.expiry_interval > absl::ZeroDuration() && now >= next_expiry) {
-        // Bounded batches until nothing is left, so one run never holds the
-        // journal for long; a failed batch is retried at the next interval.
-        next_expiry = now + settings_.expiry_interval;
-        for (int round = 0; round < 100 && !stop_.HasBeenNotified(); ++round) {
-          auto expired = ledger_.ExpireLots(kMaxExpiryBatch);
-          lot_expiry_log_.Record(expired.status());
-          if (!expired.ok()) break;
-          if (expired->lots_expired() > 0) {
-            log::Info("lots_expired", {{"lots", expired->lots_expired()},
-                                       {"points", expired->points_expired()}});
-          }
-          if (!expired->has_more()) break;
-        }
+  // The hold sweeper and the lot expiry job, on one thread that looks every
+  // 100 ms whether either is due.
+  server::PeriodicJob::Next Housekeeping() {
+    const absl::Time now = absl::Now();
+    if (settings_.sweep_interval > absl::ZeroDuration() && now >= next_sweep_) {
+      next_sweep_ = now + settings_.sweep_interval;
+      auto swept = ledger_.SweepExpiredHolds(1000);
+      hold_sweep_log_.Record(swept.status());
+      if (swept.ok() && swept->holds_released() > 0) {
+        log::Info("holds_expired", {{"count", swept->holds_released()}});
       }
     }
+    if (settings_.expiry_interval > absl::ZeroDuration() && now >= next_expiry_) {
+      // Bounded batches until nothing is left, so one run never holds the
+      // journal for long; a failed batch is retried at the next interval.
+      next_expiry_ = now + settings_.expiry_interval;
+      for (int round = 0; round < 100 && !housekeeping_.stopping(); ++round) {
+        auto expired = ledger_.ExpireLots(kMaxExpiryBatch);
+        lot_expiry_log_.Record(expired.status());
+        if (!expired.ok()) break;
+        if (expired->lots_expired() > 0) {
+          log::Info("lots_expired", {{"lots", expired->lots_expired()},
+                                     {"points", expired->points_expired()}});
+        }
+        if (!expired->has_more()) break;
+      }
+    }
+    return server::PeriodicJob::kAfterInterval;
   }
 
   // The rules file when its mtime changed, then every feed.
-  void RefreshRules(int64_t& file_version) {
+  server::PeriodicJob::Next RefreshRules() {
     if (!settings_.rules_file.empty()) {
       const int64_t version = FileVersion(settings_.rules_file);
-      if (version != file_version) {
-        file_version = version;
+      if (version != rules_file_version_) {
+        rules_file_version_ = version;
         auto file = LoadFile(settings_);
         absl::Status set = file.ok() ? refresher_->SetFile(*file, version) : file.status();
         if (set.ok()) {
@@ -160,6 +151,7 @@ class Instance final : public server::ServiceInstance {
     const bool was_ready = refresher_->ready();
     rules_feed_log_.Record(refresher_->Refresh());
     if (!was_ready && refresher_->ready()) log::Info("earn_rules_feeds_loaded");
+    return server::PeriodicJob::kAfterInterval;
   }
 
   Settings settings_;
@@ -174,9 +166,17 @@ class Instance final : public server::ServiceInstance {
   log::OutageLog hold_sweep_log_{"hold_sweep"};
   log::OutageLog lot_expiry_log_{"lot_expiry"};
   log::OutageLog rules_feed_log_{"earn_rules_feed"};
-  absl::Notification stop_;
-  std::thread background_;
-  std::thread rules_thread_;  // the only caller of refresher_ until both threads are joined
+  int64_t rules_file_version_;  // rules_job_'s
+  absl::Time next_sweep_;       // housekeeping_'s
+  absl::Time next_expiry_;      // housekeeping_'s
+  // Last, so that they start once everything above exists. The rules
+  // refresher has a thread of its own so that a long lot expiry run never
+  // delays new rules or the renewal of campaign budget leases; it is the only
+  // caller of refresher_ until both jobs are joined.
+  server::PeriodicJob housekeeping_{"ledger_housekeeping", absl::Milliseconds(100),
+                                    [this] { return Housekeeping(); }, absl::Milliseconds(100)};
+  server::PeriodicJob rules_job_{"earn_rules_refresh", settings_.rules_refresh, [this] { return RefreshRules(); },
+                                 settings_.rules_refresh};
 };
 
 absl::StatusOr<server::ServiceInstancePtr> Build(const server::ServiceContext& ctx) {

@@ -107,5 +107,63 @@ TEST(LedgerProcess, UnavailableWhileTheDatabaseIsDownThenRecovers) {
   std::remove(rules.c_str());
 }
 
+// The ledger's own background job releases a hold that passed its expiry:
+// the hold sweeper runs in the process without being asked.
+TEST(LedgerProcess, TheSweeperReleasesAnExpiredHoldByItself) {
+  auto db = loyalty::testing::TestDatabase::Create("ledgersweep");
+  ASSERT_TRUE(db.ok()) << db.status();
+  const std::string rules = WriteRulesFile();
+  loyalty::testing::TestKeyring keys({"vet"});
+  absl::StatusOr<std::string> keys_file = keys.WriteKeysFile();
+  ASSERT_TRUE(keys_file.ok()) << keys_file.status();
+  const std::string& vet = keys.partner("vet");
+  auto process = loyalty::testing::ServiceProcess::Start(
+      absl::StrCat(LOYALTY_BIN_DIR, "/ledger/loyalty-ledger"),
+      {absl::StrCat("--earn_rules_file=", rules), "--hold_sweep_interval_ms=200", "--expiry_interval_ms=0"},
+      loyalty::testing::ServiceDbEnv(**db, *keys_file));
+  ASSERT_TRUE(process.ok()) << process.status();
+  auto stub = v1::LedgerService::NewStub(
+      grpc::CreateChannel((*process)->address(), grpc::InsecureChannelCredentials()));
+  auto prepare = [&](grpc::ClientContext& context) {
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    context.AddMetadata("authorization", "Bearer " + vet);
+  };
+
+  v1::EarnResponse earned;
+  ASSERT_TRUE(Call(*stub, Earn("earn", 1000), &earned, vet).ok());
+  ASSERT_EQ(earned.points(), 10);  // 1 point per euro: 10.00 EUR
+
+  v1::AuthorizeRequest authorize;
+  authorize.set_idempotency_key("hold");
+  authorize.set_member_id("m1");
+  authorize.set_partner_id("vet");
+  authorize.set_points(4);
+  authorize.set_ttl_seconds(1);
+  v1::AuthorizeResponse held;
+  {
+    grpc::ClientContext context;
+    prepare(context);
+    grpc::Status s = stub->Authorize(&context, authorize, &held);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
+  v1::GetHoldRequest get;
+  get.set_hold_id(held.hold().hold_id());
+  v1::GetHoldResponse hold;
+  for (int attempt = 0; attempt < 150; ++attempt) {  // up to 30 s
+    grpc::ClientContext context;
+    prepare(context);
+    ASSERT_TRUE(stub->GetHold(&context, get, &hold).ok());
+    // EXPIRED shows as soon as expires_at passed; the closing transfer
+    // only once the sweeper has released the points.
+    if (!hold.hold().closing_transfer_id().empty()) break;
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  EXPECT_EQ(hold.hold().state(), v1::HOLD_STATE_EXPIRED) << hold.DebugString();
+  EXPECT_FALSE(hold.hold().closing_transfer_id().empty()) << hold.DebugString();
+  EXPECT_TRUE((*process)->Stop().ok()) << (*process)->LogTail();
+  std::remove(rules.c_str());
+}
+
 }  // namespace
 }  // namespace loyalty::ledger
