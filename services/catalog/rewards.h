@@ -13,6 +13,8 @@
 //
 // Thread-safe: all state is in the store.
 
+#include <string>
+
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "common/auth/principal.h"
