@@ -15,40 +15,41 @@ grpc::Status CatalogService::Handle(grpc::ServerContext* context, absl::string_v
   return grpc::Status::OK;
 }
 
-#define LOYALTY_CATALOG_RPC(Method)                                                                    \
+// Routes the RPC `Method` to the use-case class `owner()` of the Catalog.
+#define LOYALTY_CATALOG_RPC(owner, Method)                                                             \
   grpc::Status CatalogService::Method(grpc::ServerContext* context, const v1::Method##Request* request, \
                                       v1::Method##Response* response) {                                \
     return Handle(context, #Method, response,                                                          \
-                  [&](const auth::Principal& p) { return catalog_.Method(p, *request); });             \
+                  [&](const auth::Principal& p) { return catalog_.owner().Method(p, *request); });     \
   }
 
-LOYALTY_CATALOG_RPC(CreateReward)
-LOYALTY_CATALOG_RPC(ProposeReward)
-LOYALTY_CATALOG_RPC(UpdateReward)
-LOYALTY_CATALOG_RPC(GetReward)
-LOYALTY_CATALOG_RPC(ListRewards)
-LOYALTY_CATALOG_RPC(SetRewardState)
-LOYALTY_CATALOG_RPC(AdjustRewardStock)
-LOYALTY_CATALOG_RPC(Redeem)
-LOYALTY_CATALOG_RPC(GetVoucher)
-LOYALTY_CATALOG_RPC(ListVouchers)
-LOYALTY_CATALOG_RPC(HonourVoucher)
-LOYALTY_CATALOG_RPC(CancelVoucher)
-LOYALTY_CATALOG_RPC(CreateCampaign)
-LOYALTY_CATALOG_RPC(UpdateCampaign)
-LOYALTY_CATALOG_RPC(SetCampaignState)
-LOYALTY_CATALOG_RPC(GetCampaign)
-LOYALTY_CATALOG_RPC(ListCampaigns)
-LOYALTY_CATALOG_RPC(GetActiveEarnRules)
-LOYALTY_CATALOG_RPC(LeaseCampaignBudget)
-LOYALTY_CATALOG_RPC(ReturnCampaignBudget)
-LOYALTY_CATALOG_RPC(QuoteEarn)
-LOYALTY_CATALOG_RPC(ListRedeemableRewards)
-LOYALTY_CATALOG_RPC(CreateCouponBatch)
-LOYALTY_CATALOG_RPC(GetCouponBatch)
-LOYALTY_CATALOG_RPC(ListCouponCodes)
-LOYALTY_CATALOG_RPC(ValidateCoupon)
-LOYALTY_CATALOG_RPC(RedeemCoupon)
+LOYALTY_CATALOG_RPC(rewards, CreateReward)
+LOYALTY_CATALOG_RPC(rewards, ProposeReward)
+LOYALTY_CATALOG_RPC(rewards, UpdateReward)
+LOYALTY_CATALOG_RPC(rewards, GetReward)
+LOYALTY_CATALOG_RPC(rewards, ListRewards)
+LOYALTY_CATALOG_RPC(rewards, SetRewardState)
+LOYALTY_CATALOG_RPC(rewards, AdjustRewardStock)
+LOYALTY_CATALOG_RPC(redeem, Redeem)
+LOYALTY_CATALOG_RPC(vouchers, GetVoucher)
+LOYALTY_CATALOG_RPC(vouchers, ListVouchers)
+LOYALTY_CATALOG_RPC(vouchers, HonourVoucher)
+LOYALTY_CATALOG_RPC(vouchers, CancelVoucher)
+LOYALTY_CATALOG_RPC(campaigns, CreateCampaign)
+LOYALTY_CATALOG_RPC(campaigns, UpdateCampaign)
+LOYALTY_CATALOG_RPC(campaigns, SetCampaignState)
+LOYALTY_CATALOG_RPC(campaigns, GetCampaign)
+LOYALTY_CATALOG_RPC(campaigns, ListCampaigns)
+LOYALTY_CATALOG_RPC(campaigns, GetActiveEarnRules)
+LOYALTY_CATALOG_RPC(campaigns, LeaseCampaignBudget)
+LOYALTY_CATALOG_RPC(campaigns, ReturnCampaignBudget)
+LOYALTY_CATALOG_RPC(campaigns, QuoteEarn)
+LOYALTY_CATALOG_RPC(rewards, ListRedeemableRewards)
+LOYALTY_CATALOG_RPC(coupons, CreateCouponBatch)
+LOYALTY_CATALOG_RPC(coupons, GetCouponBatch)
+LOYALTY_CATALOG_RPC(coupons, ListCouponCodes)
+LOYALTY_CATALOG_RPC(coupons, ValidateCoupon)
+LOYALTY_CATALOG_RPC(coupons, RedeemCoupon)
 
 #undef LOYALTY_CATALOG_RPC
 
@@ -67,7 +68,8 @@ grpc::Status CatalogService::WatchEarnRules(grpc::ServerContext* context, const 
     }
     v1::GetActiveEarnRulesRequest poll;
     poll.set_known_version(known);
-    absl::StatusOr<v1::GetActiveEarnRulesResponse> rules = catalog_.GetActiveEarnRules(*principal, poll);
+    absl::StatusOr<v1::GetActiveEarnRulesResponse> rules =
+        catalog_.campaigns().GetActiveEarnRules(*principal, poll);
     if (!rules.ok()) return ToGrpcStatus(rules.status());
     v1::WatchEarnRulesResponse message;
     message.set_version(rules->version());

@@ -1,7 +1,8 @@
 #pragma once
 // The gRPC adapter of the catalog service: authenticates the caller, hands
-// the request to the domain (Catalog) and maps the answer back. Sync API with
-// the bootstrap's bounded thread pool.
+// the request to the use-case class of the domain (Catalog) that owns the
+// RPC, and maps the answer back. Sync API with the bootstrap's bounded
+// thread pool.
 //
 // Every RPC is overridden. WatchEarnRules holds one handler thread per open
 // stream (the sync API's bounded pool caps them): it polls the rules version

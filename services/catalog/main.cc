@@ -59,10 +59,10 @@ class Instance final : public server::ServiceInstance {
   // grants coupon bonuses still due and releases expired vouchers. Errors are logged and retried next tick.
   void Sweep() {
     while (!stop_.HasBeenNotified()) {
-      saga_recovery_log_.Record(catalog_.Recover(kSweepBatch).status());
-      voucher_repair_log_.Record(catalog_.RepairVouchers(kSweepBatch).status());
-      coupon_grants_log_.Record(catalog_.GrantDueCouponBonuses(kSweepBatch).status());
-      absl::StatusOr<int> expired = catalog_.ExpireVouchers(kSweepBatch);
+      saga_recovery_log_.Record(catalog_.jobs().Recover(kSweepBatch).status());
+      voucher_repair_log_.Record(catalog_.jobs().RepairVouchers(kSweepBatch).status());
+      coupon_grants_log_.Record(catalog_.jobs().GrantDueCouponBonuses(kSweepBatch).status());
+      absl::StatusOr<int> expired = catalog_.jobs().ExpireVouchers(kSweepBatch);
       voucher_expiry_log_.Record(expired.status());
       if (expired.ok() && *expired > 0) {
         log::Info("vouchers_expired", {{"count", *expired}});

@@ -57,13 +57,13 @@ class CatalogFaultTest : public ::testing::Test {
     r.set_category("vet-care");
     r.set_stock_available(1000);
     r.set_voucher_validity_days(30);
-    auto created = catalog_->CreateReward(kBackoffice, create);
+    auto created = catalog_->rewards().CreateReward(kBackoffice, create);
     EXPECT_TRUE(created.ok()) << created.status();
     v1::SetRewardStateRequest activate;
     activate.set_idempotency_key("activate");
     activate.set_reward_id(created->reward().reward_id());
     activate.set_state(v1::REWARD_STATE_ACTIVE);
-    EXPECT_TRUE(catalog_->SetRewardState(kBackoffice, activate).ok());
+    EXPECT_TRUE(catalog_->rewards().SetRewardState(kBackoffice, activate).ok());
     return created->reward().reward_id();
   }
 
@@ -101,10 +101,10 @@ TEST_F(CatalogFaultTest, RedeemIsNeverAcknowledgedUnlessCommittedAndIssuesOneVou
           // Between a client's retries the sweeper runs: a saga cut short
           // (its row says STARTED) is compensated once its grace has passed.
           clock_.Advance(absl::Minutes(2));
-          EXPECT_TRUE(catalog_->Recover(100).ok());
+          EXPECT_TRUE(catalog_->jobs().Recover(100).ok());
         }
         first = false;
-        absl::StatusOr<v1::RedeemResponse> r = catalog_->Redeem(kBackoffice, request);
+        absl::StatusOr<v1::RedeemResponse> r = catalog_->redeem().Redeem(kBackoffice, request);
         if (!r.ok()) return r.status();
         EXPECT_EQ(Count("SELECT COUNT(*) FROM vouchers WHERE voucher_code = ? AND state = ?",
                         {r->voucher().voucher_code(), std::to_string(v1::VOUCHER_STATE_ISSUED)}),
@@ -150,14 +150,14 @@ TEST_F(CatalogFaultTest, ARefusalThatCouldNotBeRecordedIsUnavailableNotFinal) {
   redeem.set_reward_id(reward_id_);
   // Its transactions: read the reward, claim the key, record the refusal.
   proxy_->Arm(Fault::kCutAtCommit, /*skip=*/2);
-  absl::StatusOr<v1::RedeemResponse> first = catalog_->Redeem(kBackoffice, redeem);
+  absl::StatusOr<v1::RedeemResponse> first = catalog_->redeem().Redeem(kBackoffice, redeem);
   EXPECT_EQ(proxy_->fired(), 1);
   EXPECT_EQ(first.status().code(), absl::StatusCode::kUnavailable) << first.status();
   // The sweeper settles the saga; the retry gets the refusal, now recorded.
   clock_.Advance(absl::Minutes(2));
-  ASSERT_TRUE(catalog_->Recover(100).ok());
-  EXPECT_EQ(catalog_->Redeem(kBackoffice, redeem).status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(catalog_->Redeem(kBackoffice, redeem).status().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(catalog_->jobs().Recover(100).ok());
+  EXPECT_EQ(catalog_->redeem().Redeem(kBackoffice, redeem).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(catalog_->redeem().Redeem(kBackoffice, redeem).status().code(), absl::StatusCode::kFailedPrecondition);
 
   // The same for a plain mutation: retiring a reward that does not exist is
   // NOT_FOUND, recorded in a transaction of its own (the body's was rolled
@@ -167,11 +167,11 @@ TEST_F(CatalogFaultTest, ARefusalThatCouldNotBeRecordedIsUnavailableNotFinal) {
   retire.set_reward_id("rw_doesnotexist");
   retire.set_state(v1::REWARD_STATE_RETIRED);
   proxy_->Arm(Fault::kCutAtCommit);
-  absl::StatusOr<v1::SetRewardStateResponse> refused = catalog_->SetRewardState(kBackoffice, retire);
+  absl::StatusOr<v1::SetRewardStateResponse> refused = catalog_->rewards().SetRewardState(kBackoffice, retire);
   EXPECT_EQ(proxy_->fired(), 2);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
   EXPECT_EQ(Count("SELECT COUNT(*) FROM idempotency WHERE idem_key = ?", {"retire-nothing"}), 0);
-  EXPECT_EQ(catalog_->SetRewardState(kBackoffice, retire).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(catalog_->rewards().SetRewardState(kBackoffice, retire).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(Count("SELECT COUNT(*) FROM idempotency WHERE idem_key = ?", {"retire-nothing"}), 1);
 }
 

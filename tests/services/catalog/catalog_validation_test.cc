@@ -58,27 +58,27 @@ class CatalogValidationTest : public ::testing::Test {
     v1::CreateRewardRequest reward;
     reward.set_idempotency_key("setup-reward");
     *reward.mutable_reward() = RewardBase();
-    auto created = catalog_->CreateReward(kBackoffice, reward);
+    auto created = catalog_->rewards().CreateReward(kBackoffice, reward);
     ASSERT_TRUE(created.ok()) << created.status();
     reward_id_ = created->reward().reward_id();
     v1::CreateCampaignRequest campaign;
     campaign.set_idempotency_key("setup-campaign");
     *campaign.mutable_campaign() = CampaignBase();
     campaign.mutable_campaign()->set_budget_points(1000);
-    auto made = catalog_->CreateCampaign(kBackoffice, campaign);
+    auto made = catalog_->campaigns().CreateCampaign(kBackoffice, campaign);
     ASSERT_TRUE(made.ok()) << made.status();
     campaign_id_ = made->campaign().campaign_id();
     v1::SetCampaignStateRequest activate;
     activate.set_idempotency_key("setup-activate");
     activate.set_campaign_id(campaign_id_);
     activate.set_state(v1::CAMPAIGN_STATE_ACTIVE);
-    ASSERT_TRUE(catalog_->SetCampaignState(kBackoffice, activate).ok());
+    ASSERT_TRUE(catalog_->campaigns().SetCampaignState(kBackoffice, activate).ok());
     v1::LeaseCampaignBudgetRequest lease;
     lease.set_idempotency_key("setup-lease");
     lease.set_campaign_id(campaign_id_);
     lease.set_requested_points(100);
     lease.set_holder("ledger-1");
-    auto leased = catalog_->LeaseCampaignBudget(kService, lease);
+    auto leased = catalog_->campaigns().LeaseCampaignBudget(kService, lease);
     ASSERT_TRUE(leased.ok()) << leased.status();
     lease_id_ = leased->lease().campaign_budget_lease_id();
   }
@@ -151,14 +151,18 @@ class CatalogValidationTest : public ::testing::Test {
 
 TEST_F(CatalogValidationTest, RewardsRefuseEachDocumentedViolationAndWriteNothing) {
   using Create = v1::CreateRewardRequest;
-  auto create = [this](const Create& r) { return catalog_->CreateReward(kBackoffice, r).status(); };
-  auto propose = [this](const v1::ProposeRewardRequest& r) { return catalog_->ProposeReward(kVet, r).status(); };
-  auto update = [this](const v1::UpdateRewardRequest& r) { return catalog_->UpdateReward(kBackoffice, r).status(); };
+  auto create = [this](const Create& r) { return catalog_->rewards().CreateReward(kBackoffice, r).status(); };
+  auto propose = [this](const v1::ProposeRewardRequest& r) {
+    return catalog_->rewards().ProposeReward(kVet, r).status();
+  };
+  auto update = [this](const v1::UpdateRewardRequest& r) {
+    return catalog_->rewards().UpdateReward(kBackoffice, r).status();
+  };
   auto set_state = [this](const v1::SetRewardStateRequest& r) {
-    return catalog_->SetRewardState(kBackoffice, r).status();
+    return catalog_->rewards().SetRewardState(kBackoffice, r).status();
   };
   auto adjust = [this](const v1::AdjustRewardStockRequest& r) {
-    return catalog_->AdjustRewardStock(kBackoffice, r).status();
+    return catalog_->rewards().AdjustRewardStock(kBackoffice, r).status();
   };
   v1::ProposeRewardRequest proposal;
   proposal.set_idempotency_key("propose-bad");
@@ -301,28 +305,32 @@ TEST_F(CatalogValidationTest, RewardsRefuseEachDocumentedViolationAndWriteNothin
 TEST_F(CatalogValidationTest, VouchersAndCouponsRefuseEachDocumentedViolationAndWriteNothing) {
   const std::string code = NewVoucherCode();
   using Batch = v1::CreateCouponBatchRequest;
-  auto batch = [this](const Batch& r) { return catalog_->CreateCouponBatch(kBackoffice, r).status(); };
+  auto batch = [this](const Batch& r) { return catalog_->coupons().CreateCouponBatch(kBackoffice, r).status(); };
   v1::RedeemRequest redeem_base;
   redeem_base.set_idempotency_key("redeem-bad");
   redeem_base.set_member_id("m1");
   redeem_base.set_reward_id(reward_id_);
-  auto redeem = [this](const v1::RedeemRequest& r) { return catalog_->Redeem(kBackoffice, r).status(); };
+  auto redeem = [this](const v1::RedeemRequest& r) { return catalog_->redeem().Redeem(kBackoffice, r).status(); };
   v1::HonourVoucherRequest honour_base;
   honour_base.set_idempotency_key("honour-bad");
   honour_base.set_voucher_code(code);
   honour_base.set_partner_id("vet");
-  auto honour = [this](const v1::HonourVoucherRequest& r) { return catalog_->HonourVoucher(kVet, r).status(); };
+  auto honour = [this](const v1::HonourVoucherRequest& r) {
+    return catalog_->vouchers().HonourVoucher(kVet, r).status();
+  };
   v1::CancelVoucherRequest cancel_base;
   cancel_base.set_idempotency_key("cancel-bad");
   cancel_base.set_voucher_code(code);
-  auto cancel = [this](const v1::CancelVoucherRequest& r) { return catalog_->CancelVoucher(kBackoffice, r).status(); };
+  auto cancel = [this](const v1::CancelVoucherRequest& r) {
+    return catalog_->vouchers().CancelVoucher(kBackoffice, r).status();
+  };
   v1::RedeemCouponRequest coupon_base;
   coupon_base.set_idempotency_key("coupon-bad");
   coupon_base.set_code("PET0000000000X");
   coupon_base.set_member_id("m1");
   coupon_base.set_partner_id("vet");
   auto redeem_coupon = [this](const v1::RedeemCouponRequest& r) {
-    return catalog_->RedeemCoupon(kBackoffice, r).status();
+    return catalog_->coupons().RedeemCoupon(kBackoffice, r).status();
   };
 
   const std::vector<Row> rows = {
@@ -380,30 +388,30 @@ TEST_F(CatalogValidationTest, VouchersAndCouponsRefuseEachDocumentedViolationAnd
           [this] {
             v1::ValidateCouponRequest r;
             r.set_code("??");
-            return catalog_->ValidateCoupon(kBackoffice, r).status();
+            return catalog_->coupons().ValidateCoupon(kBackoffice, r).status();
           }},
       Row{"voucher: malformed code", "voucher_code",
           [this] {
             v1::GetVoucherRequest r;
             r.set_voucher_code("ABC");
-            return catalog_->GetVoucher(kBackoffice, r).status();
+            return catalog_->vouchers().GetVoucher(kBackoffice, r).status();
           }},
       Row{"vouchers: neither member nor partner", "member_id or partner_id",
-          [this] { return catalog_->ListVouchers(kBackoffice, {}).status(); }},
+          [this] { return catalog_->vouchers().ListVouchers(kBackoffice, {}).status(); }},
       Row{"redeemable: no member", "member_id",
-          [this] { return catalog_->ListRedeemableRewards(kBackoffice, {}).status(); }},
+          [this] { return catalog_->rewards().ListRedeemableRewards(kBackoffice, {}).status(); }},
       Row{"redeemable: category not a slug", "category",
           [this] {
             v1::ListRedeemableRewardsRequest r;
             r.set_member_id("m1");
             r.set_category("Pet Food");
-            return catalog_->ListRedeemableRewards(kBackoffice, r).status();
+            return catalog_->rewards().ListRedeemableRewards(kBackoffice, r).status();
           }},
       Row{"rewards: category not a slug", "category",
           [this] {
             v1::ListRewardsRequest r;
             r.set_category("PET-FOOD");
-            return catalog_->ListRewards(kBackoffice, r).status();
+            return catalog_->rewards().ListRewards(kBackoffice, r).status();
           }},
   };
   RunRows(rows);
@@ -411,34 +419,36 @@ TEST_F(CatalogValidationTest, VouchersAndCouponsRefuseEachDocumentedViolationAnd
 
 TEST_F(CatalogValidationTest, CampaignsRefuseEachDocumentedViolationAndWriteNothing) {
   using Create = v1::CreateCampaignRequest;
-  auto create = [this](const Create& r) { return catalog_->CreateCampaign(kBackoffice, r).status(); };
+  auto create = [this](const Create& r) { return catalog_->campaigns().CreateCampaign(kBackoffice, r).status(); };
   v1::UpdateCampaignRequest update_base;
   update_base.set_idempotency_key("update-campaign-bad");
   update_base.set_campaign_id(campaign_id_);
   update_base.mutable_update_mask()->add_paths("name");
   *update_base.mutable_campaign() = CampaignBase();
   using Upd = v1::UpdateCampaignRequest;
-  auto update = [this](const Upd& r) { return catalog_->UpdateCampaign(kBackoffice, r).status(); };
+  auto update = [this](const Upd& r) { return catalog_->campaigns().UpdateCampaign(kBackoffice, r).status(); };
   v1::SetCampaignStateRequest state_base;
   state_base.set_idempotency_key("campaign-state-bad");
   state_base.set_campaign_id(campaign_id_);
   state_base.set_state(v1::CAMPAIGN_STATE_PAUSED);
   using SetState = v1::SetCampaignStateRequest;
-  auto set_state = [this](const SetState& r) { return catalog_->SetCampaignState(kBackoffice, r).status(); };
+  auto set_state = [this](const SetState& r) {
+    return catalog_->campaigns().SetCampaignState(kBackoffice, r).status();
+  };
   v1::LeaseCampaignBudgetRequest lease_base;
   lease_base.set_idempotency_key("lease-bad");
   lease_base.set_campaign_id(campaign_id_);
   lease_base.set_requested_points(10);
   lease_base.set_holder("ledger-1");
   using Lease = v1::LeaseCampaignBudgetRequest;
-  auto lease = [this](const Lease& r) { return catalog_->LeaseCampaignBudget(kService, r).status(); };
+  auto lease = [this](const Lease& r) { return catalog_->campaigns().LeaseCampaignBudget(kService, r).status(); };
   v1::ReturnCampaignBudgetRequest return_base;
   return_base.set_idempotency_key("return-bad");
   return_base.set_campaign_budget_lease_id(lease_id_);
   return_base.set_used_points(40);
   return_base.set_unused_points(60);
   using Return = v1::ReturnCampaignBudgetRequest;
-  auto give_back = [this](const Return& r) { return catalog_->ReturnCampaignBudget(kService, r).status(); };
+  auto give_back = [this](const Return& r) { return catalog_->campaigns().ReturnCampaignBudget(kService, r).status(); };
 
   const std::vector<Row> rows = {
       Make<Create>("create: empty key", "idempotency_key", CreateCampaignBase(),
@@ -550,9 +560,10 @@ TEST_F(CatalogValidationTest, CampaignsRefuseEachDocumentedViolationAndWriteNoth
           [this] {
             v1::GetActiveEarnRulesRequest r;
             r.set_known_version(-1);
-            return catalog_->GetActiveEarnRules(kService, r).status();
+            return catalog_->campaigns().GetActiveEarnRules(kService, r).status();
           }},
-      Row{"quote: no partner", "partner_id", [this] { return catalog_->QuoteEarn(kBackoffice, {}).status(); }},
+      Row{"quote: no partner", "partner_id",
+          [this] { return catalog_->campaigns().QuoteEarn(kBackoffice, {}).status(); }},
   };
   RunRows(rows);
 }
@@ -566,14 +577,14 @@ TEST_F(CatalogValidationTest, LimitsAreInclusiveAndCountCharacters) {
   d->set_language("de-CH");
   d->set_text(Accented(2000));
   r.mutable_reward()->set_category(std::string(64, 'c'));
-  auto created = catalog_->CreateReward(kBackoffice, r);
+  auto created = catalog_->rewards().CreateReward(kBackoffice, r);
   ASSERT_TRUE(created.ok()) << created.status();
   EXPECT_EQ(created->reward().names(0).text(), Accented(100));
 
   v1::CreateCampaignRequest c = CreateCampaignBase();
   c.mutable_campaign()->set_name(Accented(100));
   c.mutable_campaign()->set_description(Accented(2000));
-  EXPECT_TRUE(catalog_->CreateCampaign(kBackoffice, c).ok());
+  EXPECT_TRUE(catalog_->campaigns().CreateCampaign(kBackoffice, c).ok());
 }
 
 }  // namespace
