@@ -1,25 +1,27 @@
 #!/usr/bin/env python3
-"""Runs the README's examples against the platform and compares their output.
+"""Runs the examples of the docs against the platform and compares their output.
 
-The platform is started the way the README tells a new user to, with
+The docs are README.md and every page under docs/ (docs/**/*.md). The
+platform is started the way the README tells a new user to, with
 `deploy/quickstart.sh` (in the foreground, demo included), but on free ports
 and in a temporary data folder (QUICKSTART_*_PORT, QUICKSTART_DATA_DIR), so
-nothing of a developer's own `.data/` or ports is touched. Then, in README
-order:
+nothing of a developer's own `.data/` or ports is touched. Then, in reading
+order (README.md, the PAGES below in their order, then every other page,
+sorted; each from top to bottom):
 
-- the quickstart output and the demo output shown in the README are compared
+- the quickstart output and the demo output shown in the docs are compared
   with what quickstart printed;
-- the Python stubs are generated with the README's `protoc` command;
+- the Python stubs are generated with the docs' `protoc` command;
 - every transcript block (a fenced block whose lines start with "$ ") is run
   in one bash session from the repository root, and each command's output
-  (stdout and stderr) is compared with the lines the README shows under it;
+  (stdout and stderr) is compared with the lines the page shows under it;
 - a few shown outputs that are not transcripts are checked where they come
   from (a log line, a start-up error).
 
 Commands are run as written, with these substitutions only: the default
 ports 7101..7104 become the ports in use; `.data/` and `build/` become the
 data and build folders; `/tmp/loyalty-py` and `health.py` become files in the
-temporary folder; an id or card number that the README showed earlier (in
+temporary folder; an id or card number that the docs showed earlier (in
 the demo's output, or a transcript's) becomes the one this run printed in its
 place; an id written as `tr_...` in a command is the last transfer id printed
 before it. The example programs find the services and keys through
@@ -27,9 +29,13 @@ LOYALTY_<SERVICE>_ADDR and LOYALTY_DEV_KEYS_FILE, as the demo does; the
 reference integrations and loyaltyctl get their documented address options
 (--ledger=... and so on) right after the binary.
 
+The examples share one platform, so those of a page see what the examples of
+the pages before it did (the member ledger_earn.py enrolled, the transfers so
+far); PAGES fixes the order they rely on.
+
 Outputs are compared line by line after normalising what differs per run
 (ids, card numbers, keys, hashes, pids, ports, paths, durations, runs of
-spaces). In the README, "..." in an output line matches anything.
+spaces). In the docs, "..." in an output line matches anything.
 
 Usage: readme_examples_test.py [--build-dir DIR] [--only PATTERN]
 (PATTERN: run only transcripts whose commands contain it, after the checks of
@@ -52,6 +58,15 @@ import time
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
+DOCS = REPO / "docs"
+# The pages whose examples depend on one another, in the order they run
+# (after README.md, before every other page): the Python stubs and
+# ledger_earn.py's first earn; that member's refused calls; verify-chain,
+# which counts the transfers so far (the demo's and that earn); the vet
+# clinic POS, which earns and redeems more; loyaltyctl, which shows the
+# member's history after all of them.
+PAGES = ["docs/getting-started.md", "docs/authentication.md", "docs/services/ledger.md", "docs/partners.md",
+         "docs/cli.md"]
 SERVICES = ["membership", "ledger", "settlement", "catalog"]
 DEFAULT_PORTS = {"membership": 7101, "ledger": 7102, "settlement": 7103, "catalog": 7104}
 README_DB_PORT = 3307
@@ -76,19 +91,39 @@ def free_ports(n: int) -> list:
     return ports
 
 
-# ---------------------------------------------------------------- README parsing
+# ---------------------------------------------------------------- docs parsing
 
 class Block:
-    """A fenced code block: its info string, lines, and the prose before it."""
+    """A fenced code block: its info string, lines, the prose before it, and
+    where it is (`where`: "docs/cli.md line 12")."""
 
-    def __init__(self, info, lines, before, line_no):
+    def __init__(self, info, lines, before, line_no, page="README.md"):
         self.info = info
         self.lines = lines
         self.before = before
         self.line_no = line_no
+        self.where = f"{page} line {line_no}"
 
 
-def read_blocks(text: str) -> list:
+def pages() -> list:
+    """README.md, PAGES, then the other pages under docs/ (sorted): the order
+    in which the examples run."""
+    ordered = [README] + [REPO / p for p in PAGES]
+    for page in ordered:
+        if not page.is_file():
+            fail(f"{page.relative_to(REPO)}: missing (the test runs its examples)")
+    rest = sorted(p for p in DOCS.rglob("*.md") if p not in ordered)
+    return [p for p in ordered if p.is_file()] + rest
+
+
+def read_all_blocks() -> list:
+    blocks = []
+    for page in pages():
+        blocks += read_blocks(page.read_text(), str(page.relative_to(REPO)))
+    return blocks
+
+
+def read_blocks(text: str, page: str = "README.md") -> list:
     blocks = []
     prose = []
     lines = text.split("\n")
@@ -107,7 +142,7 @@ def read_blocks(text: str) -> list:
             body.append(line[len(indent):] if line.startswith(indent) else line.lstrip())
             i += 1
         i += 1
-        blocks.append(Block(info, body, re.sub(r"\s+", " ", " ".join(prose[-6:])), start + 1))
+        blocks.append(Block(info, body, re.sub(r"\s+", " ", " ".join(prose[-6:])), start + 1, page))
         prose = []
     return blocks
 
@@ -141,10 +176,10 @@ class Context:
         self.build = build
         self.ports = ports
         self.db_port = db_port
-        self.ids = {}        # README id or card -> this run's, from the demo's output
-        self.seen = {}       # README id -> this run's, as the transcripts show them
+        self.ids = {}        # docs' id or card -> this run's, from the demo's output
+        self.seen = {}       # docs' id -> this run's, as the transcripts show them
         self.last_ids = {}   # prefix ("tr") -> last id printed
-        self.files = {}      # README file name (health.py) -> path
+        self.files = {}      # docs' file name (health.py) -> path
 
     def command(self, text: str) -> str:
         for name, port in self.ports.items():
@@ -209,10 +244,10 @@ ID_RE = re.compile(r"\b(?:[a-z]{2,4}_[0-9a-z]{16,}|7\d{15})\b")
 
 
 def check_ids(what: str, pairs: list, seen: dict) -> None:
-    """Ids are normalised away, but where the README shows one id twice
+    """Ids are normalised away, but where the docs show one id twice
     (the same transfer on a replay, the member of the enrolment), the output
     must show one id there too, and different ids stay different. `seen`
-    maps README ids to this run's, across a transcript."""
+    maps the docs' ids to this run's, across the transcripts."""
     back = {v: k for k, v in seen.items()}
     for want, got in pairs:
         ws, gs = ID_RE.findall(want), ID_RE.findall(got)
@@ -220,11 +255,11 @@ def check_ids(what: str, pairs: list, seen: dict) -> None:
             continue  # the line comparison reports it
         for w, g in zip(ws, gs):
             if seen.setdefault(w, g) != g:
-                fail(f"{what}: the output has {g} where the README shows {w}, which stood for "
-                     f"{seen[w]} before (the README says these are the same, they are not)")
+                fail(f"{what}: the output has {g} where the docs show {w}, which stood for "
+                     f"{seen[w]} before (the docs say these are the same, they are not)")
             elif back.setdefault(g, w) != w:
-                fail(f"{what}: the output has {g} where the README shows {w}, but {g} was shown "
-                     f"as {back[g]} before (the README says these differ, they do not)")
+                fail(f"{what}: the output has {g} where the docs show {w}, but {g} was shown "
+                     f"as {back[g]} before (the docs say these differ, they do not)")
 
 
 def compare(ctx: Context, what: str, expected: list, actual: list, subsequence: bool = False,
@@ -243,12 +278,12 @@ def compare(ctx: Context, what: str, expected: list, actual: list, subsequence: 
             while j < len(got) and not line_matches(w, got[j]):
                 j += 1
             if j == len(got):
-                fail(f"{what}: README line not found in order: {w!r}\n--- output:\n" + "\n".join(got))
+                fail(f"{what}: shown line not found in order: {w!r}\n--- output:\n" + "\n".join(got))
                 return
             j += 1
         return
     if len(want) != len(got) or not all(line_matches(w, g) for w, g in zip(want, got)):
-        fail(f"{what}:\n--- README (normalised):\n" + "\n".join(want) + "\n--- output (normalised):\n" +
+        fail(f"{what}:\n--- docs (normalised):\n" + "\n".join(want) + "\n--- output (normalised):\n" +
              "\n".join(got))
 
 
@@ -329,14 +364,14 @@ def run_transcript(ctx: Context, env: dict, block: Block, steps: list) -> None:
             text = "\n".join(output)
             print(f"$ {raw}\n{text}\n(exit {status})", flush=True)
             ctx.remember(text)
-            what = f"README line {block.line_no}: $ {raw.splitlines()[0]}"
+            what = f"{block.where}: $ {raw.splitlines()[0]}"
             if status is None:
                 fail(f"{what}: no answer within {COMMAND_TIMEOUT_S}s")
                 return
             if expected:
                 compare(ctx, what, expected, output, seen=ctx.seen)
             elif status != 0:
-                fail(f"{what}: exit code {status} (the README shows no error)\n{text}")
+                fail(f"{what}: exit code {status} (the docs show no error)\n{text}")
     finally:
         terminal.close()
 
@@ -347,7 +382,7 @@ def main() -> int:
     parser.add_argument("--only", default="")
     args = parser.parse_args()
 
-    blocks = read_blocks(README.read_text())
+    blocks = read_all_blocks()
     work = pathlib.Path(tempfile.mkdtemp(prefix="readme-", dir="/tmp"))
     data = work / "data"
     build = pathlib.Path(args.build_dir).resolve()
@@ -416,9 +451,9 @@ def main() -> int:
 def check_quickstart_output(ctx: Context, blocks: list, startup: list) -> None:
     demo = [b for b in blocks if "The demo's output on a fresh machine" in b.before]
     if len(demo) != 1:
-        fail("README: the demo's output block is missing")
+        fail(f"docs: {len(demo)} blocks of the demo's output, not one")
         return
-    # The README's ids (members, cards) stand for this run's: the demo
+    # The docs' ids (members, cards) stand for this run's: the demo
     # prints them in the same lines.
     for want in demo[0].lines:
         m = re.search(r"(\w[\w ]+) enrolled at ([\w-]+): member (mb_\w+), card (\d+)", want)
@@ -434,13 +469,13 @@ def check_quickstart_output(ctx: Context, blocks: list, startup: list) -> None:
         fail("quickstart did not run the demo")
         return
     end = next((i for i, x in enumerate(startup) if x.startswith("quickstart.sh: running;")), len(startup))
-    compare(ctx, f"README line {demo[0].line_no}: the demo's output", demo[0].lines, startup[start:end])
+    compare(ctx, f"{demo[0].where}: the demo's output", demo[0].lines, startup[start:end])
 
     run = [b for b in blocks if "The end of its output" in b.before]
     if len(run) != 1:
-        fail("README: the quickstart output block is missing")
+        fail(f"docs: {len(run)} blocks of quickstart's output, not one")
         return
-    compare(ctx, f"README line {run[0].line_no}: quickstart's output", run[0].lines, startup, subsequence=True)
+    compare(ctx, f"{run[0].where}: quickstart's output", run[0].lines, startup, subsequence=True)
 
 
 def run_examples(ctx: Context, env: dict, blocks: list, only: str) -> None:
@@ -454,25 +489,25 @@ def run_examples(ctx: Context, env: dict, blocks: list, only: str) -> None:
     for b in blocks:
         text = "\n".join(b.lines)
         if b.info == "sh" and "grpc_python_plugin" in text:
-            # The stubs, generated as the README says.
-            print(f"== README line {b.line_no}: Python stubs", flush=True)
+            # The stubs, generated as the docs say.
+            print(f"== {b.where}: Python stubs", flush=True)
             gen = subprocess.run(["bash", "-euc", ctx.command(text)], cwd=REPO, env=env, stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, text=True)
             if gen.returncode != 0:
-                fail(f"README line {b.line_no}: generating the Python stubs failed:\n{gen.stdout}")
+                fail(f"{b.where}: generating the Python stubs failed:\n{gen.stdout}")
             continue
         steps = transcript(b)
         if not steps:
             if "Each call is one line in" in b.before:
-                print(f"== README line {b.line_no}: a log line", flush=True)
+                print(f"== {b.where}: a log line", flush=True)
                 check_log_line(ctx, b)
             if "refuses to start (exit code 2)" in b.before:
-                print(f"== README line {b.line_no}: a service without a keys file", flush=True)
+                print(f"== {b.where}: a service without a keys file", flush=True)
                 check_start_error(ctx, env, b)
             continue
         if only and not any(only in c for c, _ in steps):
             continue
-        print(f"== README line {b.line_no}", flush=True)
+        print(f"== {b.where}", flush=True)
         run_transcript(ctx, env, b, steps)
 
 
@@ -480,23 +515,23 @@ def check_log_line(ctx: Context, block: Block) -> None:
     """The log line shown must have the shape of one in the service's log."""
     m = re.search(r"`(\.data/logs/\w+\.log)`", block.before)
     if not m:
-        fail(f"README line {block.line_no}: which log?")
+        fail(f"{block.where}: which log?")
         return
     log = (ctx.data / m.group(1)[len(".data/"):]).read_text().splitlines()
     for want in block.lines:
         w = ctx.normalise(want)
         if not any(line_matches(w, ctx.normalise(got)) for got in log):
-            fail(f"README line {block.line_no}: no line like {w!r} in {m.group(1)}")
+            fail(f"{block.where}: no line like {w!r} in {m.group(1)}")
 
 
 def check_start_error(ctx: Context, env: dict, block: Block) -> None:
-    """A service without --api_keys_file: exit code 2 and the README's line."""
+    """A service without --api_keys_file: exit code 2 and the line the docs show."""
     bare = {k: v for k, v in env.items() if not k.startswith("LOYALTY_")}
     run = subprocess.run([str(ctx.build / "services" / "ledger" / "loyalty-ledger")], env=bare,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
     if run.returncode != 2:
-        fail(f"README line {block.line_no}: the ledger without a keys file exited {run.returncode}, not 2")
-    compare(ctx, f"README line {block.line_no}: start-up error", block.lines,
+        fail(f"{block.where}: the ledger without a keys file exited {run.returncode}, not 2")
+    compare(ctx, f"{block.where}: start-up error", block.lines,
             [x for x in run.stdout.splitlines() if "level=error" in x])
 
 
