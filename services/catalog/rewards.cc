@@ -25,9 +25,6 @@ constexpr int kRedeemablePageDefault = 50;
 constexpr int kRedeemablePageMax = 200;
 constexpr int kRedeemableMaxScanned = 1000;
 
-using common::v1::ROLE_BACKOFFICE;
-using common::v1::ROLE_PARTNER;
-using common::v1::ROLE_SERVICE;
 
 // A partner sees ACTIVE and PAUSED rewards, and its own in any state.
 bool RewardVisible(const auth::Principal& p, const v1::Reward& r) {
@@ -54,7 +51,6 @@ absl::StatusOr<v1::Reward> Rewards::InsertNewReward(CatalogTx& tx, const Princip
 }
 
 absl::StatusOr<v1::CreateRewardResponse> Rewards::CreateReward(const Principal& p, const v1::CreateRewardRequest& r) {
-  RETURN_IF_ERROR(RequireRole(p, {ROLE_BACKOFFICE}));
   RETURN_IF_ERROR(idempotency::ValidateKey(r.idempotency_key()));
   v1::Reward reward = r.reward();
   NormaliseReward(reward);
@@ -73,7 +69,6 @@ absl::StatusOr<v1::CreateRewardResponse> Rewards::CreateReward(const Principal& 
 
 absl::StatusOr<v1::ProposeRewardResponse> Rewards::ProposeReward(const Principal& p,
                                                                  const v1::ProposeRewardRequest& r) {
-  RETURN_IF_ERROR(RequireRole(p, {ROLE_PARTNER}));
   RETURN_IF_ERROR(idempotency::ValidateKey(r.idempotency_key()));
   if (r.reward().partner_id() != p.partner_id) {
     return absl::PermissionDeniedError("reward.partner_id: a partner may only propose rewards it honours");
@@ -91,7 +86,6 @@ absl::StatusOr<v1::ProposeRewardResponse> Rewards::ProposeReward(const Principal
 }
 
 absl::StatusOr<v1::UpdateRewardResponse> Rewards::UpdateReward(const Principal& p, const v1::UpdateRewardRequest& r) {
-  RETURN_IF_ERROR(RequireRole(p, {ROLE_BACKOFFICE}));
   RETURN_IF_ERROR(idempotency::ValidateKey(r.idempotency_key()));
   RETURN_IF_ERROR(ValidateId("reward_id", r.reward_id()));
   RETURN_IF_ERROR(ValidateRewardMask(r.update_mask()));
@@ -124,7 +118,6 @@ absl::StatusOr<v1::UpdateRewardResponse> Rewards::UpdateReward(const Principal& 
 }
 
 absl::StatusOr<v1::GetRewardResponse> Rewards::GetReward(const Principal& p, const v1::GetRewardRequest& r) {
-  RETURN_IF_ERROR(RequireRole(p, {ROLE_PARTNER, ROLE_BACKOFFICE, ROLE_SERVICE}));
   RETURN_IF_ERROR(ValidateId("reward_id", r.reward_id()));
   v1::GetRewardResponse out;
   RETURN_IF_ERROR(deps_.store.Run("GetReward", [&](CatalogTx& tx) -> absl::Status {
@@ -137,7 +130,6 @@ absl::StatusOr<v1::GetRewardResponse> Rewards::GetReward(const Principal& p, con
 }
 
 absl::StatusOr<v1::ListRewardsResponse> Rewards::ListRewards(const Principal& p, const v1::ListRewardsRequest& r) {
-  RETURN_IF_ERROR(RequireRole(p, {ROLE_PARTNER, ROLE_BACKOFFICE, ROLE_SERVICE}));
   if (!r.partner_id().empty()) RETURN_IF_ERROR(ValidateId("partner_id", r.partner_id()));
   if (!r.category().empty()) RETURN_IF_ERROR(ValidateCategory("category", r.category()));
   ASSIGN_OR_RETURN(int limit, paging::PageSize(r.page_size(), kRewardsPageDefault, kRewardsPageMax));
@@ -166,7 +158,6 @@ absl::StatusOr<v1::ListRewardsResponse> Rewards::ListRewards(const Principal& p,
 
 absl::StatusOr<v1::SetRewardStateResponse> Rewards::SetRewardState(const Principal& p,
                                                                    const v1::SetRewardStateRequest& r) {
-  RETURN_IF_ERROR(RequireRole(p, {ROLE_BACKOFFICE}));
   RETURN_IF_ERROR(idempotency::ValidateKey(r.idempotency_key()));
   RETURN_IF_ERROR(ValidateId("reward_id", r.reward_id()));
   RETURN_IF_ERROR(ValidateEnum("state", r.state(), v1::RewardState_IsValid, /*required=*/true));
@@ -201,7 +192,6 @@ absl::StatusOr<v1::SetRewardStateResponse> Rewards::SetRewardState(const Princip
 
 absl::StatusOr<v1::AdjustRewardStockResponse> Rewards::AdjustRewardStock(const Principal& p,
                                                                          const v1::AdjustRewardStockRequest& r) {
-  RETURN_IF_ERROR(RequireRole(p, {ROLE_BACKOFFICE}));
   RETURN_IF_ERROR(idempotency::ValidateKey(r.idempotency_key()));
   RETURN_IF_ERROR(ValidateId("reward_id", r.reward_id()));
   if (r.delta_units() == 0) return absl::InvalidArgumentError("delta_units: must not be 0");
@@ -253,7 +243,6 @@ absl::StatusOr<v1::ListRedeemableRewardsResponse> Rewards::ListRedeemableRewards
 
 absl::StatusOr<Rewards::RedeemableQuery> Rewards::StartRedeemable(const Principal& p,
                                                                   const v1::ListRedeemableRewardsRequest& r) {
-  RETURN_IF_ERROR(RequireRole(p, {ROLE_PARTNER, ROLE_BACKOFFICE}));
   RETURN_IF_ERROR(ValidateId("member_id", r.member_id()));
   if (!r.partner_id().empty()) RETURN_IF_ERROR(ValidateId("partner_id", r.partner_id()));
   if (!r.category().empty()) RETURN_IF_ERROR(ValidateCategory("category", r.category()));

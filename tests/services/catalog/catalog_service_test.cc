@@ -57,14 +57,14 @@ class CatalogServiceTest : public ::testing::Test {
     db_ = *std::move(db);
     ASSERT_TRUE(db::ApplyMigrations(db_->pool(), Migrations()).ok());
     store_ = NewMysqlCatalogStore(db_->pool());
-    GrpcClientOptions options;
+    rpc::CallOptions options;
     options.api_key = keys_.service();
     ledger_client_ = NewGrpcLedgerClient(ledger_channel, options);
     catalog_ = std::make_unique<Catalog>(*store_, *ledger_client_, members_);
     guard_ = std::make_unique<auth::RpcGuard>(keys_.authenticator(), v1::CatalogService::service_full_name());
     service_ = std::make_unique<CatalogService>(
         *catalog_, [this](const grpc::ServerContext& ctx, absl::string_view m) { return guard_->Check(ctx, m); },
-        WatchOptions{.watch_poll = absl::Milliseconds(20), .heartbeat = absl::Milliseconds(200)});
+        server::WatchOptions{.poll_interval = absl::Milliseconds(20), .heartbeat = absl::Milliseconds(200)});
     grpc::ServerBuilder builder;
     builder.RegisterService(service_.get());
     server_ = builder.BuildAndStart();

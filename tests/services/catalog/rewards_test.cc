@@ -12,8 +12,10 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/auth/authenticator.h"
 #include "common/time/proto_time.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/descriptor.h"
 #include "gtest/gtest.h"
 #include "services/catalog/codes.h"
 #include "tests/services/catalog/catalog_fixture.h"
@@ -87,7 +89,14 @@ TEST_F(CatalogTest, PartnerProposesOnlyForItselfAndCannotActivate) {
   activate.set_idempotency_key("a1");
   activate.set_reward_id(proposed->reward().reward_id());
   activate.set_state(v1::REWARD_STATE_ACTIVE);
-  EXPECT_EQ(catalog_->rewards().SetRewardState(kVet, activate).status().code(), absl::StatusCode::kPermissionDenied);
+  // Roles are the proto's (allowed_roles), checked by the RpcGuard before the
+  // domain runs: a partner key may not call SetRewardState at all.
+  const google::protobuf::MethodDescriptor* set_state =
+      google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(
+          "loyalty.catalog.v1.CatalogService.SetRewardState");
+  ASSERT_NE(set_state, nullptr);
+  EXPECT_EQ(auth::Authorize(kVet, *set_state).code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(auth::Authorize(kBackoffice, *set_state).ok());
 
   // Another partner does not see the draft; its proposer does.
   v1::GetRewardRequest get;
