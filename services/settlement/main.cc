@@ -49,7 +49,7 @@ class Instance final : public server::ServiceInstance {
   void FollowJournal() {
     constexpr int kPage = 2000;
     while (!stop_.HasBeenNotified()) {
-      absl::StatusOr<int> consumed = settlement_.FollowJournal(kPage);
+      absl::StatusOr<int> consumed = settlement_.prepaid().FollowJournal(kPage);
       journal_follow_log_.Record(consumed.status());
       if (consumed.ok() && *consumed == kPage) continue;
       stop_.WaitForNotificationWithTimeout(journal_poll_);

@@ -1,5 +1,6 @@
 #pragma once
-// SettlementStore on MariaDB (Connector/C++). All of settlement's SQL.
+// SettlementStore on MariaDB (Connector/C++). All of settlement's SQL, in
+// this file and the mysql_*_store.cc files that mysql_settlement_tx.h lists.
 
 #include <memory>
 

@@ -15,44 +15,45 @@ grpc::Status SettlementService::Handle(grpc::ServerContext* context, absl::strin
   return grpc::Status::OK;
 }
 
-#define LOYALTY_SETTLEMENT_RPC(Method)                                                                    \
+// Each RPC goes to the use-case class that owns it (settlement.h).
+#define LOYALTY_SETTLEMENT_RPC(Owner, Method)                                                             \
   grpc::Status SettlementService::Method(grpc::ServerContext* context, const v1::Method##Request* request, \
                                          v1::Method##Response* response) {                                \
     return Handle(context, #Method, response,                                                             \
-                  [&](const auth::Principal& p) { return settlement_.Method(p, *request); });             \
+                  [&](const auth::Principal& p) { return settlement_.Owner().Method(p, *request); });     \
   }
 
-LOYALTY_SETTLEMENT_RPC(CreatePartner)
-LOYALTY_SETTLEMENT_RPC(GetPartner)
-LOYALTY_SETTLEMENT_RPC(ListPartners)
-LOYALTY_SETTLEMENT_RPC(UpdatePartner)
-LOYALTY_SETTLEMENT_RPC(SetPartnerStatus)
-LOYALTY_SETTLEMENT_RPC(CreateContractVersion)
-LOYALTY_SETTLEMENT_RPC(GetContract)
-LOYALTY_SETTLEMENT_RPC(ListContracts)
-LOYALTY_SETTLEMENT_RPC(ListPartnerSnapshots)
-LOYALTY_SETTLEMENT_RPC(PurchasePointBlock)
-LOYALTY_SETTLEMENT_RPC(GetPrepaidBalance)
-LOYALTY_SETTLEMENT_RPC(ListAlerts)
-LOYALTY_SETTLEMENT_RPC(CreateApiKey)
-LOYALTY_SETTLEMENT_RPC(RotateApiKey)
-LOYALTY_SETTLEMENT_RPC(RevokeApiKey)
-LOYALTY_SETTLEMENT_RPC(ListApiKeys)
-LOYALTY_SETTLEMENT_RPC(AuthenticateApiKey)
-LOYALTY_SETTLEMENT_RPC(CreatePeriod)
-LOYALTY_SETTLEMENT_RPC(ClosePeriod)
-LOYALTY_SETTLEMENT_RPC(FinalizePeriod)
-LOYALTY_SETTLEMENT_RPC(GetPeriod)
-LOYALTY_SETTLEMENT_RPC(ListPeriods)
-LOYALTY_SETTLEMENT_RPC(GetStatement)
-LOYALTY_SETTLEMENT_RPC(ListStatements)
-LOYALTY_SETTLEMENT_RPC(ComputeNetting)
-LOYALTY_SETTLEMENT_RPC(ExportPeriod)
-LOYALTY_SETTLEMENT_RPC(DisputeStatementLine)
-LOYALTY_SETTLEMENT_RPC(ResolveDispute)
-LOYALTY_SETTLEMENT_RPC(ListDisputes)
-LOYALTY_SETTLEMENT_RPC(Reconcile)
-LOYALTY_SETTLEMENT_RPC(ListAuditEvents)
+LOYALTY_SETTLEMENT_RPC(partners, CreatePartner)
+LOYALTY_SETTLEMENT_RPC(partners, GetPartner)
+LOYALTY_SETTLEMENT_RPC(partners, ListPartners)
+LOYALTY_SETTLEMENT_RPC(partners, UpdatePartner)
+LOYALTY_SETTLEMENT_RPC(partners, SetPartnerStatus)
+LOYALTY_SETTLEMENT_RPC(contracts, CreateContractVersion)
+LOYALTY_SETTLEMENT_RPC(contracts, GetContract)
+LOYALTY_SETTLEMENT_RPC(contracts, ListContracts)
+LOYALTY_SETTLEMENT_RPC(partners, ListPartnerSnapshots)
+LOYALTY_SETTLEMENT_RPC(prepaid, PurchasePointBlock)
+LOYALTY_SETTLEMENT_RPC(prepaid, GetPrepaidBalance)
+LOYALTY_SETTLEMENT_RPC(prepaid, ListAlerts)
+LOYALTY_SETTLEMENT_RPC(api_keys, CreateApiKey)
+LOYALTY_SETTLEMENT_RPC(api_keys, RotateApiKey)
+LOYALTY_SETTLEMENT_RPC(api_keys, RevokeApiKey)
+LOYALTY_SETTLEMENT_RPC(api_keys, ListApiKeys)
+LOYALTY_SETTLEMENT_RPC(api_keys, AuthenticateApiKey)
+LOYALTY_SETTLEMENT_RPC(period_close, CreatePeriod)
+LOYALTY_SETTLEMENT_RPC(period_close, ClosePeriod)
+LOYALTY_SETTLEMENT_RPC(period_close, FinalizePeriod)
+LOYALTY_SETTLEMENT_RPC(period_close, GetPeriod)
+LOYALTY_SETTLEMENT_RPC(period_close, ListPeriods)
+LOYALTY_SETTLEMENT_RPC(statement_queries, GetStatement)
+LOYALTY_SETTLEMENT_RPC(statement_queries, ListStatements)
+LOYALTY_SETTLEMENT_RPC(statement_queries, ComputeNetting)
+LOYALTY_SETTLEMENT_RPC(statement_queries, ExportPeriod)
+LOYALTY_SETTLEMENT_RPC(disputes, DisputeStatementLine)
+LOYALTY_SETTLEMENT_RPC(disputes, ResolveDispute)
+LOYALTY_SETTLEMENT_RPC(disputes, ListDisputes)
+LOYALTY_SETTLEMENT_RPC(reconciliation, Reconcile)
+LOYALTY_SETTLEMENT_RPC(audit_events, ListAuditEvents)
 
 #undef LOYALTY_SETTLEMENT_RPC
 

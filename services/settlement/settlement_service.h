@@ -1,6 +1,7 @@
 #pragma once
 // The gRPC adapter of the settlement service: authenticates the caller,
-// hands the request to the domain (Settlement) and maps the answer back.
+// hands the request to the use-case class of the domain that owns it
+// (Settlement's partners(), contracts(), ...) and maps the answer back.
 //
 // Every RPC of the proto is handled here (the partner directory, contracts,
 // the snapshot feed, prepaid blocks and alerts, credentials, periods, close,

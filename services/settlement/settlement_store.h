@@ -2,7 +2,8 @@
 // What the settlement domain needs from storage, as a unit of work: the
 // domain runs a body against a SettlementTx and the store commits it
 // atomically (retrying deadlocks) or rolls it back. All SQL lives in
-// mysql_settlement_store.cc.
+// mysql_settlement_store.cc and the mysql_*_store.cc files beside it
+// (listed in mysql_settlement_tx.h).
 
 #include <cstdint>
 #include <functional>

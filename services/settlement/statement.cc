@@ -185,27 +185,88 @@ absl::StatusOr<int64_t> PriceFloor(int64_t points, int64_t price_minor, int64_t 
   return Narrow(static_cast<absl::int128>(points) * price_minor / divisor);
 }
 
-absl::StatusOr<v1::Statement> BuildStatement(const StatementInput& in) {
-  const std::string& currency = in.partner.settlement_currency();
+namespace {
+
+// The running totals of a statement being built, and the contracts its
+// lines used (in first-use order).
+struct Totals {
+  int64_t issue = 0, reimbursement = 0, breakage = 0, fee = 0, adjustment = 0;
+  std::vector<std::string> used_contracts;
+
+  void Use(const std::string& id) {
+    if (!id.empty() && std::find(used_contracts.begin(), used_contracts.end(), id) == used_contracts.end()) {
+      used_contracts.push_back(id);
+    }
+  }
+};
+
+// The statement's identity, range and end hash, without lines.
+v1::Statement NewStatement(const StatementInput& in) {
   v1::Statement s;
   s.set_statement_id(in.statement_id);
   s.set_period_id(in.period.period_id());
   s.set_partner_id(in.partner.partner_id());
   s.set_status(v1::STATEMENT_STATUS_DRAFT);
-  s.set_currency(currency);
+  s.set_currency(in.partner.settlement_currency());
   s.set_first_sequence(in.period.first_sequence());
   s.set_last_sequence(in.period.cutoff_sequence());
   s.set_end_hash(in.period.end_hash());
   *s.mutable_created_at() = ToProtoTime(in.created_at);
+  return s;
+}
 
-  int64_t issue = 0, reimbursement = 0, breakage = 0, fee = 0;
-  std::vector<std::string> used_contracts;
-  auto use = [&](const std::string& id) {
-    if (!id.empty() && std::find(used_contracts.begin(), used_contracts.end(), id) == used_contracts.end()) {
-      used_contracts.push_back(id);
+// Prices one counted row under contract `c` (may be null): sets *price and
+// *amount, and adds to the statement's point counters and the totals.
+absl::Status PriceRow(const PointsCount& r, const v1::Contract* c, v1::Statement& s, Totals& totals,
+                      int64_t* price, int64_t* amount) {
+  const bool prepaid = c != nullptr && c->funding_model() == v1::FUNDING_MODEL_PREPAID;
+  switch (r.line_type) {
+    case v1::STATEMENT_LINE_TYPE_ISSUED:
+    case v1::STATEMENT_LINE_TYPE_ISSUE_REVERSED: {
+      *price = c != nullptr ? c->issue_price_per_1000_points().amount_minor() : 0;
+      if (!prepaid) {
+        ASSIGN_OR_RETURN(*amount, PriceFloor(r.points, *price, kPerThousand));
+      }
+      if (r.line_type == v1::STATEMENT_LINE_TYPE_ISSUE_REVERSED) *amount = -*amount;
+      ASSIGN_OR_RETURN(totals.issue, Add(totals.issue, *amount));
+      if (r.line_type == v1::STATEMENT_LINE_TYPE_ISSUED) {
+        s.set_issued_points(s.issued_points() + r.points);
+      } else {
+        s.set_issue_reversed_points(s.issue_reversed_points() + r.points);
+      }
+      return absl::OkStatus();
     }
-  };
+    case v1::STATEMENT_LINE_TYPE_HONOURED:
+    case v1::STATEMENT_LINE_TYPE_HONOUR_REVERSED: {
+      *price = c != nullptr ? c->reimbursement_per_1000_points().amount_minor() : 0;
+      ASSIGN_OR_RETURN(*amount, PriceFloor(r.points, *price, kPerThousand));
+      if (r.line_type == v1::STATEMENT_LINE_TYPE_HONOURED) {
+        *amount = -*amount;
+        s.set_honoured_points(s.honoured_points() + r.points);
+      } else {
+        s.set_honour_reversed_points(s.honour_reversed_points() + r.points);
+      }
+      ASSIGN_OR_RETURN(totals.reimbursement, Add(totals.reimbursement, *amount));
+      return absl::OkStatus();
+    }
+    case v1::STATEMENT_LINE_TYPE_BREAKAGE_SHARE: {
+      *price = c != nullptr ? c->issue_price_per_1000_points().amount_minor() : 0;
+      const int64_t bp = c != nullptr ? c->breakage_share_bp() : 0;
+      ASSIGN_OR_RETURN(int64_t price_bp, Narrow(static_cast<absl::int128>(*price) * bp));
+      ASSIGN_OR_RETURN(*amount, PriceFloor(r.points, price_bp, kPerThousand * kBasisPoints));
+      *amount = -*amount;
+      s.set_expired_points(s.expired_points() + r.points);
+      ASSIGN_OR_RETURN(totals.breakage, Add(totals.breakage, *amount));
+      return absl::OkStatus();
+    }
+    default:
+      return absl::InternalError("unexpected line type in a close");
+  }
+}
 
+// One priced line per counted row (merged by key).
+absl::Status AddPricedLines(const StatementInput& in, v1::Statement& s, Totals& totals) {
+  const std::string& currency = in.partner.settlement_currency();
   for (const PointsCount& r : MergePoints(in.points)) {
     const v1::Contract* c = Find(in.contracts, r.contract_id);
     v1::StatementLine* line = s.add_lines();
@@ -215,51 +276,10 @@ absl::StatusOr<v1::Statement> BuildStatement(const StatementInput& in) {
     line->set_contract_id(r.contract_id);
     line->set_points(r.points);
     line->set_transfer_count(r.transfer_count);
-    use(r.contract_id);
+    totals.Use(r.contract_id);
     int64_t price = 0, amount = 0;
     const bool prepaid = c != nullptr && c->funding_model() == v1::FUNDING_MODEL_PREPAID;
-    switch (r.line_type) {
-      case v1::STATEMENT_LINE_TYPE_ISSUED:
-      case v1::STATEMENT_LINE_TYPE_ISSUE_REVERSED: {
-        price = c != nullptr ? c->issue_price_per_1000_points().amount_minor() : 0;
-        if (!prepaid) {
-          ASSIGN_OR_RETURN(amount, PriceFloor(r.points, price, kPerThousand));
-        }
-        if (r.line_type == v1::STATEMENT_LINE_TYPE_ISSUE_REVERSED) amount = -amount;
-        ASSIGN_OR_RETURN(issue, Add(issue, amount));
-        if (r.line_type == v1::STATEMENT_LINE_TYPE_ISSUED) {
-          s.set_issued_points(s.issued_points() + r.points);
-        } else {
-          s.set_issue_reversed_points(s.issue_reversed_points() + r.points);
-        }
-        break;
-      }
-      case v1::STATEMENT_LINE_TYPE_HONOURED:
-      case v1::STATEMENT_LINE_TYPE_HONOUR_REVERSED: {
-        price = c != nullptr ? c->reimbursement_per_1000_points().amount_minor() : 0;
-        ASSIGN_OR_RETURN(amount, PriceFloor(r.points, price, kPerThousand));
-        if (r.line_type == v1::STATEMENT_LINE_TYPE_HONOURED) {
-          amount = -amount;
-          s.set_honoured_points(s.honoured_points() + r.points);
-        } else {
-          s.set_honour_reversed_points(s.honour_reversed_points() + r.points);
-        }
-        ASSIGN_OR_RETURN(reimbursement, Add(reimbursement, amount));
-        break;
-      }
-      case v1::STATEMENT_LINE_TYPE_BREAKAGE_SHARE: {
-        price = c != nullptr ? c->issue_price_per_1000_points().amount_minor() : 0;
-        const int64_t bp = c != nullptr ? c->breakage_share_bp() : 0;
-        ASSIGN_OR_RETURN(int64_t price_bp, Narrow(static_cast<absl::int128>(price) * bp));
-        ASSIGN_OR_RETURN(amount, PriceFloor(r.points, price_bp, kPerThousand * kBasisPoints));
-        amount = -amount;
-        s.set_expired_points(s.expired_points() + r.points);
-        ASSIGN_OR_RETURN(breakage, Add(breakage, amount));
-        break;
-      }
-      default:
-        return absl::InternalError("unexpected line type in a close");
-    }
+    RETURN_IF_ERROR(PriceRow(r, c, s, totals, &price, &amount));
     *line->mutable_price_per_1000_points() = MoneyOf(price, currency);
     *line->mutable_amount() = MoneyOf(amount, currency);
     if (prepaid && (r.line_type == v1::STATEMENT_LINE_TYPE_ISSUED ||
@@ -269,8 +289,12 @@ absl::StatusOr<v1::Statement> BuildStatement(const StatementInput& in) {
       line->set_description(LineDescription(*line));
     }
   }
+  return absl::OkStatus();
+}
 
-  // Platform fee: each version in force during the period, pro rata.
+// Platform fee: each version in force during the period, pro rata.
+absl::Status AddFeeLines(const StatementInput& in, v1::Statement& s, Totals& totals) {
+  const std::string& currency = in.partner.settlement_currency();
   const absl::Time start = FromProtoTime(in.period.start_time());
   const absl::Time end = FromProtoTime(in.period.end_time());
   const int64_t period_us = absl::ToInt64Microseconds(end - start);
@@ -287,11 +311,14 @@ absl::StatusOr<v1::Statement> BuildStatement(const StatementInput& in) {
     line->set_contract_id(c.contract_id());
     *line->mutable_amount() = MoneyOf(amount, currency);
     line->set_description(LineDescription(*line));
-    use(c.contract_id());
-    ASSIGN_OR_RETURN(fee, Add(fee, amount));
+    totals.Use(c.contract_id());
+    ASSIGN_OR_RETURN(totals.fee, Add(totals.fee, amount));
   }
+  return absl::OkStatus();
+}
 
-  int64_t adjustment = 0;
+absl::Status AddAdjustmentLines(const StatementInput& in, v1::Statement& s, Totals& totals) {
+  const std::string& currency = in.partner.settlement_currency();
   for (const v1::Dispute& d : in.adjustments) {
     if (d.adjustment().currency() != currency) return absl::InternalError("adjustment in another currency");
     v1::StatementLine* line = s.add_lines();
@@ -299,9 +326,15 @@ absl::StatusOr<v1::Statement> BuildStatement(const StatementInput& in) {
     *line->mutable_amount() = MoneyOf(d.adjustment().amount_minor(), currency);
     line->set_description(absl::StrCat("adjustment from dispute ", d.dispute_id(), " (statement ", d.statement_id(),
                                        ", line ", d.line_id(), ")"));
-    ASSIGN_OR_RETURN(adjustment, Add(adjustment, d.adjustment().amount_minor()));
+    ASSIGN_OR_RETURN(totals.adjustment, Add(totals.adjustment, d.adjustment().amount_minor()));
   }
+  return absl::OkStatus();
+}
 
+// Line ids, the issuer x redeemer matrix, the contract ids, the totals and
+// the net amount.
+absl::Status Finish(const StatementInput& in, const Totals& totals, v1::Statement& s) {
+  const std::string& currency = in.partner.settlement_currency();
   for (int i = 0; i < s.lines_size(); ++i) s.mutable_lines(i)->set_line_id(absl::StrFormat("L%03d", i + 1));
   for (const MatrixCount& m : MergeMatrix(in.matrix)) {
     v1::IssuerRedeemerPoints* row = s.add_issuer_redeemer();
@@ -312,20 +345,31 @@ absl::StatusOr<v1::Statement> BuildStatement(const StatementInput& in) {
   }
   // Contract ids in version order.
   for (const auto& c : in.contracts) {
-    if (std::find(used_contracts.begin(), used_contracts.end(), c.contract_id()) != used_contracts.end()) {
-      s.add_contract_ids(c.contract_id());
-    }
+    const auto& used = totals.used_contracts;
+    if (std::find(used.begin(), used.end(), c.contract_id()) != used.end()) s.add_contract_ids(c.contract_id());
   }
-  *s.mutable_issue_amount() = MoneyOf(issue, currency);
-  *s.mutable_reimbursement_amount() = MoneyOf(reimbursement, currency);
-  *s.mutable_breakage_share_amount() = MoneyOf(breakage, currency);
-  *s.mutable_fee_amount() = MoneyOf(fee, currency);
-  *s.mutable_adjustment_amount() = MoneyOf(adjustment, currency);
+  *s.mutable_issue_amount() = MoneyOf(totals.issue, currency);
+  *s.mutable_reimbursement_amount() = MoneyOf(totals.reimbursement, currency);
+  *s.mutable_breakage_share_amount() = MoneyOf(totals.breakage, currency);
+  *s.mutable_fee_amount() = MoneyOf(totals.fee, currency);
+  *s.mutable_adjustment_amount() = MoneyOf(totals.adjustment, currency);
   int64_t net = 0;
   for (const auto& l : s.lines()) {
     ASSIGN_OR_RETURN(net, Add(net, l.amount().amount_minor()));
   }
   *s.mutable_net_amount() = MoneyOf(net, currency);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<v1::Statement> BuildStatement(const StatementInput& in) {
+  v1::Statement s = NewStatement(in);
+  Totals totals;
+  RETURN_IF_ERROR(AddPricedLines(in, s, totals));
+  RETURN_IF_ERROR(AddFeeLines(in, s, totals));
+  RETURN_IF_ERROR(AddAdjustmentLines(in, s, totals));
+  RETURN_IF_ERROR(Finish(in, totals, s));
   return s;
 }
 

@@ -127,7 +127,7 @@ int Run(int64_t transfers, int partners) {
     p->set_settlement_currency("EUR");
     p->mutable_billing_contact()->set_name("A");
     p->mutable_billing_contact()->set_email("a@b.example");
-    if (!settlement.CreatePartner(bo, r).ok()) return 1;
+    if (!settlement.partners().CreatePartner(bo, r).ok()) return 1;
     v1::CreateContractVersionRequest c;
     c.set_idempotency_key(absl::StrCat("c", i));
     v1::Contract* k = c.mutable_contract();
@@ -143,7 +143,7 @@ int Run(int64_t transfers, int partners) {
     k->mutable_monthly_fee()->set_amount_minor(5000);
     k->mutable_monthly_fee()->set_currency("EUR");
     k->set_funding_model(v1::FUNDING_MODEL_POSTPAID);
-    if (auto s = settlement.CreateContractVersion(bo, c); !s.ok()) {
+    if (auto s = settlement.contracts().CreateContractVersion(bo, c); !s.ok()) {
       std::fprintf(stderr, "contract: %s\n", s.status().ToString().c_str());
       return 1;
     }
@@ -153,7 +153,7 @@ int Run(int64_t transfers, int partners) {
   pr.set_name("bench");
   *pr.mutable_start_time() = ToProtoTime(start);
   *pr.mutable_end_time() = ToProtoTime(now - absl::Seconds(1));
-  auto period = settlement.CreatePeriod(fin, pr);
+  auto period = settlement.period_close().CreatePeriod(fin, pr);
   if (!period.ok()) return 1;
 
   v1::ClosePeriodRequest close;
@@ -161,7 +161,7 @@ int Run(int64_t transfers, int partners) {
   close.set_period_id(period->period().period_id());
   close.set_cutoff_sequence(transfers);
   const auto t0 = std::chrono::steady_clock::now();
-  auto closed = settlement.ClosePeriod(fin, close);
+  auto closed = settlement.period_close().ClosePeriod(fin, close);
   const auto t1 = std::chrono::steady_clock::now();
   if (!closed.ok()) {
     std::fprintf(stderr, "close: %s\n", closed.status().ToString().c_str());
@@ -169,7 +169,7 @@ int Run(int64_t transfers, int partners) {
   }
   v1::ReconcileRequest rr;
   rr.set_period_id(period->period().period_id());
-  auto report = settlement.Reconcile(fin, rr);
+  auto report = settlement.reconciliation().Reconcile(fin, rr);
   const auto t2 = std::chrono::steady_clock::now();
   if (!report.ok()) {
     std::fprintf(stderr, "reconcile: %s\n", report.status().ToString().c_str());

@@ -201,7 +201,7 @@ class SettlementExportTest : public ::testing::Test {
     cp.set_name(kPeriodName);
     *cp.mutable_start_time() = ToProtoTime(kStart);
     *cp.mutable_end_time() = ToProtoTime(kEnd);
-    auto period = settlement_->CreatePeriod(kFinance, cp);
+    auto period = settlement_->period_close().CreatePeriod(kFinance, cp);
     ASSERT_TRUE(period.ok()) << period.status();
     period_id_ = period->period().period_id();
 
@@ -209,18 +209,18 @@ class SettlementExportTest : public ::testing::Test {
     close.set_idempotency_key("close-oct");
     close.set_period_id(period_id_);
     close.set_cutoff_sequence(4);
-    auto closed = settlement_->ClosePeriod(kFinance, close);
+    auto closed = settlement_->period_close().ClosePeriod(kFinance, close);
     ASSERT_TRUE(closed.ok()) << closed.status();
     ASSERT_EQ(closed->statements_created(), 3);
     v1::FinalizePeriodRequest fin;
     fin.set_idempotency_key("finalize-oct");
     fin.set_period_id(period_id_);
-    auto finalized = settlement_->FinalizePeriod(kFinance, fin);
+    auto finalized = settlement_->period_close().FinalizePeriod(kFinance, fin);
     ASSERT_TRUE(finalized.ok()) << finalized.status();
 
     v1::ListStatementsRequest ls;
     ls.set_period_id(period_id_);
-    auto statements = settlement_->ListStatements(kFinance, ls);
+    auto statements = settlement_->statement_queries().ListStatements(kFinance, ls);
     ASSERT_TRUE(statements.ok()) << statements.status();
     for (const auto& s : statements->statements()) statement_ids_[s.partner_id()] = s.statement_id();
     ASSERT_EQ(statement_ids_.size(), 3u);
@@ -239,7 +239,7 @@ class SettlementExportTest : public ::testing::Test {
     p->set_settlement_currency(currency);
     p->mutable_billing_contact()->set_name("Accounts");
     p->mutable_billing_contact()->set_email("accounts@" + id + ".example");
-    auto created = settlement_->CreatePartner(kBackoffice, r);
+    auto created = settlement_->partners().CreatePartner(kBackoffice, r);
     ASSERT_TRUE(created.ok()) << created.status();
 
     v1::CreateContractVersionRequest c;
@@ -254,7 +254,7 @@ class SettlementExportTest : public ::testing::Test {
     k->set_breakage_share_bp(0);
     *k->mutable_monthly_fee() = MoneyOf(fee, currency);
     k->set_funding_model(v1::FUNDING_MODEL_POSTPAID);
-    auto contract = settlement_->CreateContractVersion(kBackoffice, c);
+    auto contract = settlement_->contracts().CreateContractVersion(kBackoffice, c);
     ASSERT_TRUE(contract.ok()) << contract.status();
     contract_ids_[id] = contract->contract().contract_id();
   }
@@ -263,7 +263,7 @@ class SettlementExportTest : public ::testing::Test {
     v1::ExportPeriodRequest r;
     r.set_period_id(period_id_);
     r.set_format(format);
-    return settlement_->ExportPeriod(kFinance, r);
+    return settlement_->statement_queries().ExportPeriod(kFinance, r);
   }
 
   // The D records of the statement-lines file, worked out by hand. Lines

@@ -93,7 +93,7 @@ class SettlementFaultTest : public ::testing::Test {
     p.set_settlement_currency("EUR");
     p.mutable_billing_contact()->set_name("Accounts");
     p.mutable_billing_contact()->set_email("accounts@" + id + ".example");
-    ASSERT_TRUE(settlement_->CreatePartner(kBackoffice, partner).ok());
+    ASSERT_TRUE(settlement_->partners().CreatePartner(kBackoffice, partner).ok());
     v1::CreateContractVersionRequest contract;
     contract.set_idempotency_key("contract-" + id);
     v1::Contract& c = *contract.mutable_contract();
@@ -109,7 +109,7 @@ class SettlementFaultTest : public ::testing::Test {
     c.mutable_monthly_fee()->set_currency("EUR");
     c.set_funding_model(funding);
     c.set_prepaid_low_balance_threshold_points(low_balance_threshold);
-    auto created = settlement_->CreateContractVersion(kBackoffice, contract);
+    auto created = settlement_->contracts().CreateContractVersion(kBackoffice, contract);
     ASSERT_TRUE(created.ok()) << created.status();
   }
 
@@ -155,7 +155,7 @@ TEST_F(SettlementFaultTest, ClosePeriodIsNeverAcknowledgedUnlessCommittedAndCoun
       create.set_name(name);
       *create.mutable_start_time() = ToProtoTime(start);
       *create.mutable_end_time() = ToProtoTime(period_end_);
-      auto period = settlement_->CreatePeriod(kFinance, create);
+      auto period = settlement_->period_close().CreatePeriod(kFinance, create);
       ASSERT_TRUE(period.ok()) << period.status();
       absl::SleepFor(period_end_ + absl::Milliseconds(5) - absl::Now());  // closable once it has ended
 
@@ -163,7 +163,7 @@ TEST_F(SettlementFaultTest, ClosePeriodIsNeverAcknowledgedUnlessCommittedAndCoun
       close.set_idempotency_key(absl::StrCat("close-", name));
       close.set_period_id(period->period().period_id());
       auto call = [&]() -> absl::Status {
-        absl::StatusOr<v1::ClosePeriodResponse> r = settlement_->ClosePeriod(kFinance, close);
+        absl::StatusOr<v1::ClosePeriodResponse> r = settlement_->period_close().ClosePeriod(kFinance, close);
         if (!r.ok()) return r.status();
         EXPECT_EQ(Count("SELECT COUNT(*) FROM periods WHERE period_id = ? AND status = ?",
                         {close.period_id(), std::to_string(v1::PERIOD_STATUS_CLOSED)}),
@@ -181,7 +181,7 @@ TEST_F(SettlementFaultTest, ClosePeriodIsNeverAcknowledgedUnlessCommittedAndCoun
       v1::GetStatementRequest get;
       get.mutable_key()->set_period_id(close.period_id());
       get.mutable_key()->set_partner_id("vet");
-      auto statement = settlement_->GetStatement(kFinance, get);
+      auto statement = settlement_->statement_queries().GetStatement(kFinance, get);
       ASSERT_TRUE(statement.ok()) << name << ": " << statement.status();
       EXPECT_EQ(statement->statement().issued_points(), 600) << name;
       EXPECT_EQ(statement->statement().net_amount().amount_minor(), 600) << name;
@@ -203,7 +203,7 @@ TEST_F(SettlementFaultTest, APrepaidAlertIsLoggedOnlyOnceItsTransactionCommitted
   block.set_points(100);
   block.mutable_price()->set_amount_minor(1'000);
   block.mutable_price()->set_currency("EUR");
-  ASSERT_TRUE(settlement_->PurchasePointBlock(kBackoffice, block).ok());
+  ASSERT_TRUE(settlement_->prepaid().PurchasePointBlock(kBackoffice, block).ok());
   // It issues 60: 40 remain, below 50.
   auto earned = ledger_->ledger->Earn(caller_, ledger::testing::EarnOf("p-1", "prepaid", "pm", 6'000));
   ASSERT_TRUE(earned.ok()) << earned.status();
@@ -216,13 +216,13 @@ TEST_F(SettlementFaultTest, APrepaidAlertIsLoggedOnlyOnceItsTransactionCommitted
   // FollowJournal reads its cursor, then applies the page in a transaction
   // whose COMMIT is cut: nothing was stored, so nothing may be announced.
   proxy_->Arm(Fault::kCutAtCommit, /*skip=*/1);
-  absl::StatusOr<int> cut = settlement_->FollowJournal(100);
+  absl::StatusOr<int> cut = settlement_->prepaid().FollowJournal(100);
   EXPECT_EQ(proxy_->fired(), 1);
   EXPECT_EQ(cut.status().code(), absl::StatusCode::kUnavailable) << cut.status();
   EXPECT_TRUE(alerts_logged.empty()) << alerts_logged[0];
   EXPECT_EQ(Count("SELECT COUNT(*) FROM alerts"), 0);
   // The next pass applies it: one alert, stored and logged once.
-  ASSERT_TRUE(settlement_->FollowJournal(100).ok());
+  ASSERT_TRUE(settlement_->prepaid().FollowJournal(100).ok());
   log::SetSinkForTesting(nullptr);
   EXPECT_EQ(Count("SELECT COUNT(*) FROM alerts"), 1);
   ASSERT_EQ(alerts_logged.size(), 1u);

@@ -101,25 +101,25 @@ class SettlementValidationTest : public ::testing::Test {
     v1::CreatePartnerRequest partner;
     partner.set_idempotency_key("setup-partner");
     *partner.mutable_partner() = PartnerOf("vet");
-    ASSERT_TRUE(settlement_->CreatePartner(kBackoffice, partner).ok());
+    ASSERT_TRUE(settlement_->partners().CreatePartner(kBackoffice, partner).ok());
     v1::CreateContractVersionRequest contract;
     contract.set_idempotency_key("setup-contract");
     *contract.mutable_contract() = TermsOf("vet", now - absl::Hours(24 * 40));
-    ASSERT_TRUE(settlement_->CreateContractVersion(kBackoffice, contract).ok());
+    ASSERT_TRUE(settlement_->contracts().CreateContractVersion(kBackoffice, contract).ok());
     const std::string closed = MakePeriod("2025-01", now - absl::Hours(24 * 30), now - absl::Hours(24));
     v1::ClosePeriodRequest close;
     close.set_idempotency_key("setup-close");
     close.set_period_id(closed);
-    auto closed_period = settlement_->ClosePeriod(kFinance, close);
+    auto closed_period = settlement_->period_close().ClosePeriod(kFinance, close);
     ASSERT_TRUE(closed_period.ok()) << closed_period.status();
     v1::FinalizePeriodRequest finalize;
     finalize.set_idempotency_key("setup-finalize");
     finalize.set_period_id(closed);
-    ASSERT_TRUE(settlement_->FinalizePeriod(kFinance, finalize).ok());
+    ASSERT_TRUE(settlement_->period_close().FinalizePeriod(kFinance, finalize).ok());
     v1::GetStatementRequest get;
     get.mutable_key()->set_period_id(closed);
     get.mutable_key()->set_partner_id("vet");
-    auto statement = settlement_->GetStatement(kBackoffice, get);
+    auto statement = settlement_->statement_queries().GetStatement(kBackoffice, get);
     ASSERT_TRUE(statement.ok()) << statement.status();
     ASSERT_GT(statement->statement().lines_size(), 0);
     statement_id_ = statement->statement().statement_id();
@@ -129,7 +129,7 @@ class SettlementValidationTest : public ::testing::Test {
     dispute.set_statement_id(statement_id_);
     dispute.set_line_id(line_id_);
     dispute.set_reason("fee too high");
-    auto disputed = settlement_->DisputeStatementLine(kBackoffice, dispute);
+    auto disputed = settlement_->disputes().DisputeStatementLine(kBackoffice, dispute);
     ASSERT_TRUE(disputed.ok()) << disputed.status();
     dispute_id_ = disputed->dispute().dispute_id();
     ended_open_period_id_ = MakePeriod("2025-02a", now - absl::Hours(24), now - absl::Hours(1));
@@ -142,7 +142,7 @@ class SettlementValidationTest : public ::testing::Test {
     r.set_name(name);
     *r.mutable_start_time() = ToProtoTime(start);
     *r.mutable_end_time() = ToProtoTime(end);
-    auto created = settlement_->CreatePeriod(kFinance, r);
+    auto created = settlement_->period_close().CreatePeriod(kFinance, r);
     EXPECT_TRUE(created.ok()) << created.status();
     return created.ok() ? created->period().period_id() : "";
   }
@@ -166,31 +166,35 @@ class SettlementValidationTest : public ::testing::Test {
 
 TEST_F(SettlementValidationTest, PartnersContractsAndBlocksRefuseEachDocumentedViolationAndWriteNothing) {
   using Create = v1::CreatePartnerRequest;
-  auto create = [this](const Create& r) { return settlement_->CreatePartner(kBackoffice, r).status(); };
+  auto create = [this](const Create& r) { return settlement_->partners().CreatePartner(kBackoffice, r).status(); };
   Create create_base;
   create_base.set_idempotency_key("partner-bad");
   *create_base.mutable_partner() = PartnerOf("shop");
   using Update = v1::UpdatePartnerRequest;
-  auto update = [this](const Update& r) { return settlement_->UpdatePartner(kBackoffice, r).status(); };
+  auto update = [this](const Update& r) { return settlement_->partners().UpdatePartner(kBackoffice, r).status(); };
   Update update_base;
   update_base.set_idempotency_key("update-bad");
   update_base.set_partner_id("vet");
   update_base.mutable_update_mask()->add_paths("display_name");
   update_base.mutable_partner()->set_display_name("Vet Mitte");
   using Status = v1::SetPartnerStatusRequest;
-  auto set_status = [this](const Status& r) { return settlement_->SetPartnerStatus(kBackoffice, r).status(); };
+  auto set_status = [this](const Status& r) {
+    return settlement_->partners().SetPartnerStatus(kBackoffice, r).status();
+  };
   Status status_base;
   status_base.set_idempotency_key("status-bad");
   status_base.set_partner_id("vet");
   status_base.set_status(v1::PARTNER_STATUS_ACTIVE);
   status_base.set_reason("contract signed");
   using Contract = v1::CreateContractVersionRequest;
-  auto contract = [this](const Contract& r) { return settlement_->CreateContractVersion(kBackoffice, r).status(); };
+  auto contract = [this](const Contract& r) {
+    return settlement_->contracts().CreateContractVersion(kBackoffice, r).status();
+  };
   Contract contract_base;
   contract_base.set_idempotency_key("contract-bad");
   *contract_base.mutable_contract() = TermsOf("vet", absl::Now() + absl::Hours(24));
   using Block = v1::PurchasePointBlockRequest;
-  auto block = [this](const Block& r) { return settlement_->PurchasePointBlock(kFinance, r).status(); };
+  auto block = [this](const Block& r) { return settlement_->prepaid().PurchasePointBlock(kFinance, r).status(); };
   Block block_base;
   block_base.set_idempotency_key("block-bad");
   block_base.set_partner_id("vet");
@@ -339,27 +343,28 @@ TEST_F(SettlementValidationTest, PartnersContractsAndBlocksRefuseEachDocumentedV
       Make<Block>("block: reference of 65 characters", "reference", block_base,
                   [](Block& r) { r.set_reference(Accented(65)); }, block),
       Row{"contract: no selector", "selector",
-          [this] { return settlement_->GetContract(kBackoffice, {}).status(); }},
+          [this] { return settlement_->contracts().GetContract(kBackoffice, {}).status(); }},
       Row{"contract: as_of without partner", "as_of.partner_id",
           [this] {
             v1::GetContractRequest r;
             r.mutable_as_of();
-            return settlement_->GetContract(kBackoffice, r).status();
+            return settlement_->contracts().GetContract(kBackoffice, r).status();
           }},
       Row{"contracts: no partner", "partner_id",
-          [this] { return settlement_->ListContracts(kBackoffice, {}).status(); }},
-      Row{"partner: no id", "partner_id", [this] { return settlement_->GetPartner(kBackoffice, {}).status(); }},
+          [this] { return settlement_->contracts().ListContracts(kBackoffice, {}).status(); }},
+      Row{"partner: no id", "partner_id",
+          [this] { return settlement_->partners().GetPartner(kBackoffice, {}).status(); }},
       Row{"alerts: bad partner id", "partner_id",
           [this] {
             v1::ListAlertsRequest r;
             r.set_partner_id("a:b");
-            return settlement_->ListAlerts(kBackoffice, r).status();
+            return settlement_->prepaid().ListAlerts(kBackoffice, r).status();
           }},
       Row{"snapshots: after_version -1", "after_version",
           [this] {
             v1::ListPartnerSnapshotsRequest r;
             r.set_after_version(-1);
-            return settlement_->ListPartnerSnapshots(kService, r).status();
+            return settlement_->partners().ListPartnerSnapshots(kService, r).status();
           }},
   };
   RunRows(rows);
@@ -367,43 +372,47 @@ TEST_F(SettlementValidationTest, PartnersContractsAndBlocksRefuseEachDocumentedV
 
 TEST_F(SettlementValidationTest, KeysPeriodsAndDisputesRefuseEachDocumentedViolationAndWriteNothing) {
   using CreateKey = v1::CreateApiKeyRequest;
-  auto create_key = [this](const CreateKey& r) { return settlement_->CreateApiKey(kBackoffice, r).status(); };
+  auto create_key = [this](const CreateKey& r) {
+    return settlement_->api_keys().CreateApiKey(kBackoffice, r).status();
+  };
   CreateKey key_base;
   key_base.set_idempotency_key("key-bad");
   key_base.set_role(common::v1::ROLE_PARTNER);
   key_base.set_partner_id("vet");
   using Rotate = v1::RotateApiKeyRequest;
-  auto rotate = [this](const Rotate& r) { return settlement_->RotateApiKey(kBackoffice, r).status(); };
+  auto rotate = [this](const Rotate& r) { return settlement_->api_keys().RotateApiKey(kBackoffice, r).status(); };
   Rotate rotate_base;
   rotate_base.set_idempotency_key("rotate-bad");
   rotate_base.set_key_id("0123456789abcdef");
   using Revoke = v1::RevokeApiKeyRequest;
-  auto revoke = [this](const Revoke& r) { return settlement_->RevokeApiKey(kBackoffice, r).status(); };
+  auto revoke = [this](const Revoke& r) { return settlement_->api_keys().RevokeApiKey(kBackoffice, r).status(); };
   Revoke revoke_base;
   revoke_base.set_idempotency_key("revoke-bad");
   revoke_base.set_key_id("0123456789abcdef");
   revoke_base.set_reason("leaked");
   using Period = v1::CreatePeriodRequest;
-  auto period = [this](const Period& r) { return settlement_->CreatePeriod(kFinance, r).status(); };
+  auto period = [this](const Period& r) { return settlement_->period_close().CreatePeriod(kFinance, r).status(); };
   Period period_base;
   period_base.set_idempotency_key("period-bad");
   period_base.set_name("2025-03");
   *period_base.mutable_start_time() = ToProtoTime(absl::Now() + absl::Hours(24 * 40));
   *period_base.mutable_end_time() = ToProtoTime(absl::Now() + absl::Hours(24 * 70));
   using Close = v1::ClosePeriodRequest;
-  auto close = [this](const Close& r) { return settlement_->ClosePeriod(kFinance, r).status(); };
+  auto close = [this](const Close& r) { return settlement_->period_close().ClosePeriod(kFinance, r).status(); };
   Close close_base;
   close_base.set_idempotency_key("close-bad");
   close_base.set_period_id(ended_open_period_id_);
   using Dispute = v1::DisputeStatementLineRequest;
-  auto dispute = [this](const Dispute& r) { return settlement_->DisputeStatementLine(kBackoffice, r).status(); };
+  auto dispute = [this](const Dispute& r) {
+    return settlement_->disputes().DisputeStatementLine(kBackoffice, r).status();
+  };
   Dispute dispute_base;
   dispute_base.set_idempotency_key("dispute-bad");
   dispute_base.set_statement_id(statement_id_);
   dispute_base.set_line_id(line_id_);
   dispute_base.set_reason("wrong");
   using Resolve = v1::ResolveDisputeRequest;
-  auto resolve = [this](const Resolve& r) { return settlement_->ResolveDispute(kBackoffice, r).status(); };
+  auto resolve = [this](const Resolve& r) { return settlement_->disputes().ResolveDispute(kBackoffice, r).status(); };
   Resolve resolve_base;
   resolve_base.set_idempotency_key("resolve-bad");
   resolve_base.set_dispute_id(dispute_id_);
@@ -496,40 +505,40 @@ TEST_F(SettlementValidationTest, KeysPeriodsAndDisputesRefuseEachDocumentedViola
           [this] {
             v1::AuthenticateApiKeyRequest r;
             r.set_key_hash("abc");
-            return settlement_->AuthenticateApiKey(kService, r).status();
+            return settlement_->api_keys().AuthenticateApiKey(kService, r).status();
           }},
       Row{"authenticate: upper-case hex", "key_hash",
           [this] {
             v1::AuthenticateApiKeyRequest r;
             r.set_key_hash(std::string(64, 'A'));
-            return settlement_->AuthenticateApiKey(kService, r).status();
+            return settlement_->api_keys().AuthenticateApiKey(kService, r).status();
           }},
       Row{"finalize: no period", "period_id",
           [this] {
             v1::FinalizePeriodRequest r;
             r.set_idempotency_key("finalize-bad");
-            return settlement_->FinalizePeriod(kFinance, r).status();
+            return settlement_->period_close().FinalizePeriod(kFinance, r).status();
           }},
       Row{"statement: no selector", "selector",
-          [this] { return settlement_->GetStatement(kBackoffice, {}).status(); }},
+          [this] { return settlement_->statement_queries().GetStatement(kBackoffice, {}).status(); }},
       Row{"export: no format", "format",
           [this] {
             v1::ExportPeriodRequest r;
             r.set_period_id("pe-x");
-            return settlement_->ExportPeriod(kFinance, r).status();
+            return settlement_->statement_queries().ExportPeriod(kFinance, r).status();
           }},
       Row{"disputes: bad partner id", "partner_id",
           [this] {
             v1::ListDisputesRequest r;
             r.set_partner_id("a:b");
-            return settlement_->ListDisputes(kBackoffice, r).status();
+            return settlement_->disputes().ListDisputes(kBackoffice, r).status();
           }},
       Row{"audit: end before start", "end_time",
           [this] {
             v1::ListAuditEventsRequest r;
             *r.mutable_start_time() = ToProtoTime(absl::FromUnixSeconds(2000));
             *r.mutable_end_time() = ToProtoTime(absl::FromUnixSeconds(1000));
-            return settlement_->ListAuditEvents(kBackoffice, r).status();
+            return settlement_->audit_events().ListAuditEvents(kBackoffice, r).status();
           }},
   };
   RunRows(rows);
@@ -544,7 +553,7 @@ TEST_F(SettlementValidationTest, LimitsAreInclusiveAndCountCharacters) {
   r.mutable_partner()->set_display_name(Accented(100));
   for (int i = 0; i < 4; ++i) r.mutable_partner()->mutable_billing_contact()->add_address_lines(Accented(100));
   r.mutable_partner()->set_vat_id(std::string(32, 'V'));
-  auto created = settlement_->CreatePartner(kBackoffice, r);
+  auto created = settlement_->partners().CreatePartner(kBackoffice, r);
   ASSERT_TRUE(created.ok()) << created.status();
   EXPECT_EQ(created->partner().legal_name(), Accented(200));
 }
