@@ -10,6 +10,7 @@
 #include "common/testing/test_db.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
+#include "services/ledger/holds.h"
 #include "services/ledger/mysql_ledger_store.h"
 #include "tests/services/ledger/ledger_fixture.h"
 
