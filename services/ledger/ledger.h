@@ -20,10 +20,10 @@
 
 #include "absl/status/statusor.h"
 #include "services/ledger/batch_writer.h"
-#include "services/ledger/member_directory.h"
-#include "services/ledger/posting.h"
 #include "services/ledger/ledger_commands.h"
 #include "services/ledger/ledger_store.h"
+#include "services/ledger/member_directory.h"
+#include "services/ledger/posting.h"  // the row -> proto converters
 #include "services/ledger/rules_cache.h"
 
 namespace loyalty::ledger {
@@ -82,6 +82,7 @@ class Ledger {
   // The ledger's own jobs: no client, so no idempotency record.
   template <typename Body>
   absl::StatusOr<typename Body::Response> RunHousekeeping(const std::string& principal, Body body);
+  // Executes `command` (whose body is a Body) and reads back its answer.
   template <typename Body>
   absl::StatusOr<typename Body::Response> Run(std::shared_ptr<Command> command);
 
