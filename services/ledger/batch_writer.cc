@@ -39,7 +39,7 @@ absl::Status BatchWriter::RunBatch(const std::vector<Pending*>& batch, const Rul
     RETURN_IF_ERROR(state.Prefetch(keys));
     for (Pending* p : batch) {
       p->command->status = absl::OkStatus();
-      p->command->response.reset();
+      p->command->response = CommandResponse();
       RETURN_IF_ERROR(ApplyCommand(state, rules, budgets, *p->command));
     }
     return absl::OkStatus();

@@ -256,10 +256,13 @@ absl::Status ValidatePurchaseLines(const google::protobuf::RepeatedPtrField<v1::
   return absl::OkStatus();
 }
 
-absl::StatusOr<EarnComputation> ComputeEarn(
-    const RulesSnapshot& rules, const std::string& partner_id, const std::string& member_id,
-    const common::v1::Money& amount,
-    const google::protobuf::RepeatedPtrField<v1::PurchaseLine>& lines, absl::Time occurred_at) {
+namespace {
+
+// INVALID_ARGUMENT unless the amount is positive, in a known currency, and
+// its lines (if any) are in that currency and add up to it. Returns the
+// currency's minor units per major unit.
+absl::StatusOr<int64_t> ValidateEarnAmount(const common::v1::Money& amount,
+                                           const google::protobuf::RepeatedPtrField<v1::PurchaseLine>& lines) {
   if (amount.amount_minor() <= 0) {
     return absl::InvalidArgumentError("amount.amount_minor: must be positive");
   }
@@ -272,28 +275,34 @@ absl::StatusOr<EarnComputation> ComputeEarn(
         absl::StrCat("amount.currency: unknown currency '", amount.currency(), "'"));
   }
   RETURN_IF_ERROR(ValidatePurchaseLines(lines));
-  if (!lines.empty()) {
-    int64_t sum = 0;
-    for (int i = 0; i < lines.size(); ++i) {
-      const auto& line = lines[i];
-      if (line.amount().currency() != amount.currency()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("lines[", i, "].amount.currency: must equal amount.currency"));
-      }
-      if (line.amount().amount_minor() > kMaxAmountMinor) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("lines[", i, "].amount.amount_minor: out of range"));
-      }
-      sum += line.amount().amount_minor();
-    }
-    if (sum != amount.amount_minor()) {
+  if (lines.empty()) return *minor_per_major;
+  int64_t sum = 0;
+  for (int i = 0; i < lines.size(); ++i) {
+    const auto& line = lines[i];
+    if (line.amount().currency() != amount.currency()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("lines: amounts sum to ", sum, ", not amount.amount_minor ",
-                       amount.amount_minor()));
+          absl::StrCat("lines[", i, "].amount.currency: must equal amount.currency"));
     }
+    if (line.amount().amount_minor() > kMaxAmountMinor) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("lines[", i, "].amount.amount_minor: out of range"));
+    }
+    sum += line.amount().amount_minor();
   }
-  RETURN_IF_ERROR(CheckPartnerActive(rules, partner_id));
-  RETURN_IF_ERROR(CheckMemberActive(rules, member_id));
+  if (sum != amount.amount_minor()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("lines: amounts sum to ", sum, ", not amount.amount_minor ",
+                     amount.amount_minor()));
+  }
+  return *minor_per_major;
+}
+
+// The partner's contract in force at `occurred_at`, earning in the
+// purchase's currency.
+absl::StatusOr<const settlement::v1::Contract*> EarnContract(const RulesSnapshot& rules,
+                                                             const std::string& partner_id,
+                                                             const common::v1::Money& amount,
+                                                             absl::Time occurred_at) {
   const settlement::v1::PartnerSnapshot& partner = rules.partners.at(partner_id);
   const settlement::v1::Contract* contract = ContractAt(partner, occurred_at);
   if (contract == nullptr) {
@@ -305,17 +314,13 @@ absl::StatusOr<EarnComputation> ComputeEarn(
                                                    contract->earn_currency(), ", not ",
                                                    amount.currency()));
   }
-  const int64_t divisor = 1000 * *minor_per_major;
-  const int64_t rate = contract->earn_rate_milli_points_per_unit();
+  return contract;
+}
 
-  EarnComputation out;
-  out.prepaid_limit_points = PrepaidLimit(rules, partner_id, occurred_at);
-  v1::EarnBreakdown& b = out.breakdown;
-  b.set_contract_id(contract->contract_id());
-  b.set_earn_rate_milli_points_per_unit(rate);
-  *b.mutable_eligible_amount() = amount;
-  b.set_base_points(MulDivFloor(amount.amount_minor(), rate, divisor));
-
+// Sets the member's tier and its bonus on `b` (base_points already set);
+// returns the member's snapshot, or nullptr for an unknown member.
+const membership::v1::MemberSnapshot* ApplyTier(const RulesSnapshot& rules, const std::string& member_id,
+                                                v1::EarnBreakdown& b) {
   const membership::v1::MemberSnapshot* member = nullptr;
   if (auto it = rules.members.find(member_id); it != rules.members.end()) member = &it->second;
   int64_t multiplier = kBasisPoints;
@@ -327,6 +332,58 @@ absl::StatusOr<EarnComputation> ComputeEarn(
   }
   b.set_tier_multiplier_bp(multiplier);
   b.set_tier_bonus_points(MulDivFloor(b.base_points(), multiplier - kBasisPoints, kBasisPoints));
+  return member;
+}
+
+// Adds campaign `c`'s bonus on `eligible_minor` of the purchase to `b`;
+// returns its points (capped per purchase).
+int64_t AddCampaignBonus(const catalog::v1::Campaign& c, int64_t eligible_minor, const std::string& currency,
+                         int64_t rate, int64_t divisor, v1::EarnBreakdown& b) {
+  v1::CampaignBonus* bonus = b.add_campaign_bonuses();
+  bonus->set_campaign_id(c.campaign_id());
+  bonus->set_campaign_name(c.name());
+  bonus->mutable_eligible_amount()->set_amount_minor(eligible_minor);
+  bonus->mutable_eligible_amount()->set_currency(currency);
+  const int64_t eligible_base = MulDivFloor(eligible_minor, rate, divisor);
+  bonus->set_eligible_base_points(eligible_base);
+  int64_t points = 0;
+  if (c.bonus_case() == catalog::v1::Campaign::kBonusRateBp) {
+    bonus->set_bonus_rate_bp(c.bonus_rate_bp());
+    points = MulDivFloor(eligible_base, c.bonus_rate_bp(), kBasisPoints);
+  } else if (c.bonus_case() == catalog::v1::Campaign::kFixedBonusPoints) {
+    bonus->set_fixed_bonus_points(c.fixed_bonus_points());
+    points = c.fixed_bonus_points();
+  }
+  points = std::clamp<int64_t>(points, 0, kMaxEarnPoints);
+  bonus->set_uncapped_bonus_points(points);
+  if (c.max_bonus_points_per_purchase() > 0) {
+    points = std::min(points, c.max_bonus_points_per_purchase());
+  }
+  bonus->set_bonus_points(points);
+  return points;
+}
+
+}  // namespace
+
+absl::StatusOr<EarnComputation> ComputeEarn(
+    const RulesSnapshot& rules, const std::string& partner_id, const std::string& member_id,
+    const common::v1::Money& amount,
+    const google::protobuf::RepeatedPtrField<v1::PurchaseLine>& lines, absl::Time occurred_at) {
+  ASSIGN_OR_RETURN(const int64_t minor_per_major, ValidateEarnAmount(amount, lines));
+  RETURN_IF_ERROR(CheckPartnerActive(rules, partner_id));
+  RETURN_IF_ERROR(CheckMemberActive(rules, member_id));
+  ASSIGN_OR_RETURN(const settlement::v1::Contract* contract, EarnContract(rules, partner_id, amount, occurred_at));
+  const int64_t divisor = 1000 * minor_per_major;
+  const int64_t rate = contract->earn_rate_milli_points_per_unit();
+
+  EarnComputation out;
+  out.prepaid_limit_points = PrepaidLimit(rules, partner_id, occurred_at);
+  v1::EarnBreakdown& b = out.breakdown;
+  b.set_contract_id(contract->contract_id());
+  b.set_earn_rate_milli_points_per_unit(rate);
+  *b.mutable_eligible_amount() = amount;
+  b.set_base_points(MulDivFloor(amount.amount_minor(), rate, divisor));
+  const membership::v1::MemberSnapshot* member = ApplyTier(rules, member_id, b);
 
   int64_t total = b.base_points() + b.tier_bonus_points();
   for (const catalog::v1::Campaign& c : rules.campaigns) {
@@ -335,28 +392,7 @@ absl::StatusOr<EarnComputation> ComputeEarn(
                          &eligible_minor)) {
       continue;
     }
-    v1::CampaignBonus* bonus = b.add_campaign_bonuses();
-    bonus->set_campaign_id(c.campaign_id());
-    bonus->set_campaign_name(c.name());
-    bonus->mutable_eligible_amount()->set_amount_minor(eligible_minor);
-    bonus->mutable_eligible_amount()->set_currency(amount.currency());
-    const int64_t eligible_base = MulDivFloor(eligible_minor, rate, divisor);
-    bonus->set_eligible_base_points(eligible_base);
-    int64_t points = 0;
-    if (c.bonus_case() == catalog::v1::Campaign::kBonusRateBp) {
-      bonus->set_bonus_rate_bp(c.bonus_rate_bp());
-      points = MulDivFloor(eligible_base, c.bonus_rate_bp(), kBasisPoints);
-    } else if (c.bonus_case() == catalog::v1::Campaign::kFixedBonusPoints) {
-      bonus->set_fixed_bonus_points(c.fixed_bonus_points());
-      points = c.fixed_bonus_points();
-    }
-    points = std::clamp<int64_t>(points, 0, kMaxEarnPoints);
-    bonus->set_uncapped_bonus_points(points);
-    if (c.max_bonus_points_per_purchase() > 0) {
-      points = std::min(points, c.max_bonus_points_per_purchase());
-    }
-    bonus->set_bonus_points(points);
-    total += points;
+    total += AddCampaignBonus(c, eligible_minor, amount.currency(), rate, divisor, b);
     if (c.first_purchase_at_partner_only()) out.first_purchase_campaigns.insert(c.campaign_id());
     if (c.budget_points() > 0) out.budgeted_campaigns.insert(c.campaign_id());
   }

@@ -1,5 +1,8 @@
 #include "services/ledger/ledger.h"
 
+#include <utility>
+#include <variant>
+
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -9,7 +12,9 @@
 #include "common/paging/page_token.h"
 #include "common/status/status_macros.h"
 #include "common/time/proto_time.h"
+#include "common/validation/ids.h"
 #include "common/validation/text.h"
+#include "services/ledger/account_names.h"
 
 namespace loyalty::ledger {
 namespace {
@@ -59,32 +64,32 @@ absl::StatusOr<absl::Time> OccurredAt(const google::protobuf::Timestamp* ts, boo
 
 }  // namespace
 
-template <typename Response, typename Request>
-absl::StatusOr<Response> Ledger::Submit(const Caller& caller, const std::string& method,
-                                        const Request& request) {
-  RETURN_IF_ERROR(idempotency::ValidateKey(request.idempotency_key()));
-  auto command = std::make_shared<Command>();
-  command->caller = caller;
-  command->method = method;
-  command->idempotency_key = request.idempotency_key();
-  command->request = std::make_unique<Request>(request);
-  if constexpr (std::is_same_v<Request, v1::EarnRequest>) {
-    // Computed here, on the caller's thread, from the cached rules, so the
-    // writer only posts. A refusal is still recorded under the key.
-    // A refusal here still goes through the writer, so that a replay of a
-    // stored key gets its original answer (even past the occurred_at window).
-    RulesSnapshotPtr rules = rules_.Current();
-    absl::StatusOr<absl::Time> at = OccurredAt(&request.occurred_at(), request.has_occurred_at());
-    if (at.ok()) {
-      command->earn = ComputeEarn(*rules, request.partner_id(), request.member_id(),
-                                 request.amount(), request.lines(), *at);
-    } else {
-      command->earn = at.status();
-    }
-  }
+template <typename Body>
+absl::StatusOr<typename Body::Response> Ledger::Run(std::shared_ptr<Command> command) {
   RETURN_IF_ERROR(writer_.Execute(command));
   if (!command->status.ok()) return command->status;
-  return std::move(*static_cast<Response*>(command->response.get()));
+  auto* response = std::get_if<typename Body::Response>(&command->response);
+  if (response == nullptr) return absl::InternalError(absl::StrCat(Body::kMethod, " was answered with no response"));
+  return std::move(*response);
+}
+
+template <typename Body>
+absl::StatusOr<typename Body::Response> Ledger::Submit(const Caller& caller, Body body) {
+  RETURN_IF_ERROR(idempotency::ValidateKey(body.request.idempotency_key()));
+  auto command = std::make_shared<Command>();
+  command->caller = caller;
+  command->idempotency_key = body.request.idempotency_key();
+  command->body = std::move(body);
+  return Run<Body>(std::move(command));
+}
+
+template <typename Body>
+absl::StatusOr<typename Body::Response> Ledger::RunHousekeeping(const std::string& principal, Body body) {
+  auto command = std::make_shared<Command>();
+  command->caller.principal = principal;
+  command->record_idempotency = false;
+  command->body = std::move(body);
+  return Run<Body>(std::move(command));
 }
 
 absl::Status Ledger::CheckMemberIssued(const std::string& member_id) {
@@ -97,7 +102,21 @@ absl::StatusOr<v1::EarnResponse> Ledger::Earn(const Caller& caller, const v1::Ea
   RETURN_IF_ERROR(CheckOwnPartner(caller, "partner_id", request.partner_id()));
   RETURN_IF_ERROR(CheckRulesReady(*rules_.Current()));
   RETURN_IF_ERROR(CheckMemberIssued(request.member_id()));
-  return Submit<v1::EarnResponse>(caller, "Earn", request);
+  EarnCommand command;
+  command.request = request;
+  // Computed here, on the caller's thread, from the cached rules, so the
+  // writer only posts. A refusal here still goes through the writer and is
+  // recorded under the key, so that a replay of a stored key gets its
+  // original answer (even past the occurred_at window).
+  absl::StatusOr<absl::Time> at = OccurredAt(&request.occurred_at(), request.has_occurred_at());
+  if (at.ok()) {
+    RulesSnapshotPtr rules = rules_.Current();
+    command.computed = ComputeEarn(*rules, request.partner_id(), request.member_id(), request.amount(),
+                                   request.lines(), *at);
+  } else {
+    command.computed = at.status();
+  }
+  return Submit(caller, std::move(command));
 }
 
 absl::StatusOr<v1::QuoteEarnResponse> Ledger::QuoteEarn(const Caller& caller,
@@ -136,28 +155,28 @@ absl::StatusOr<v1::AuthorizeResponse> Ledger::Authorize(const Caller& caller,
   RETURN_IF_ERROR(ValidateText("reference", request.reference(), 0, kMaxReferenceLength));
   RETURN_IF_ERROR(ValidateMetadata(request.metadata()));
   RETURN_IF_ERROR(CheckRulesReady(*rules_.Current()));
-  return Submit<v1::AuthorizeResponse>(caller, "Authorize", request);
+  return Submit(caller, AuthorizeCommand{.request = request});
 }
 
 absl::StatusOr<v1::CaptureResponse> Ledger::Capture(const Caller& caller, const v1::CaptureRequest& request) {
   // Capture checks the partner is still active, so it needs the rules too.
   RETURN_IF_ERROR(CheckRulesReady(*rules_.Current()));
-  return Submit<v1::CaptureResponse>(caller, "Capture", request);
+  return Submit(caller, CaptureCommand{.request = request});
 }
 
 absl::StatusOr<v1::VoidResponse> Ledger::Void(const Caller& caller, const v1::VoidRequest& request) {
-  return Submit<v1::VoidResponse>(caller, "Void", request);
+  return Submit(caller, VoidCommand{.request = request});
 }
 
 absl::StatusOr<v1::ReverseResponse> Ledger::Reverse(const Caller& caller, const v1::ReverseRequest& request) {
-  return Submit<v1::ReverseResponse>(caller, "Reverse", request);
+  return Submit(caller, ReverseCommand{.request = request});
 }
 
 absl::StatusOr<v1::AdjustResponse> Ledger::Adjust(const Caller& caller, const v1::AdjustRequest& request) {
   // A partner-funded credit needs the partner's status and prepaid blocks.
   RETURN_IF_ERROR(CheckRulesReady(*rules_.Current()));
   if (request.direction() == v1::ADJUST_DIRECTION_CREDIT) RETURN_IF_ERROR(CheckMemberIssued(request.member_id()));
-  return Submit<v1::AdjustResponse>(caller, "Adjust", request);
+  return Submit(caller, AdjustCommand{.request = request});
 }
 
 absl::StatusOr<v1::GrantBonusResponse> Ledger::GrantBonus(const Caller& caller,
@@ -165,42 +184,29 @@ absl::StatusOr<v1::GrantBonusResponse> Ledger::GrantBonus(const Caller& caller,
   // A bonus checks the member's status and the funding partner's.
   RETURN_IF_ERROR(CheckRulesReady(*rules_.Current()));
   RETURN_IF_ERROR(CheckMemberIssued(request.member_id()));
-  return Submit<v1::GrantBonusResponse>(caller, "GrantBonus", request);
+  return Submit(caller, GrantBonusCommand{.request = request});
 }
 
 absl::StatusOr<v1::RunExpiryResponse> Ledger::RunExpiry(const Caller& caller,
                                                         const v1::RunExpiryRequest& request) {
-  return Submit<v1::RunExpiryResponse>(caller, "RunExpiry", request);
+  return Submit(caller, RunExpiryCommand{.request = request});
 }
 
 absl::StatusOr<v1::RunHoldExpiryResponse> Ledger::RunHoldExpiry(
     const Caller& caller, const v1::RunHoldExpiryRequest& request) {
-  return Submit<v1::RunHoldExpiryResponse>(caller, "RunHoldExpiry", request);
-}
-
-template <typename Response, typename Request>
-absl::StatusOr<Response> Ledger::RunHousekeeping(const std::string& principal,
-                                                 const std::string& method, Request request) {
-  auto command = std::make_shared<Command>();
-  command->caller.principal = principal;
-  command->method = method;
-  command->record_idempotency = false;
-  command->request = std::make_unique<Request>(std::move(request));
-  RETURN_IF_ERROR(writer_.Execute(command));
-  if (!command->status.ok()) return command->status;
-  return std::move(*static_cast<Response*>(command->response.get()));
+  return Submit(caller, RunHoldExpiryCommand{.request = request});
 }
 
 absl::StatusOr<v1::RunHoldExpiryResponse> Ledger::SweepExpiredHolds(int max_holds) {
   v1::RunHoldExpiryRequest request;
   request.set_max_holds(max_holds);
-  return RunHousekeeping<v1::RunHoldExpiryResponse>("system:sweeper", "RunHoldExpiry", request);
+  return RunHousekeeping("system:sweeper", RunHoldExpiryCommand{.request = std::move(request)});
 }
 
 absl::StatusOr<v1::RunExpiryResponse> Ledger::ExpireLots(int max_lots) {
   v1::RunExpiryRequest request;
   request.set_max_lots(max_lots);
-  return RunHousekeeping<v1::RunExpiryResponse>("system:expiry", "RunExpiry", request);
+  return RunHousekeeping("system:expiry", RunExpiryCommand{.request = std::move(request)});
 }
 
 absl::StatusOr<v1::GetBalanceResponse> Ledger::GetBalance(const v1::GetBalanceRequest& request) {

@@ -15,13 +15,15 @@
 // found on a stored hold or transfer is recorded under it like any other
 // business refusal.
 
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "services/ledger/batch_writer.h"
-#include "services/ledger/member_directory.h"
-#include "services/ledger/ledger_engine.h"
+#include "services/ledger/ledger_commands.h"
 #include "services/ledger/ledger_store.h"
+#include "services/ledger/member_directory.h"
+#include "services/ledger/posting.h"  // the row -> proto converters
 #include "services/ledger/rules_cache.h"
 
 namespace loyalty::ledger {
@@ -74,13 +76,15 @@ class Ledger {
   absl::StatusOr<v1::VerifyChainResponse> VerifyChain(const v1::VerifyChainRequest& request);
 
  private:
-  template <typename Response, typename Request>
-  absl::StatusOr<Response> Submit(const Caller& caller, const std::string& method,
-                                  const Request& request);
+  // Runs `body` through the batch writer under its request's idempotency key.
+  template <typename Body>
+  absl::StatusOr<typename Body::Response> Submit(const Caller& caller, Body body);
   // The ledger's own jobs: no client, so no idempotency record.
-  template <typename Response, typename Request>
-  absl::StatusOr<Response> RunHousekeeping(const std::string& principal, const std::string& method,
-                                           Request request);
+  template <typename Body>
+  absl::StatusOr<typename Body::Response> RunHousekeeping(const std::string& principal, Body body);
+  // Executes `command` (whose body is a Body) and reads back its answer.
+  template <typename Body>
+  absl::StatusOr<typename Body::Response> Run(std::shared_ptr<Command> command);
 
   // Refuses a credit to a member id membership never issued (NOT_FOUND).
   absl::Status CheckMemberIssued(const std::string& member_id);
