@@ -61,9 +61,9 @@ class Instance final : public server::ServiceInstance {
   void FollowJournal() {
     constexpr int kPage = 1000;
     while (!stop_.HasBeenNotified()) {
-      absl::StatusOr<int> consumed = membership_.ConsumeLedgerJournal(kPage);
+      absl::StatusOr<int> consumed = membership_.journal_consumer().ConsumeLedgerJournal(kPage);
       journal_follow_log_.Record(consumed.status());
-      absl::StatusOr<int> granted = membership_.GrantReferralRewards(100);
+      absl::StatusOr<int> granted = membership_.journal_consumer().GrantReferralRewards(100);
       referral_rewards_log_.Record(granted.status());
       if (granted.ok() && *granted > 0) {
         log::Info("referral_rewards_granted", {{"count", *granted}});
@@ -76,14 +76,14 @@ class Instance final : public server::ServiceInstance {
   // Materialises saved segments (MemberSnapshot.segment_ids): one full pass
   // over the members, then a pause. Its own thread, because a pass over many
   // members takes a while and needs no ledger. Several replicas share a pass
-  // chunk by chunk (see Membership::RefreshSegments). Errors are logged and
+  // chunk by chunk (see segment_refresh.h). Errors are logged and
   // retried after the interval.
   void RefreshSegmentsPeriodically() {
     // Chunks per call, between which shutdown is noticed.
     constexpr int kChunksPerCall = 20;
     SegmentRefreshResult pass;
     while (!stop_.HasBeenNotified()) {
-      absl::StatusOr<SegmentRefreshResult> step = membership_.RefreshSegments(kChunksPerCall);
+      absl::StatusOr<SegmentRefreshResult> step = membership_.segment_refresh().RefreshSegments(kChunksPerCall);
       segment_refresh_log_.Record(step.status());
       if (step.ok()) {
         pass.members_examined += step->members_examined;

@@ -22,46 +22,47 @@ grpc::Status MembershipService::Handle(grpc::ServerContext* context, absl::strin
   return grpc::Status::OK;
 }
 
-#define LOYALTY_MEMBERSHIP_RPC(Method)                                                                    \
+// Each RPC goes to the use-case group that owns it (membership.h).
+#define LOYALTY_MEMBERSHIP_RPC(Owner, Method)                                                             \
   grpc::Status MembershipService::Method(grpc::ServerContext* context, const v1::Method##Request* request, \
                                          v1::Method##Response* response) {                                \
     return Handle(context, #Method, response,                                                             \
-                  [&](const auth::Principal& p) { return membership_.Method(p, *request); });             \
+                  [&](const auth::Principal& p) { return membership_.Owner().Method(p, *request); });     \
   }
 
-LOYALTY_MEMBERSHIP_RPC(Enrol)
-LOYALTY_MEMBERSHIP_RPC(GetMember)
-LOYALTY_MEMBERSHIP_RPC(LookupMember)
-LOYALTY_MEMBERSHIP_RPC(UpdateMember)
-LOYALTY_MEMBERSHIP_RPC(SetMemberStatus)
-LOYALTY_MEMBERSHIP_RPC(IssueCard)
-LOYALTY_MEMBERSHIP_RPC(BlockCard)
-LOYALTY_MEMBERSHIP_RPC(SetTierLadder)
-LOYALTY_MEMBERSHIP_RPC(EvaluateTier)
-LOYALTY_MEMBERSHIP_RPC(RunTierEvaluation)
-LOYALTY_MEMBERSHIP_RPC(GrantPaidTier)
-LOYALTY_MEMBERSHIP_RPC(ListTierHistory)
-LOYALTY_MEMBERSHIP_RPC(GetConsents)
-LOYALTY_MEMBERSHIP_RPC(UpdateConsents)
-LOYALTY_MEMBERSHIP_RPC(GetReferralCode)
-LOYALTY_MEMBERSHIP_RPC(ListReferrals)
-LOYALTY_MEMBERSHIP_RPC(CreateSegment)
-LOYALTY_MEMBERSHIP_RPC(UpdateSegment)
-LOYALTY_MEMBERSHIP_RPC(GetSegment)
-LOYALTY_MEMBERSHIP_RPC(ListSegments)
-LOYALTY_MEMBERSHIP_RPC(QuerySegment)
-LOYALTY_MEMBERSHIP_RPC(ExportMemberData)
-LOYALTY_MEMBERSHIP_RPC(EraseMember)
-LOYALTY_MEMBERSHIP_RPC(ListMemberSnapshots)
-LOYALTY_MEMBERSHIP_RPC(GetMemberSnapshot)
-LOYALTY_MEMBERSHIP_RPC(ListAuditEvents)
+LOYALTY_MEMBERSHIP_RPC(members, Enrol)
+LOYALTY_MEMBERSHIP_RPC(members, GetMember)
+LOYALTY_MEMBERSHIP_RPC(members, LookupMember)
+LOYALTY_MEMBERSHIP_RPC(members, UpdateMember)
+LOYALTY_MEMBERSHIP_RPC(members, SetMemberStatus)
+LOYALTY_MEMBERSHIP_RPC(members, IssueCard)
+LOYALTY_MEMBERSHIP_RPC(members, BlockCard)
+LOYALTY_MEMBERSHIP_RPC(tier_admin, SetTierLadder)
+LOYALTY_MEMBERSHIP_RPC(tier_admin, EvaluateTier)
+LOYALTY_MEMBERSHIP_RPC(tier_admin, RunTierEvaluation)
+LOYALTY_MEMBERSHIP_RPC(tier_admin, GrantPaidTier)
+LOYALTY_MEMBERSHIP_RPC(tier_admin, ListTierHistory)
+LOYALTY_MEMBERSHIP_RPC(consents, GetConsents)
+LOYALTY_MEMBERSHIP_RPC(consents, UpdateConsents)
+LOYALTY_MEMBERSHIP_RPC(referrals, GetReferralCode)
+LOYALTY_MEMBERSHIP_RPC(referrals, ListReferrals)
+LOYALTY_MEMBERSHIP_RPC(segment_admin, CreateSegment)
+LOYALTY_MEMBERSHIP_RPC(segment_admin, UpdateSegment)
+LOYALTY_MEMBERSHIP_RPC(segment_admin, GetSegment)
+LOYALTY_MEMBERSHIP_RPC(segment_admin, ListSegments)
+LOYALTY_MEMBERSHIP_RPC(segment_admin, QuerySegment)
+LOYALTY_MEMBERSHIP_RPC(privacy, ExportMemberData)
+LOYALTY_MEMBERSHIP_RPC(privacy, EraseMember)
+LOYALTY_MEMBERSHIP_RPC(members, ListMemberSnapshots)
+LOYALTY_MEMBERSHIP_RPC(members, GetMemberSnapshot)
+LOYALTY_MEMBERSHIP_RPC(privacy, ListAuditEvents)
 
 #undef LOYALTY_MEMBERSHIP_RPC
 
 grpc::Status MembershipService::GetTierLadder(grpc::ServerContext* context, const v1::GetTierLadderRequest*,
                                               v1::GetTierLadderResponse* response) {
   return Handle(context, "GetTierLadder", response,
-                [&](const auth::Principal& p) { return membership_.GetTierLadder(p); });
+                [&](const auth::Principal& p) { return membership_.tier_admin().GetTierLadder(p); });
 }
 
 }  // namespace loyalty::membership

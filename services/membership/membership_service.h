@@ -1,6 +1,7 @@
 #pragma once
 // The gRPC adapter of the membership service: authenticates the caller,
-// hands the request to the domain (Membership) and maps the answer back.
+// hands the request to the use-case group of the domain (Membership) that
+// owns it, and maps the answer back.
 
 #include <functional>
 

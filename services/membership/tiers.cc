@@ -137,97 +137,121 @@ void DecorateTier(const v1::TierLadder& ladder, v1::MemberTier* tier) {
       next == nullptr ? 0 : std::max<int64_t>(0, next->qualifying_points_threshold() - tier->qualifying_points()));
 }
 
+namespace {
+
+// `next` becomes tier `t` as qualified (or base, for rank 0), retained for
+// t's retention from `as_of`.
+void SetQualified(const v1::MemberTier& current, const v1::TierDefinition& t, absl::Time as_of,
+                  v1::MemberTier& next) {
+  next.set_tier_id(t.tier_id());
+  next.clear_paid_until();
+  if (t.rank() == 0) {
+    next.set_basis(v1::TIER_BASIS_BASE);
+    next.clear_retained_until();
+  } else {
+    next.set_basis(v1::TIER_BASIS_QUALIFIED);
+    absl::Time until = AddMonths(as_of, t.retention_months());
+    // Re-qualifying never shortens a retention already earned.
+    if (t.tier_id() == current.tier_id() && current.has_retained_until()) {
+      until = std::max(until, FromProtoTime(current.retained_until()));
+    }
+    *next.mutable_retained_until() = ToProtoTime(until);
+  }
+}
+
+// A paid member: an active paid tier holds (a higher qualified tier still
+// upgrades); an expired one gives the tier the points qualify for.
+v1::TierChangeReason ApplyPaid(const v1::MemberTier& current, const v1::TierDefinition& held,
+                               const v1::TierDefinition& qualified, absl::Time as_of, v1::MemberTier& next) {
+  const bool paid_active = current.has_paid_until() && FromProtoTime(current.paid_until()) > as_of;
+  if (!paid_active) {
+    SetQualified(current, qualified, as_of, next);
+    return v1::TIER_CHANGE_REASON_PAID_EXPIRED;
+  }
+  if (qualified.rank() <= held.rank()) return v1::TIER_CHANGE_REASON_UNSPECIFIED;
+  SetQualified(current, qualified, as_of, next);
+  // The member paid for a tier until paid_until: the higher tier is kept
+  // at least that long, so no later review drops them below what they
+  // paid for before it ends.
+  if (next.has_retained_until() && FromProtoTime(next.retained_until()) < FromProtoTime(current.paid_until())) {
+    *next.mutable_retained_until() = current.paid_until();
+  }
+  return v1::TIER_CHANGE_REASON_QUALIFIED;
+}
+
+// A member whose points fall short of the tier they hold: kept while
+// retained, or when already reviewed at or after `as_of` (a review may
+// upgrade but never downgrade twice); otherwise dropped exactly one rank.
+v1::TierChangeReason ApplyShortfall(const v1::TierLadder& ladder, const v1::MemberTier& current,
+                                    const v1::TierDefinition& held, const v1::TierDefinition& qualified,
+                                    absl::Time as_of, v1::MemberTier& next) {
+  const bool reviewed_already = current.has_evaluated_at() && FromProtoTime(current.evaluated_at()) >= as_of;
+  const bool retained = current.has_retained_until() && FromProtoTime(current.retained_until()) > as_of;
+  if (retained || reviewed_already) {
+    if (retained) next.set_basis(v1::TIER_BASIS_RETAINED);
+    if (reviewed_already) *next.mutable_evaluated_at() = current.evaluated_at();
+    return v1::TIER_CHANGE_REASON_UNSPECIFIED;
+  }
+  const v1::TierDefinition* lower = nullptr;
+  for (const auto& t : ladder.tiers()) {
+    if (t.rank() < held.rank() && (lower == nullptr || t.rank() > lower->rank())) lower = &t;
+  }
+  if (lower == nullptr) lower = &BaseTier(ladder);
+  if (lower->rank() == qualified.rank()) {
+    SetQualified(current, *lower, as_of, next);
+  } else {
+    // Held one rank down without qualifying for it: no retention left, so
+    // the next review drops one more rank.
+    next.set_tier_id(lower->tier_id());
+    next.set_basis(v1::TIER_BASIS_RETAINED);
+    *next.mutable_retained_until() = ToProtoTime(as_of);
+  }
+  return v1::TIER_CHANGE_REASON_DOWNGRADED;
+}
+
+// The history row of a member moved from `current` to `next`.
+v1::TierChange ChangeOf(const v1::TierLadder& ladder, const v1::MemberTier& current, const v1::MemberTier& next,
+                        v1::TierChangeReason reason, int64_t qualifying_points, absl::Time as_of) {
+  const absl::Time window_start = AddMonths(as_of, -ladder.qualification_window_months());
+  v1::TierChange change;
+  change.set_from_tier_id(current.tier_id());
+  change.set_to_tier_id(next.tier_id());
+  change.set_reason(reason == v1::TIER_CHANGE_REASON_UNSPECIFIED ? v1::TIER_CHANGE_REASON_QUALIFIED : reason);
+  change.set_qualifying_points(qualifying_points);
+  *change.mutable_window_start_time() = ToProtoTime(window_start);
+  *change.mutable_window_end_time() = ToProtoTime(as_of);
+  *change.mutable_changed_at() = ToProtoTime(as_of);
+  if (next.has_retained_until() && next.basis() != v1::TIER_BASIS_BASE) {
+    *change.mutable_valid_until() = next.retained_until();
+  }
+  return change;
+}
+
+}  // namespace
+
 Evaluation EvaluateTier(const v1::TierLadder& ladder, const v1::MemberTier& current,
                         int64_t qualifying_points, absl::Time as_of) {
   const v1::TierDefinition* held = FindTier(ladder, current.tier_id());
   if (held == nullptr) held = &BaseTier(ladder);  // cannot happen: held tiers are never removed
   const v1::TierDefinition& qualified = QualifiedTier(ladder, qualifying_points);
-  const absl::Time window_start = AddMonths(as_of, -ladder.qualification_window_months());
 
   v1::MemberTier next = current;
   next.set_qualifying_points(qualifying_points);
   *next.mutable_evaluated_at() = ToProtoTime(as_of);
   v1::TierChangeReason reason = v1::TIER_CHANGE_REASON_UNSPECIFIED;
-
-  auto set_qualified = [&](const v1::TierDefinition& t) {
-    next.set_tier_id(t.tier_id());
-    next.clear_paid_until();
-    if (t.rank() == 0) {
-      next.set_basis(v1::TIER_BASIS_BASE);
-      next.clear_retained_until();
-    } else {
-      next.set_basis(v1::TIER_BASIS_QUALIFIED);
-      absl::Time until = AddMonths(as_of, t.retention_months());
-      // Re-qualifying never shortens a retention already earned.
-      if (t.tier_id() == current.tier_id() && current.has_retained_until()) {
-        until = std::max(until, FromProtoTime(current.retained_until()));
-      }
-      *next.mutable_retained_until() = ToProtoTime(until);
-    }
-  };
-  // A review at or before the last one may upgrade but never downgrade, so
-  // repeating an evaluation cannot drop a member twice.
-  const bool reviewed_already =
-      current.has_evaluated_at() && FromProtoTime(current.evaluated_at()) >= as_of;
-
-  const bool paid = current.basis() == v1::TIER_BASIS_PAID;
-  const bool paid_active = paid && current.has_paid_until() && FromProtoTime(current.paid_until()) > as_of;
-  if (paid_active) {
-    if (qualified.rank() > held->rank()) {
-      set_qualified(qualified);
-      reason = v1::TIER_CHANGE_REASON_QUALIFIED;
-      // The member paid for a tier until paid_until: the higher tier is kept
-      // at least that long, so no later review drops them below what they
-      // paid for before it ends.
-      if (next.has_retained_until() && FromProtoTime(next.retained_until()) < FromProtoTime(current.paid_until())) {
-        *next.mutable_retained_until() = current.paid_until();
-      }
-    }
-  } else if (paid) {
-    set_qualified(qualified);
-    reason = v1::TIER_CHANGE_REASON_PAID_EXPIRED;
+  if (current.basis() == v1::TIER_BASIS_PAID) {
+    reason = ApplyPaid(current, *held, qualified, as_of, next);
   } else if (qualified.rank() >= held->rank()) {
     if (qualified.rank() > held->rank()) reason = v1::TIER_CHANGE_REASON_QUALIFIED;
-    set_qualified(qualified);
+    SetQualified(current, qualified, as_of, next);
   } else {
-    const bool retained = current.has_retained_until() && FromProtoTime(current.retained_until()) > as_of;
-    if (retained || reviewed_already) {
-      if (retained) next.set_basis(v1::TIER_BASIS_RETAINED);
-      if (reviewed_already) *next.mutable_evaluated_at() = current.evaluated_at();
-    } else {
-      const v1::TierDefinition* lower = nullptr;
-      for (const auto& t : ladder.tiers()) {
-        if (t.rank() < held->rank() && (lower == nullptr || t.rank() > lower->rank())) lower = &t;
-      }
-      if (lower == nullptr) lower = &BaseTier(ladder);
-      if (lower->rank() == qualified.rank()) {
-        set_qualified(*lower);
-      } else {
-        // Held one rank down without qualifying for it: no retention left, so
-        // the next review drops one more rank.
-        next.set_tier_id(lower->tier_id());
-        next.set_basis(v1::TIER_BASIS_RETAINED);
-        *next.mutable_retained_until() = ToProtoTime(as_of);
-      }
-      reason = v1::TIER_CHANGE_REASON_DOWNGRADED;
-    }
+    reason = ApplyShortfall(ladder, current, *held, qualified, as_of, next);
   }
 
   Evaluation out;
   if (next.tier_id() != current.tier_id()) {
     *next.mutable_since() = ToProtoTime(as_of);
-    v1::TierChange change;
-    change.set_from_tier_id(current.tier_id());
-    change.set_to_tier_id(next.tier_id());
-    change.set_reason(reason == v1::TIER_CHANGE_REASON_UNSPECIFIED ? v1::TIER_CHANGE_REASON_QUALIFIED : reason);
-    change.set_qualifying_points(qualifying_points);
-    *change.mutable_window_start_time() = ToProtoTime(window_start);
-    *change.mutable_window_end_time() = ToProtoTime(as_of);
-    *change.mutable_changed_at() = ToProtoTime(as_of);
-    if (next.has_retained_until() && next.basis() != v1::TIER_BASIS_BASE) {
-      *change.mutable_valid_until() = next.retained_until();
-    }
-    out.change = std::move(change);
+    out.change = ChangeOf(ladder, current, next, reason, qualifying_points, as_of);
   }
   DecorateTier(ladder, &next);
   out.tier = std::move(next);

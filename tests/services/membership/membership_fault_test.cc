@@ -88,7 +88,7 @@ TEST_F(MembershipFaultTest, EnrolIsNeverAcknowledgedUnlessCommittedAndEnrolsOnce
       const std::string key = absl::StrCat(FaultName(fault), "-", skip);
       v1::EnrolResponse acknowledged;
       auto call = [&]() -> absl::Status {
-        absl::StatusOr<v1::EnrolResponse> r = membership_->Enrol(kVet, EnrolOf(key));
+        absl::StatusOr<v1::EnrolResponse> r = membership_->members().Enrol(kVet, EnrolOf(key));
         if (!r.ok()) return r.status();
         // Answered OK: the member must be in the database now.
         EXPECT_EQ(Count("SELECT COUNT(*) FROM members WHERE member_id = ?", {r->member().member_id()}), 1)
@@ -114,20 +114,20 @@ TEST_F(MembershipFaultTest, EnrolIsNeverAcknowledgedUnlessCommittedAndEnrolsOnce
 }
 
 TEST_F(MembershipFaultTest, ARefusalThatCouldNotBeRecordedIsUnavailableNotFinal) {
-  ASSERT_TRUE(membership_->Enrol(kVet, EnrolOf("first")).ok());
+  ASSERT_TRUE(membership_->members().Enrol(kVet, EnrolOf("first")).ok());
   // Another key, the same email: ALREADY_EXISTS, recorded under the key in
   // a transaction of its own (the body's was rolled back), which is cut.
   v1::EnrolRequest again = EnrolOf("second");
   again.set_email("first@example.com");
   proxy_->Arm(Fault::kCutAtCommit);
-  absl::StatusOr<v1::EnrolResponse> refused = membership_->Enrol(kVet, again);
+  absl::StatusOr<v1::EnrolResponse> refused = membership_->members().Enrol(kVet, again);
   EXPECT_EQ(proxy_->fired(), 1);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
   EXPECT_EQ(Count("SELECT COUNT(*) FROM idempotency WHERE idem_key = ?", {"second"}), 0);
   // The retry gets the refusal, now recorded, and so does the next one.
-  EXPECT_EQ(membership_->Enrol(kVet, again).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(membership_->members().Enrol(kVet, again).status().code(), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(Count("SELECT COUNT(*) FROM idempotency WHERE idem_key = ?", {"second"}), 1);
-  EXPECT_EQ(membership_->Enrol(kVet, again).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(membership_->members().Enrol(kVet, again).status().code(), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(Count("SELECT COUNT(*) FROM members"), 1);
 }
 

@@ -89,14 +89,14 @@ class MembershipValidationTest : public ::testing::Test {
     store_ = NewMysqlMembershipStore(db_->pool());
     membership_ = std::make_unique<Membership>(*store_, ledger_);
     // State for the rows that need it: a member with a card, a segment.
-    auto enrolled = membership_->Enrol(kBackoffice, EnrolBase());
+    auto enrolled = membership_->members().Enrol(kBackoffice, EnrolBase());
     ASSERT_TRUE(enrolled.ok()) << enrolled.status();
     member_id_ = enrolled->member().member_id();
     card_number_ = enrolled->card().card_number();
     v1::CreateSegmentRequest segment;
     segment.set_idempotency_key("setup-segment");
     segment.set_name("Everyone");
-    auto created = membership_->CreateSegment(kBackoffice, segment);
+    auto created = membership_->segment_admin().CreateSegment(kBackoffice, segment);
     ASSERT_TRUE(created.ok()) << created.status();
     segment_id_ = created->segment().segment_id();
   }
@@ -149,38 +149,38 @@ class MembershipValidationTest : public ::testing::Test {
 
 TEST_F(MembershipValidationTest, MembersAndCardsRefuseEachDocumentedViolationAndWriteNothing) {
   using Enrol = v1::EnrolRequest;
-  auto enrol = [this](const Enrol& r) { return membership_->Enrol(kBackoffice, r).status(); };
+  auto enrol = [this](const Enrol& r) { return membership_->members().Enrol(kBackoffice, r).status(); };
   v1::UpdateMemberRequest update_base;
   update_base.set_idempotency_key("update-bad");
   update_base.set_member_id(member_id_);
   update_base.mutable_update_mask()->add_paths("given_name");
   update_base.mutable_member()->set_given_name("Anne");
   using Upd = v1::UpdateMemberRequest;
-  auto update = [this](const Upd& r) { return membership_->UpdateMember(kBackoffice, r).status(); };
+  auto update = [this](const Upd& r) { return membership_->members().UpdateMember(kBackoffice, r).status(); };
   v1::SetMemberStatusRequest status_base;
   status_base.set_idempotency_key("status-bad");
   status_base.set_member_id(member_id_);
   status_base.set_status(v1::MEMBER_STATUS_SUSPENDED);
   status_base.set_reason("fraud check");
   using Status = v1::SetMemberStatusRequest;
-  auto set_status = [this](const Status& r) { return membership_->SetMemberStatus(kBackoffice, r).status(); };
+  auto set_status = [this](const Status& r) { return membership_->members().SetMemberStatus(kBackoffice, r).status(); };
   v1::IssueCardRequest issue_base;
   issue_base.set_idempotency_key("issue-bad");
   issue_base.set_member_id(member_id_);
   using Issue = v1::IssueCardRequest;
-  auto issue = [this](const Issue& r) { return membership_->IssueCard(kBackoffice, r).status(); };
+  auto issue = [this](const Issue& r) { return membership_->members().IssueCard(kBackoffice, r).status(); };
   v1::BlockCardRequest block_base;
   block_base.set_idempotency_key("block-bad");
   block_base.set_card_number(card_number_);
   block_base.set_block_reason(v1::CARD_BLOCK_REASON_LOST);
   using Block = v1::BlockCardRequest;
-  auto block = [this](const Block& r) { return membership_->BlockCard(kBackoffice, r).status(); };
+  auto block = [this](const Block& r) { return membership_->members().BlockCard(kBackoffice, r).status(); };
   v1::EraseMemberRequest erase_base;
   erase_base.set_idempotency_key("erase-bad");
   erase_base.set_member_id(member_id_);
   erase_base.set_reason("GDPR request 7");
   using Erase = v1::EraseMemberRequest;
-  auto erase = [this](const Erase& r) { return membership_->EraseMember(kBackoffice, r).status(); };
+  auto erase = [this](const Erase& r) { return membership_->privacy().EraseMember(kBackoffice, r).status(); };
 
   const std::vector<Row> rows = {
       Make<Enrol>("enrol: empty key", "idempotency_key", EnrolOther(), [](Enrol& r) { r.set_idempotency_key(""); },
@@ -297,40 +297,40 @@ TEST_F(MembershipValidationTest, MembersAndCardsRefuseEachDocumentedViolationAnd
       Make<Erase>("erase: no reason", "reason", erase_base, [](Erase& r) { r.set_reason(""); }, erase),
       Make<Erase>("erase: reason of 501 characters", "reason", erase_base,
                   [](Erase& r) { r.set_reason(Accented(501)); }, erase),
-      Row{"get: no member", "member_id", [this] { return membership_->GetMember(kBackoffice, {}).status(); }},
-      Row{"lookup: no key", "key", [this] { return membership_->LookupMember(kBackoffice, {}).status(); }},
+      Row{"get: no member", "member_id", [this] { return membership_->members().GetMember(kBackoffice, {}).status(); }},
+      Row{"lookup: no key", "key", [this] { return membership_->members().LookupMember(kBackoffice, {}).status(); }},
       Row{"lookup: malformed card", "card_number",
           [this] {
             v1::LookupMemberRequest r;
             r.set_card_number("12");
-            return membership_->LookupMember(kBackoffice, r).status();
+            return membership_->members().LookupMember(kBackoffice, r).status();
           }},
       Row{"lookup: malformed phone", "phone",
           [this] {
             v1::LookupMemberRequest r;
             r.set_phone("phone");
-            return membership_->LookupMember(kBackoffice, r).status();
+            return membership_->members().LookupMember(kBackoffice, r).status();
           }},
       Row{"lookup: malformed email", "email",
           [this] {
             v1::LookupMemberRequest r;
             r.set_email("@");
-            return membership_->LookupMember(kBackoffice, r).status();
+            return membership_->members().LookupMember(kBackoffice, r).status();
           }},
       Row{"export: no member", "member_id",
-          [this] { return membership_->ExportMemberData(kBackoffice, {}).status(); }},
+          [this] { return membership_->privacy().ExportMemberData(kBackoffice, {}).status(); }},
       Row{"snapshots: after_version -1", "after_version",
           [this] {
             v1::ListMemberSnapshotsRequest r;
             r.set_after_version(-1);
-            return membership_->ListMemberSnapshots(kService, r).status();
+            return membership_->members().ListMemberSnapshots(kService, r).status();
           }},
       Row{"audit: end before start", "end_time",
           [this] {
             v1::ListAuditEventsRequest r;
             *r.mutable_start_time() = ToProtoTime(absl::FromUnixSeconds(2000));
             *r.mutable_end_time() = ToProtoTime(absl::FromUnixSeconds(1000));
-            return membership_->ListAuditEvents(kBackoffice, r).status();
+            return membership_->privacy().ListAuditEvents(kBackoffice, r).status();
           }},
   };
   RunRows(rows);
@@ -338,7 +338,7 @@ TEST_F(MembershipValidationTest, MembersAndCardsRefuseEachDocumentedViolationAnd
 
 TEST_F(MembershipValidationTest, TiersConsentsAndSegmentsRefuseEachDocumentedViolationAndWriteNothing) {
   using Ladder = v1::SetTierLadderRequest;
-  auto set_ladder = [this](const Ladder& r) { return membership_->SetTierLadder(kBackoffice, r).status(); };
+  auto set_ladder = [this](const Ladder& r) { return membership_->tier_admin().SetTierLadder(kBackoffice, r).status(); };
   v1::GrantPaidTierRequest grant_base;
   grant_base.set_idempotency_key("grant-bad");
   grant_base.set_member_id(member_id_);
@@ -347,27 +347,27 @@ TEST_F(MembershipValidationTest, TiersConsentsAndSegmentsRefuseEachDocumentedVio
   grant_base.mutable_fee()->set_amount_minor(4900);
   grant_base.mutable_fee()->set_currency("EUR");
   using Grant = v1::GrantPaidTierRequest;
-  auto grant = [this](const Grant& r) { return membership_->GrantPaidTier(kBackoffice, r).status(); };
+  auto grant = [this](const Grant& r) { return membership_->tier_admin().GrantPaidTier(kBackoffice, r).status(); };
   v1::EvaluateTierRequest evaluate_base;
   evaluate_base.set_idempotency_key("evaluate-bad");
   evaluate_base.set_member_id(member_id_);
   using Evaluate = v1::EvaluateTierRequest;
-  auto evaluate = [this](const Evaluate& r) { return membership_->EvaluateTier(kBackoffice, r).status(); };
+  auto evaluate = [this](const Evaluate& r) { return membership_->tier_admin().EvaluateTier(kBackoffice, r).status(); };
   v1::RunTierEvaluationRequest run_base;
   run_base.set_idempotency_key("run-bad");
   using Run = v1::RunTierEvaluationRequest;
-  auto run = [this](const Run& r) { return membership_->RunTierEvaluation(kBackoffice, r).status(); };
+  auto run = [this](const Run& r) { return membership_->tier_admin().RunTierEvaluation(kBackoffice, r).status(); };
   v1::UpdateConsentsRequest consents_base;
   consents_base.set_idempotency_key("consents-bad");
   consents_base.set_member_id(member_id_);
   consents_base.set_source(v1::CONSENT_SOURCE_BACKOFFICE);
   using Consents = v1::UpdateConsentsRequest;
-  auto consents = [this](const Consents& r) { return membership_->UpdateConsents(kBackoffice, r).status(); };
+  auto consents = [this](const Consents& r) { return membership_->consents().UpdateConsents(kBackoffice, r).status(); };
   v1::CreateSegmentRequest segment_base;
   segment_base.set_idempotency_key("segment-bad");
   segment_base.set_name("Gold members");
   using Segment = v1::CreateSegmentRequest;
-  auto create_segment = [this](const Segment& r) { return membership_->CreateSegment(kBackoffice, r).status(); };
+  auto create_segment = [this](const Segment& r) { return membership_->segment_admin().CreateSegment(kBackoffice, r).status(); };
   v1::UpdateSegmentRequest update_segment_base;
   update_segment_base.set_idempotency_key("update-segment-bad");
   update_segment_base.set_segment_id(segment_id_);
@@ -375,10 +375,10 @@ TEST_F(MembershipValidationTest, TiersConsentsAndSegmentsRefuseEachDocumentedVio
   update_segment_base.mutable_segment()->set_name("Renamed");
   using UpdSegment = v1::UpdateSegmentRequest;
   auto update_segment = [this](const UpdSegment& r) {
-    return membership_->UpdateSegment(kBackoffice, r).status();
+    return membership_->segment_admin().UpdateSegment(kBackoffice, r).status();
   };
   using Query = v1::QuerySegmentRequest;
-  auto query = [this](const Query& r) { return membership_->QuerySegment(kBackoffice, r).status(); };
+  auto query = [this](const Query& r) { return membership_->segment_admin().QuerySegment(kBackoffice, r).status(); };
   Query query_base;
   query_base.mutable_filter();
 
@@ -516,9 +516,9 @@ TEST_F(MembershipValidationTest, TiersConsentsAndSegmentsRefuseEachDocumentedVio
       Make<Query>("query: birthday month 13", "filter.birthday_month", query_base,
                   [](Query& r) { r.mutable_filter()->set_birthday_month(13); }, query),
       Row{"tier history: no member", "member_id",
-          [this] { return membership_->ListTierHistory(kBackoffice, {}).status(); }},
+          [this] { return membership_->tier_admin().ListTierHistory(kBackoffice, {}).status(); }},
       Row{"referrals: no member", "member_id",
-          [this] { return membership_->ListReferrals(kBackoffice, {}).status(); }},
+          [this] { return membership_->referrals().ListReferrals(kBackoffice, {}).status(); }},
   };
   RunRows(rows);
 }
@@ -530,13 +530,13 @@ TEST_F(MembershipValidationTest, LimitsAreInclusiveAndCountCharacters) {
   r.set_family_name(Accented(100));
   r.set_phone("+4915112345678");
   r.set_phone_region("de");
-  auto enrolled = membership_->Enrol(kBackoffice, r);
+  auto enrolled = membership_->members().Enrol(kBackoffice, r);
   ASSERT_TRUE(enrolled.ok()) << enrolled.status();
 
   v1::SetTierLadderRequest ladder = LadderBase();
   ladder.mutable_ladder()->mutable_tiers(1)->set_name(Accented(64));
   ladder.mutable_ladder()->mutable_tiers(1)->set_tier_id(std::string(31, 'g') + "_");
-  EXPECT_TRUE(membership_->SetTierLadder(kBackoffice, ladder).ok());
+  EXPECT_TRUE(membership_->tier_admin().SetTierLadder(kBackoffice, ladder).ok());
 
   v1::GrantPaidTierRequest free_grant;
   free_grant.set_idempotency_key("grant-free");
@@ -544,7 +544,7 @@ TEST_F(MembershipValidationTest, LimitsAreInclusiveAndCountCharacters) {
   free_grant.set_tier_id("platinum");
   *free_grant.mutable_valid_until() = ToProtoTime(absl::Now() + absl::Hours(24 * 30));
   free_grant.set_payment_reference(Accented(64));
-  auto granted = membership_->GrantPaidTier(kBackoffice, free_grant);
+  auto granted = membership_->tier_admin().GrantPaidTier(kBackoffice, free_grant);
   EXPECT_TRUE(granted.ok()) << granted.status();
 }
 
