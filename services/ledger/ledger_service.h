@@ -6,6 +6,8 @@
 // then passes the caller on as a Caller, which scopes partner keys to their own
 // partner_id inside the Ledger.
 
+#include <functional>
+
 #include "absl/status/statusor.h"
 #include "common/auth/grpc_auth.h"
 #include "loyalty/ledger/v1/ledger.grpc.pb.h"
@@ -74,6 +76,8 @@ class LedgerService final : public v1::LedgerService::Service {
 
   Ledger& ledger_;
   const auth::RpcGuard guard_;
+  const std::function<absl::StatusOr<Caller>(const grpc::ServerContext&, absl::string_view)> authorize_ =
+      [this](const grpc::ServerContext& context, absl::string_view method) { return CallerOf(context, method); };
 };
 
 }  // namespace loyalty::ledger

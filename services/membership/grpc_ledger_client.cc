@@ -23,7 +23,7 @@ constexpr int kMaxPages = 200;  // 100k transfers: far beyond any member's histo
 
 class GrpcLedgerClient final : public LedgerClient {
  public:
-  GrpcLedgerClient(std::shared_ptr<grpc::Channel> channel, GrpcLedgerClientOptions options)
+  GrpcLedgerClient(std::shared_ptr<grpc::Channel> channel, rpc::CallOptions options)
       : stub_(lv1::LedgerService::NewStub(std::move(channel))), options_(std::move(options)) {}
 
   absl::StatusOr<absl::flat_hash_map<std::string, int64_t>> QualifyingPoints(
@@ -36,7 +36,7 @@ class GrpcLedgerClient final : public LedgerClient {
     *req.mutable_end_time() = ToProtoTime(end);
     lv1::GetQualifyingPointsResponse resp;
     grpc::ClientContext ctx;
-    Prepare(ctx);
+    rpc::Prepare(ctx, options_);
     LEDGER_CALL(stub_->GetQualifyingPoints(&ctx, req, &resp), "GetQualifyingPoints");
     for (const auto& m : resp.members()) out[m.member_id()] = m.qualifying_points();
     return out;
@@ -49,7 +49,7 @@ class GrpcLedgerClient final : public LedgerClient {
       req.set_member_id(member_id);
       lv1::GetBalanceResponse resp;
       grpc::ClientContext ctx;
-      Prepare(ctx);
+      rpc::Prepare(ctx, options_);
       const grpc::Status s = stub_->GetBalance(&ctx, req, &resp);
       if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
         // Membership issued the member; the ledger has no account for it
@@ -70,7 +70,7 @@ class GrpcLedgerClient final : public LedgerClient {
       req.set_page_token(token);
       lv1::ListLotsResponse resp;
       grpc::ClientContext ctx;
-      Prepare(ctx);
+      rpc::Prepare(ctx, options_);
       LEDGER_CALL(stub_->ListLots(&ctx, req, &resp), "ListLots");
       for (auto& lot : *resp.mutable_lots()) out.lots.push_back(std::move(lot));
       token = resp.next_page_token();
@@ -85,7 +85,7 @@ class GrpcLedgerClient final : public LedgerClient {
       req.set_page_token(token);
       lv1::ListTransfersResponse resp;
       grpc::ClientContext ctx;
-      Prepare(ctx);
+      rpc::Prepare(ctx, options_);
       LEDGER_CALL(stub_->ListTransfers(&ctx, req, &resp), "ListTransfers");
       for (auto& t : *resp.mutable_transfers()) out.transfers.push_back(std::move(t));
       token = resp.next_page_token();
@@ -100,7 +100,7 @@ class GrpcLedgerClient final : public LedgerClient {
     req.set_page_size(page_size);
     lv1::ReadJournalResponse resp;
     grpc::ClientContext ctx;
-    Prepare(ctx);
+    rpc::Prepare(ctx, options_);
     LEDGER_CALL(stub_->ReadJournal(&ctx, req, &resp), "ReadJournal");
     JournalPage page;
     for (auto& t : *resp.mutable_transfers()) page.transfers.push_back(std::move(t));
@@ -121,7 +121,7 @@ class GrpcLedgerClient final : public LedgerClient {
     req.set_reference(reference);
     lv1::GrantBonusResponse resp;
     grpc::ClientContext ctx;
-    Prepare(ctx);
+    rpc::Prepare(ctx, options_);
     // A refusal (e.g. the member was suspended meanwhile) is the ledger's
     // business answer, passed on by rpc::RemoteError so the caller can decide.
     LEDGER_CALL(stub_->GrantBonus(&ctx, req, &resp), "GrantBonus");
@@ -129,18 +129,14 @@ class GrpcLedgerClient final : public LedgerClient {
   }
 
  private:
-  void Prepare(grpc::ClientContext& ctx) const {
-    rpc::Prepare(ctx, {.api_key = options_.api_key, .deadline = options_.deadline});
-  }
-
   std::unique_ptr<lv1::LedgerService::Stub> stub_;
-  GrpcLedgerClientOptions options_;
+  rpc::CallOptions options_;
 };
 
 }  // namespace
 
 std::unique_ptr<LedgerClient> NewGrpcLedgerClient(std::shared_ptr<grpc::Channel> channel,
-                                                  GrpcLedgerClientOptions options) {
+                                                  rpc::CallOptions options) {
   return std::make_unique<GrpcLedgerClient>(std::move(channel), std::move(options));
 }
 

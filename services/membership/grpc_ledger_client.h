@@ -5,17 +5,13 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "common/rpc/client_call.h"
 #include "grpcpp/channel.h"
 #include "services/membership/ledger_client.h"
 
 namespace loyalty::membership {
 
-struct GrpcLedgerClientOptions {
-  std::string api_key;  // service credential; secret, never logged
-  absl::Duration deadline = absl::Seconds(5);
-};
-
 std::unique_ptr<LedgerClient> NewGrpcLedgerClient(std::shared_ptr<grpc::Channel> channel,
-                                                  GrpcLedgerClientOptions options);
+                                                  rpc::CallOptions options);
 
 }  // namespace loyalty::membership

@@ -1,14 +1,13 @@
 // loyalty-membership: wiring only. See common/server/service_main.h.
 #include <memory>
-#include <thread>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
 #include "common/log/log.h"
 #include "common/log/outage_log.h"
 
 #include "absl/strings/str_split.h"
 #include "common/auth/grpc_auth.h"
+#include "common/server/periodic_job.h"
 #include "common/server/service_main.h"
 #include "common/status/status_macros.h"
 #include "grpcpp/create_channel.h"
@@ -37,72 +36,62 @@ class Instance final : public server::ServiceInstance {
         service_(membership_, [this](const grpc::ServerContext& ctx, absl::string_view method) {
           return guard_.Check(ctx, method);
         }),
-        journal_poll_(journal_poll),
-        segment_refresh_interval_(segment_refresh_interval) {
-    if (journal_poll_ > absl::ZeroDuration()) background_ = std::thread([this] { FollowJournal(); });
-    if (segment_refresh_interval_ > absl::ZeroDuration()) {
-      segment_refresher_ = std::thread([this] { RefreshSegmentsPeriodically(); });
-    }
-  }
+        journal_("journal_follow", journal_poll, [this] { return FollowJournal(); }),
+        segment_refresher_("segment_refresh", segment_refresh_interval, [this] { return RefreshSegments(); }) {}
   ~Instance() override {
     BeginShutdown();
-    if (background_.joinable()) background_.join();
-    if (segment_refresher_.joinable()) segment_refresher_.join();
+    journal_.Join();
+    segment_refresher_.Join();
   }
 
   std::vector<grpc::Service*> services() override { return {&service_}; }
   void BeginShutdown() override {
-    if (!stop_.HasBeenNotified()) stop_.Notify();
+    journal_.Stop();
+    segment_refresher_.Stop();
   }
 
  private:
   // Follows the ledger journal (activity, referral rewards). Errors are
   // logged and retried on the next tick; a full page is followed at once.
-  void FollowJournal() {
+  server::PeriodicJob::Next FollowJournal() {
     constexpr int kPage = 1000;
-    while (!stop_.HasBeenNotified()) {
-      absl::StatusOr<int> consumed = membership_.journal_consumer().ConsumeLedgerJournal(kPage);
-      journal_follow_log_.Record(consumed.status());
-      absl::StatusOr<int> granted = membership_.journal_consumer().GrantReferralRewards(100);
-      referral_rewards_log_.Record(granted.status());
-      if (granted.ok() && *granted > 0) {
-        log::Info("referral_rewards_granted", {{"count", *granted}});
-      }
-      if (consumed.ok() && *consumed == kPage) continue;
-      stop_.WaitForNotificationWithTimeout(journal_poll_);
+    absl::StatusOr<int> consumed = membership_.journal_consumer().ConsumeLedgerJournal(kPage);
+    journal_follow_log_.Record(consumed.status());
+    absl::StatusOr<int> granted = membership_.journal_consumer().GrantReferralRewards(100);
+    referral_rewards_log_.Record(granted.status());
+    if (granted.ok() && *granted > 0) {
+      log::Info("referral_rewards_granted", {{"count", *granted}});
     }
+    return consumed.ok() && *consumed == kPage ? server::PeriodicJob::kAtOnce : server::PeriodicJob::kAfterInterval;
   }
 
   // Materialises saved segments (MemberSnapshot.segment_ids): one full pass
-  // over the members, then a pause. Its own thread, because a pass over many
+  // over the members, then a pause. Its own job, because a pass over many
   // members takes a while and needs no ledger. Several replicas share a pass
-  // chunk by chunk (see segment_refresh.h). Errors are logged and
-  // retried after the interval.
-  void RefreshSegmentsPeriodically() {
-    // Chunks per call, between which shutdown is noticed.
+  // chunk by chunk (see segment_refresh.h). A few chunks per step, so that
+  // shutdown is noticed between them; errors are logged and retried after
+  // the interval.
+  server::PeriodicJob::Next RefreshSegments() {
     constexpr int kChunksPerCall = 20;
-    SegmentRefreshResult pass;
-    while (!stop_.HasBeenNotified()) {
-      absl::StatusOr<SegmentRefreshResult> step = membership_.segment_refresh().RefreshSegments(kChunksPerCall);
-      segment_refresh_log_.Record(step.status());
-      if (step.ok()) {
-        pass.members_examined += step->members_examined;
-        pass.rows_added += step->rows_added;
-        pass.rows_removed += step->rows_removed;
-        pass.members_changed += step->members_changed;
-        if (!step->pass_completed) continue;
-        // A pass that changed nothing is the common case: not worth a line
-        // a minute at info.
-        log::Write(pass.members_changed > 0 ? log::Level::kInfo : log::Level::kDebug, "segments_refreshed",
-                   {{"pass", step->pass},
-                    {"members_examined", pass.members_examined},
-                    {"rows_added", pass.rows_added},
-                    {"rows_removed", pass.rows_removed},
-                    {"members_changed", pass.members_changed}});
-      }
-      pass = SegmentRefreshResult{};
-      stop_.WaitForNotificationWithTimeout(segment_refresh_interval_);
+    absl::StatusOr<SegmentRefreshResult> step = membership_.segment_refresh().RefreshSegments(kChunksPerCall);
+    segment_refresh_log_.Record(step.status());
+    if (step.ok()) {
+      pass_.members_examined += step->members_examined;
+      pass_.rows_added += step->rows_added;
+      pass_.rows_removed += step->rows_removed;
+      pass_.members_changed += step->members_changed;
+      if (!step->pass_completed) return server::PeriodicJob::kAtOnce;
+      // A pass that changed nothing is the common case: not worth a line
+      // a minute at info.
+      log::Write(pass_.members_changed > 0 ? log::Level::kInfo : log::Level::kDebug, "segments_refreshed",
+                 {{"pass", step->pass},
+                  {"members_examined", pass_.members_examined},
+                  {"rows_added", pass_.rows_added},
+                  {"rows_removed", pass_.rows_removed},
+                  {"members_changed", pass_.members_changed}});
     }
+    pass_ = SegmentRefreshResult{};
+    return server::PeriodicJob::kAfterInterval;
   }
 
   std::unique_ptr<MembershipStore> store_;
@@ -110,15 +99,14 @@ class Instance final : public server::ServiceInstance {
   Membership membership_;
   auth::RpcGuard guard_;
   MembershipService service_;
-  absl::Duration journal_poll_;
-  absl::Duration segment_refresh_interval_;
   // Failures of the background jobs, logged once per outage.
   log::OutageLog journal_follow_log_{"journal_follow"};
   log::OutageLog referral_rewards_log_{"referral_rewards"};
   log::OutageLog segment_refresh_log_{"segment_refresh"};
-  absl::Notification stop_;
-  std::thread background_;
-  std::thread segment_refresher_;
+  SegmentRefreshResult pass_;  // the pass so far; segment_refresher_'s only
+  // Last: they start once everything above exists.
+  server::PeriodicJob journal_;
+  server::PeriodicJob segment_refresher_;
 };
 
 absl::StatusOr<server::ServiceInstancePtr> Build(const server::ServiceContext& ctx) {
@@ -133,7 +121,7 @@ absl::StatusOr<server::ServiceInstancePtr> Build(const server::ServiceContext& c
   ASSIGN_OR_RETURN(int64_t poll_ms, ctx.config.GetInt("journal_poll_ms", 0, 3'600'000));
   ASSIGN_OR_RETURN(int64_t segment_refresh_ms, ctx.config.GetInt("segment_refresh_interval_ms", 0, 86'400'000));
   ASSIGN_OR_RETURN(options.referral_reward_points, ctx.config.GetInt("referral_reward_points", 1, 1'000'000));
-  GrpcLedgerClientOptions ledger_options;
+  rpc::CallOptions ledger_options;
   ledger_options.api_key = ctx.config.GetString("ledger_api_key");
   if (ledger_options.api_key.empty()) {
     // Without a service credential every ledger call is refused: tier

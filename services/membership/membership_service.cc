@@ -1,33 +1,31 @@
 #include "services/membership/membership_service.h"
 
+#include "common/server/unary_handler.h"
 #include "common/status/grpc_status.h"
 
 namespace loyalty::membership {
+namespace {
 
-template <typename Response, typename Call>
-grpc::Status MembershipService::Handle(grpc::ServerContext* context, absl::string_view method, Response* response,
-                                       Call call) {
-  absl::StatusOr<auth::Principal> principal = authorize_(*context, method);
-  if (!principal.ok()) return ToGrpcStatus(principal.status());
-  absl::StatusOr<Response> result = call(*principal);
-  if (!result.ok()) {
-    // A duplicate email or phone names the member that holds it, and only
-    // its id, in trailing metadata.
-    if (auto existing = result.status().GetPayload(kExistingMemberIdKey); existing.has_value()) {
-      context->AddTrailingMetadata(std::string(kExistingMemberIdKey), std::string(*existing));
-    }
-    return ToGrpcStatus(result.status());
+// A duplicate email or phone names the member that holds it, and only its
+// id, in trailing metadata.
+template <typename Response>
+absl::StatusOr<Response> WithExistingMember(grpc::ServerContext& context, absl::StatusOr<Response> result) {
+  if (result.ok()) return result;
+  if (auto existing = result.status().GetPayload(kExistingMemberIdKey); existing.has_value()) {
+    context.AddTrailingMetadata(std::string(kExistingMemberIdKey), std::string(*existing));
   }
-  *response = *std::move(result);
-  return grpc::Status::OK;
+  return result;
 }
+
+}  // namespace
 
 // Each RPC goes to the use-case group that owns it (membership.h).
 #define LOYALTY_MEMBERSHIP_RPC(Owner, Method)                                                             \
   grpc::Status MembershipService::Method(grpc::ServerContext* context, const v1::Method##Request* request, \
                                          v1::Method##Response* response) {                                \
-    return Handle(context, #Method, response,                                                             \
-                  [&](const auth::Principal& p) { return membership_.Owner().Method(p, *request); });     \
+    return server::HandleUnary(*context, #Method, authorize_, response, [&](const auth::Principal& p) { \
+      return WithExistingMember(*context, membership_.Owner().Method(p, *request));                  \
+    });                                                                                              \
   }
 
 LOYALTY_MEMBERSHIP_RPC(members, Enrol)
@@ -61,8 +59,8 @@ LOYALTY_MEMBERSHIP_RPC(privacy, ListAuditEvents)
 
 grpc::Status MembershipService::GetTierLadder(grpc::ServerContext* context, const v1::GetTierLadderRequest*,
                                               v1::GetTierLadderResponse* response) {
-  return Handle(context, "GetTierLadder", response,
-                [&](const auth::Principal& p) { return membership_.tier_admin().GetTierLadder(p); });
+  return server::HandleUnary(*context, "GetTierLadder", authorize_, response,
+                             [&](const auth::Principal& p) { return membership_.tier_admin().GetTierLadder(p); });
 }
 
 }  // namespace loyalty::membership

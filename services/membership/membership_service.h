@@ -68,9 +68,6 @@ class MembershipService final : public v1::MembershipService::Service {
                                v1::ListAuditEventsResponse*) override;
 
  private:
-  template <typename Response, typename Call>
-  grpc::Status Handle(grpc::ServerContext* context, absl::string_view method, Response* response, Call call);
-
   Membership& membership_;
   Authorize authorize_;
 };

@@ -45,11 +45,6 @@ void RedactForPartner(v1::Member* m) {
   }
 }
 
-bool ShouldRemember(const absl::Status& s) {
-  return idempotency::IsFinalOutcome(s) && !absl::IsInvalidArgument(s) && !absl::IsPermissionDenied(s) &&
-         !absl::IsUnauthenticated(s);
-}
-
 // The snapshot fields the ledger caches; a change to any of them takes a new
 // feed version.
 bool SnapshotDiffers(const v1::Member& a, const v1::Member& b) {
@@ -141,7 +136,7 @@ absl::Status MutateMessage(MembershipStore& store, const auth::Principal& p, abs
     return tx.SaveOutcome(done);
   });
   if (replayed.has_value()) return *replayed;  // a refusal, or OK with the response filled
-  if (status.ok() || !ShouldRemember(status)) return status;
+  if (status.ok() || !idempotency::ShouldRemember(status)) return status;
   return RememberRefusal(store, method, claim, status, member_id, request, response);
 }
 

@@ -12,7 +12,7 @@ namespace lv1 = ::loyalty::ledger::v1;
 
 class GrpcLedgerClient final : public LedgerClient {
  public:
-  GrpcLedgerClient(std::shared_ptr<grpc::Channel> channel, GrpcLedgerClientOptions options)
+  GrpcLedgerClient(std::shared_ptr<grpc::Channel> channel, rpc::CallOptions options)
       : stub_(lv1::LedgerService::NewStub(std::move(channel))), options_(std::move(options)) {}
 
   absl::StatusOr<JournalPage> ReadJournal(int64_t after_sequence, int64_t up_to_sequence, int page_size) override {
@@ -22,7 +22,7 @@ class GrpcLedgerClient final : public LedgerClient {
     req.set_page_size(page_size);
     lv1::ReadJournalResponse resp;
     grpc::ClientContext ctx;
-    Prepare(ctx);
+    rpc::Prepare(ctx, options_);
     const grpc::Status s = stub_->ReadJournal(&ctx, req, &resp);
     if (!s.ok()) return rpc::RemoteError(s, "ledger", "ReadJournal");
     JournalPage page;
@@ -39,7 +39,7 @@ class GrpcLedgerClient final : public LedgerClient {
     req.set_to_sequence(to_sequence);
     lv1::VerifyChainResponse resp;
     grpc::ClientContext ctx;
-    Prepare(ctx);
+    rpc::Prepare(ctx, options_);
     const grpc::Status s = stub_->VerifyChain(&ctx, req, &resp);
     if (!s.ok()) return rpc::RemoteError(s, "ledger", "VerifyChain");
     return resp;
@@ -48,24 +48,20 @@ class GrpcLedgerClient final : public LedgerClient {
   absl::StatusOr<lv1::GetPointsLiabilityResponse> GetPointsLiability() override {
     lv1::GetPointsLiabilityResponse resp;
     grpc::ClientContext ctx;
-    Prepare(ctx);
+    rpc::Prepare(ctx, options_);
     const grpc::Status s = stub_->GetPointsLiability(&ctx, lv1::GetPointsLiabilityRequest(), &resp);
     if (!s.ok()) return rpc::RemoteError(s, "ledger", "GetPointsLiability");
     return resp;
   }
 
  private:
-  void Prepare(grpc::ClientContext& ctx) const {
-    rpc::Prepare(ctx, {.api_key = options_.api_key, .deadline = options_.deadline});
-  }
-
   std::unique_ptr<lv1::LedgerService::Stub> stub_;
-  GrpcLedgerClientOptions options_;
+  rpc::CallOptions options_;
 };
 
 }  // namespace
 
-LedgerClientPtr NewGrpcLedgerClient(std::shared_ptr<grpc::Channel> channel, GrpcLedgerClientOptions options) {
+LedgerClientPtr NewGrpcLedgerClient(std::shared_ptr<grpc::Channel> channel, rpc::CallOptions options) {
   return std::make_unique<GrpcLedgerClient>(std::move(channel), std::move(options));
 }
 

@@ -5,16 +5,12 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "common/rpc/client_call.h"
 #include "grpcpp/channel.h"
 #include "services/settlement/ledger_client.h"
 
 namespace loyalty::settlement {
 
-struct GrpcLedgerClientOptions {
-  std::string api_key;  // service credential; secret, never logged
-  absl::Duration deadline = absl::Seconds(30);
-};
-
-LedgerClientPtr NewGrpcLedgerClient(std::shared_ptr<grpc::Channel> channel, GrpcLedgerClientOptions options);
+LedgerClientPtr NewGrpcLedgerClient(std::shared_ptr<grpc::Channel> channel, rpc::CallOptions options);
 
 }  // namespace loyalty::settlement

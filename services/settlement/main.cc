@@ -1,12 +1,11 @@
 // loyalty-settlement: wiring only. See common/server/service_main.h.
 #include <memory>
-#include <thread>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
 #include "common/auth/grpc_auth.h"
 #include "common/log/log.h"
 #include "common/log/outage_log.h"
+#include "common/server/periodic_job.h"
 #include "common/server/service_main.h"
 #include "common/status/status_macros.h"
 #include "services/settlement/grpc_ledger_client.h"
@@ -30,30 +29,23 @@ class Instance final : public server::ServiceInstance {
         service_(settlement_, [this](const grpc::ServerContext& ctx, absl::string_view method) {
           return guard_.Check(ctx, method);
         }),
-        journal_poll_(journal_poll) {
-    if (journal_poll_ > absl::ZeroDuration()) background_ = std::thread([this] { FollowJournal(); });
-  }
+        journal_("journal_follow", journal_poll, [this] { return FollowJournal(); }) {}
   ~Instance() override {
     BeginShutdown();
-    if (background_.joinable()) background_.join();
+    journal_.Join();
   }
 
   std::vector<grpc::Service*> services() override { return {&service_}; }
-  void BeginShutdown() override {
-    if (!stop_.HasBeenNotified()) stop_.Notify();
-  }
+  void BeginShutdown() override { journal_.Stop(); }
 
  private:
   // Follows the ledger journal for prepaid balances and alerts. Errors are
   // logged and retried on the next tick; a full page is followed at once.
-  void FollowJournal() {
+  server::PeriodicJob::Next FollowJournal() {
     constexpr int kPage = 2000;
-    while (!stop_.HasBeenNotified()) {
-      absl::StatusOr<int> consumed = settlement_.prepaid().FollowJournal(kPage);
-      journal_follow_log_.Record(consumed.status());
-      if (consumed.ok() && *consumed == kPage) continue;
-      stop_.WaitForNotificationWithTimeout(journal_poll_);
-    }
+    absl::StatusOr<int> consumed = settlement_.prepaid().FollowJournal(kPage);
+    journal_follow_log_.Record(consumed.status());
+    return consumed.ok() && *consumed == kPage ? server::PeriodicJob::kAtOnce : server::PeriodicJob::kAfterInterval;
   }
 
   SettlementStorePtr store_;
@@ -61,10 +53,8 @@ class Instance final : public server::ServiceInstance {
   Settlement settlement_;
   auth::RpcGuard guard_;
   SettlementService service_;
-  absl::Duration journal_poll_;
   log::OutageLog journal_follow_log_{"journal_follow"};  // failures once per outage
-  absl::Notification stop_;
-  std::thread background_;
+  server::PeriodicJob journal_;  // last: starts once everything above exists
 };
 
 absl::StatusOr<server::ServiceInstancePtr> Build(const server::ServiceContext& ctx) {
@@ -73,7 +63,7 @@ absl::StatusOr<server::ServiceInstancePtr> Build(const server::ServiceContext& c
   options.close_page_size = static_cast<int>(page_size);
   ASSIGN_OR_RETURN(int64_t deadline_ms, ctx.config.GetInt("ledger_deadline_ms", 100, 600'000));
   ASSIGN_OR_RETURN(int64_t poll_ms, ctx.config.GetInt("journal_poll_ms", 0, 3'600'000));
-  GrpcLedgerClientOptions ledger_options;
+  rpc::CallOptions ledger_options;
   ledger_options.api_key = ctx.config.GetString("ledger_api_key");
   ledger_options.deadline = absl::Milliseconds(deadline_ms);
   if (ledger_options.api_key.empty()) {

@@ -243,7 +243,7 @@ absl::StatusOr<v1::ClosePeriodResponse> PeriodClose::ClosePeriod(const Principal
   // key is claimed; transient failures (ledger down) return at once and a
   // retry resumes. A business refusal is remembered under the key.
   absl::Status counted = CountJournal(p, r.period_id(), r.cutoff_sequence());
-  if (!counted.ok() && !ShouldRemember(counted)) return counted;
+  if (!counted.ok() && !idempotency::ShouldRemember(counted)) return counted;
   const absl::Time now = deps_.Now();
   return Mutate<v1::ClosePeriodResponse>(
       deps_.store, p, "ClosePeriod", r.idempotency_key(), r,

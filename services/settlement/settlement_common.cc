@@ -57,11 +57,6 @@ absl::Status Audit(SettlementTx& tx, const auth::Principal& p, absl::string_view
   return tx.InsertAudit(e);
 }
 
-bool ShouldRemember(const absl::Status& s) {
-  return idempotency::IsFinalOutcome(s) && s.code() != absl::StatusCode::kInvalidArgument &&
-         s.code() != absl::StatusCode::kPermissionDenied;
-}
-
 absl::Status OwnPartnerOnly(const auth::Principal& p, const std::string& partner_id, absl::string_view what) {
   if (p.is_partner() && partner_id != p.partner_id) {
     return absl::PermissionDeniedError(absl::StrCat("a partner may read only its own ", what));

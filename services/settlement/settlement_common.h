@@ -50,9 +50,6 @@ absl::Status Audit(SettlementTx& tx, const auth::Principal& p, absl::string_view
                    const google::protobuf::Message* before, const google::protobuf::Message* after,
                    const std::string& key, const std::string& reason, absl::Time now);
 
-// Statuses remembered under a key (see above).
-bool ShouldRemember(const absl::Status& s);
-
 // PERMISSION_DENIED when a partner caller names another partner.
 absl::Status OwnPartnerOnly(const auth::Principal& p, const std::string& partner_id, absl::string_view what);
 
@@ -78,7 +75,7 @@ absl::StatusOr<Response> Mutate(SettlementStore& store, const auth::Principal& p
                                 const std::string& key, const google::protobuf::Message& request,
                                 MutateBody<Response> body) {
   return idempotency::RunOnce<SettlementTx, IdempotencyRecord>(store, method, p.idempotency_scope(), key, request,
-                                                               body, ShouldRemember);
+                                                               body, idempotency::ShouldRemember);
 }
 
 }  // namespace loyalty::settlement

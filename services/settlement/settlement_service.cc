@@ -1,26 +1,17 @@
 #include "services/settlement/settlement_service.h"
 
+#include "common/server/unary_handler.h"
 #include "common/status/grpc_status.h"
 
 namespace loyalty::settlement {
-
-template <typename Response, typename Call>
-grpc::Status SettlementService::Handle(grpc::ServerContext* context, absl::string_view method, Response* response,
-                                       Call call) {
-  absl::StatusOr<auth::Principal> principal = authorize_(*context, method);
-  if (!principal.ok()) return ToGrpcStatus(principal.status());
-  absl::StatusOr<Response> result = call(*principal);
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  *response = *std::move(result);
-  return grpc::Status::OK;
-}
 
 // Each RPC goes to the use-case class that owns it (settlement.h).
 #define LOYALTY_SETTLEMENT_RPC(Owner, Method)                                                             \
   grpc::Status SettlementService::Method(grpc::ServerContext* context, const v1::Method##Request* request, \
                                          v1::Method##Response* response) {                                \
-    return Handle(context, #Method, response,                                                             \
-                  [&](const auth::Principal& p) { return settlement_.Owner().Method(p, *request); });     \
+    return server::HandleUnary(*context, #Method, authorize_, response, [&](const auth::Principal& p) { \
+      return settlement_.Owner().Method(p, *request);                                                \
+    });                                                                                              \
   }
 
 LOYALTY_SETTLEMENT_RPC(partners, CreatePartner)

@@ -61,9 +61,6 @@ class SettlementService final : public v1::SettlementService::Service {
 #undef LOYALTY_SETTLEMENT_RPC_DECL
 
  private:
-  template <typename Response, typename Call>
-  grpc::Status Handle(grpc::ServerContext* context, absl::string_view method, Response* response, Call call);
-
   Settlement& settlement_;
   Authorize authorize_;
 };

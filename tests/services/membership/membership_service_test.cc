@@ -37,7 +37,7 @@ class MembershipServiceTest : public ::testing::Test {
     db_ = *std::move(db);
     ASSERT_TRUE(db::ApplyMigrations(db_->pool(), Migrations()).ok());
     store_ = NewMysqlMembershipStore(db_->pool());
-    GrpcLedgerClientOptions ledger_options;
+    rpc::CallOptions ledger_options;
     ledger_options.api_key = keys_.service();
     ledger_options.deadline = absl::Seconds(2);
     ledger_ = NewGrpcLedgerClient(

@@ -56,7 +56,7 @@ void SettlementTest::SetUp() {
   builder.RegisterService(ledger_service_.get());
   server_ = builder.BuildAndStart();
   ASSERT_NE(server_, nullptr);
-  GrpcLedgerClientOptions options;
+  rpc::CallOptions options;
   options.api_key = keys_.service();
   options.deadline = absl::Seconds(10);
   ledger_client_ = NewGrpcLedgerClient(server_->InProcessChannel(grpc::ChannelArguments()), options);
