@@ -215,8 +215,8 @@ class SettlementTest : public ::testing::Test {
     auto out = ledger_->ledger->Reverse(ledger_caller_, r);
     EXPECT_TRUE(out.ok()) << out.status();
   }
-  // Runs loyalty-settlementctl against this settlement (served on a local
-  // port with the finance key); returns its exit code.
+  // Runs loyaltyctl against this settlement (served on a local port with
+  // the finance key); returns its exit code.
   int RunCtl(const std::string& args) {
     if (ctl_server_ == nullptr) {
       guard_ = std::make_unique<auth::RpcGuard>(keys_.authenticator(), v1::SettlementService::service_full_name());
@@ -228,8 +228,8 @@ class SettlementTest : public ::testing::Test {
       ctl_server_ = builder.BuildAndStart();
       EXPECT_NE(ctl_server_, nullptr);
     }
-    const std::string command = absl::StrCat("LOYALTY_API_KEY='", keys_.finance(), "' ", LOYALTY_SETTLEMENTCTL,
-                                             " ", args, " --target=127.0.0.1:", ctl_port_, " > /dev/null");
+    const std::string command = absl::StrCat("LOYALTY_API_KEY='", keys_.finance(), "' ", LOYALTY_LOYALTYCTL,
+                                             " ", args, " --settlement=127.0.0.1:", ctl_port_, " > /dev/null");
     const int status = std::system(command.c_str());
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
@@ -699,7 +699,7 @@ TEST_F(SettlementTest, ThreePartnerMonthWithCrashMidCloseNettingExportAndReconci
   EXPECT_GT(report->checks(0).items_checked(), 0);
   EXPECT_EQ(report->checks(1).items_checked(), cutoff);
   EXPECT_EQ(ledger::testing::CheckInvariants(*ledger_), "");
-  EXPECT_EQ(RunCtl("reconcile --period_id=" + period->period_id()), 0);
+  EXPECT_EQ(RunCtl("reconcile period --period_id=" + period->period_id()), 0);
 
   // Tamper with E1 in the ledger's table (200 -> 201 points): reconciliation
   // names vet, EARN and the difference, and the chain breaks there.
@@ -744,8 +744,8 @@ TEST_F(SettlementTest, ThreePartnerMonthWithCrashMidCloseNettingExportAndReconci
   ASSERT_GE(alerts->alerts_size(), 1);
   EXPECT_EQ(alerts->alerts(0).kind(), v1::ALERT_KIND_RECONCILIATION_MISMATCH);
   EXPECT_EQ(alerts->alerts(0).period_id(), period->period_id());
-  EXPECT_EQ(RunCtl("reconcile --period_id=" + period->period_id()), 1);  // mismatches
-  EXPECT_EQ(RunCtl("reconcile --period_id=no-such-period"), 3);          // NOT_FOUND
+  EXPECT_EQ(RunCtl("reconcile period --period_id=" + period->period_id()), 6);  // mismatches
+  EXPECT_EQ(RunCtl("reconcile period --period_id=no-such-period"), 1);          // NOT_FOUND
   EXPECT_TRUE(chain) << tampered->DebugString();
 }
 
