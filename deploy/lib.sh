@@ -117,13 +117,13 @@ LOYALTY_JOBS="${LOYALTY_JOBS:-2}"
 
 # grpc_health_check HOST:PORT [TIMEOUT_SECONDS]: 0 when the server's gRPC
 # health service answers SERVING for the whole server (service "").
-# Uses the project's C++ tool build/tests/tools/loyalty-healthcheck when it has
+# Uses the project's C++ tool build/tools/loyalty-healthcheck when it has
 # been built; otherwise Debian's python3-grpcio with hand-encoded messages
 # (Debian ships no grpc_health python module): HealthCheckRequest{service=""}
 # is the empty message, and HealthCheckResponse{status=SERVING} is 08 01.
 grpc_health_check() {
   local target="$1" timeout="${2:-2}"
-  local tool="$BUILD_DIR/tests/tools/loyalty-healthcheck"
+  local tool="$BUILD_DIR/tools/loyalty-healthcheck"
   if [[ -x "$tool" ]]; then
     timeout "$((timeout + 3))" "$tool" "$target" >/dev/null 2>&1
     return

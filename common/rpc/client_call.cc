@@ -1,6 +1,7 @@
 #include "common/rpc/client_call.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <memory>
@@ -71,6 +72,19 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ClientCredentials(cons
     ASSIGN_OR_RETURN(ssl.pem_private_key, ReadPemFile(key_file));
   }
   return grpc::SslCredentials(ssl);
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ClientCredentialsFromEnv() {
+  auto env = [](const char* name) -> std::string {
+    const char* v = std::getenv(name);
+    return v == nullptr ? "" : v;
+  };
+  auto credentials =
+      ClientCredentials(env("LOYALTY_TLS_CA_FILE"), env("LOYALTY_TLS_CERT_FILE"), env("LOYALTY_TLS_KEY_FILE"));
+  if (!credentials.ok()) {
+    return absl::Status(credentials.status().code(), absl::StrCat("LOYALTY_TLS_*: ", credentials.status().message()));
+  }
+  return credentials;
 }
 
 absl::StatusOr<std::string> CallUnaryBytes(const std::shared_ptr<grpc::Channel>& channel,

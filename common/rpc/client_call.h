@@ -60,6 +60,14 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ClientCredentials(cons
                                                                             const std::string& cert_file,
                                                                             const std::string& key_file);
 
+// The staff and partner tools' transport security (loyaltyctl,
+// loyalty-healthcheck, the reference integrations): ClientCredentials from
+// the files named by LOYALTY_TLS_CA_FILE and, for mutual TLS,
+// LOYALTY_TLS_CERT_FILE and LOYALTY_TLS_KEY_FILE; plaintext when
+// LOYALTY_TLS_CA_FILE is unset or empty. Errors as ClientCredentials, the
+// message prefixed with "LOYALTY_TLS_*: ".
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ClientCredentialsFromEnv();
+
 // One unary call by method path ("/loyalty.ledger.v1.LedgerService/GetBalance")
 // with serialized request bytes, for tools that work from descriptors
 // (loyaltyctl). Returns the serialized response, or the call's status as is

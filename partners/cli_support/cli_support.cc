@@ -64,15 +64,10 @@ sdk::ClientOptions Options(const std::string& target, const std::string& api_key
   sdk::ClientOptions o;
   o.target = target;
   o.api_key = api_key;
-  auto env = [](const char* name) -> std::string {
-    const char* v = std::getenv(name);
-    return v == nullptr ? "" : v;
-  };
-  auto credentials = rpc::ClientCredentials(env("LOYALTY_TLS_CA_FILE"), env("LOYALTY_TLS_CERT_FILE"),
-                                            env("LOYALTY_TLS_KEY_FILE"));
+  auto credentials = rpc::ClientCredentialsFromEnv();
   if (!credentials.ok()) {
     // No silent fallback to plaintext.
-    std::cerr << "LOYALTY_TLS_*: " << credentials.status().message() << "\n";
+    std::cerr << credentials.status().message() << "\n";
     std::exit(kExitUsage);
   }
   o.credentials = *credentials;

@@ -268,9 +268,8 @@ TEST_F(GaleraLedgerTest, TwoWritersOnTwoNodesAcknowledgeOnlyCommittedEarnsOncePe
   EXPECT_EQ(*testing::QueryIntForTest(*check, "SELECT SUM(credits_posted) FROM accounts WHERE account LIKE 'member:%'"),
             expected_points);
   EXPECT_EQ(ledger::testing::CheckStoredInvariants(*check), "");
-  const std::string verify = absl::StrCat("LOYALTY_API_KEY=", keys_.finance(), " ", LOYALTY_BIN_DIR,
-                                          "/ledger/loyalty-ledgerctl verify-chain --target=", replicas_[0]->address(),
-                                          " >/dev/null 2>&1");
+  const std::string verify = absl::StrCat("LOYALTY_API_KEY=", keys_.finance(), " ", LOYALTY_LOYALTYCTL,
+                                          " chain verify --ledger=", replicas_[0]->address(), " >/dev/null 2>&1");
   EXPECT_EQ(std::system(verify.c_str()), 0) << "the chain does not verify";
   RecordProperty("retries", retries_.load());
   for (auto& replica : replicas_) EXPECT_TRUE(replica->Stop().ok()) << replica->LogTail();

@@ -5,7 +5,7 @@
 #
 # The caller sets, before using the functions below:
 #   LEDGER_BIN      build/services/ledger/loyalty-ledger
-#   HEALTH_BIN      build/tests/tools/loyalty-healthcheck
+#   HEALTH_BIN      build/tools/loyalty-healthcheck
 #   KEYGEN_BIN      build/tools/loyalty-keygen
 #   DEV_DB          deploy/dev-db.sh
 #   DB_DIR          the private MariaDB's data folder (wiped by ledger_db_fresh_start)

@@ -8,7 +8,7 @@
 #
 # Needs the project built in build/ (deploy/test.sh, or
 # `cmake --build build`): build/services/ledger/loyalty-ledger,
-# build/tests/load/loyalty-ledger-load, build/tests/tools/loyalty-healthcheck,
+# build/tests/load/loyalty-ledger-load, build/tools/loyalty-healthcheck,
 # build/tools/loyalty-keygen (the load runs with a service-role API key, which
 # may earn and redeem for every partner).
 #
@@ -52,7 +52,7 @@ lib_init "$(basename -- "$0")"
 BUILD_DIR="$(abs_path "${BENCH_BUILD_DIR:-$REPO_ROOT/build}")"
 LEDGER_BIN="$BUILD_DIR/services/ledger/loyalty-ledger"
 LOAD_BIN="$BUILD_DIR/tests/load/loyalty-ledger-load"
-HEALTH_BIN="$BUILD_DIR/tests/tools/loyalty-healthcheck"
+HEALTH_BIN="$BUILD_DIR/tools/loyalty-healthcheck"
 KEYGEN_BIN="$BUILD_DIR/tools/loyalty-keygen"
 DEV_DB="$REPO_ROOT/deploy/dev-db.sh"
 DB_DIR="$BUILD_DIR/bench-db"

@@ -2,7 +2,11 @@
 // the transport comes from common/server). Certificates are made for the
 // test with the openssl command: a CA, a server certificate for localhost, a
 // client certificate for partner "vet" (CN partner:vet), one for a staff tool,
-// and one from a CA the server does not trust.
+// and one from a CA the server does not trust. loyalty-healthcheck is
+// checked against the same servers.
+#include <sys/wait.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -126,6 +130,31 @@ class TlsE2E : public ::testing::Test {
     return stub->GetBalance(&ctx, req, &resp);
   }
 
+  struct Run {
+    int exit_code = -1;
+    std::string out;  // stdout and stderr
+  };
+  // loyalty-healthcheck against `address`, with the TLS files `ca` and
+  // `client` (".pem"/".key" of a certificate made above; "" = none) in the
+  // LOYALTY_TLS_* variables, as a deploy script would set them.
+  static Run Healthcheck(const std::string& address, const std::string& ca, const std::string& client) {
+    std::string env = "env -u LOYALTY_TLS_CA_FILE -u LOYALTY_TLS_CERT_FILE -u LOYALTY_TLS_KEY_FILE";
+    if (!ca.empty()) absl::StrAppend(&env, " LOYALTY_TLS_CA_FILE=", *dir_, "/", ca);
+    if (!client.empty()) {
+      absl::StrAppend(&env, " LOYALTY_TLS_CERT_FILE=", *dir_, "/", client, ".pem LOYALTY_TLS_KEY_FILE=", *dir_, "/",
+                      client, ".key");
+    }
+    const std::string cmd = absl::StrCat(env, " ", LOYALTY_HEALTHCHECK, " ", address, " --timeout_ms 3000 2>&1");
+    Run run;
+    std::FILE* p = popen(cmd.c_str(), "r");
+    if (p == nullptr) return run;
+    char buf[512];
+    while (std::fgets(buf, sizeof buf, p) != nullptr) run.out += buf;
+    const int rc = pclose(p);
+    run.exit_code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    return run;
+  }
+
   static std::string* dir_;
   testing::TestKeyring keys_{{"vet", "food"}};
   std::unique_ptr<testing::TestDatabase> db_;
@@ -190,6 +219,37 @@ TEST_F(TlsE2E, ServicesCallEachOtherOverMutualTls) {
   }
   EXPECT_TRUE(answered) << (*membership)->LogTail() << "\n" << (*ledger)->LogTail();
   EXPECT_EQ((*ledger)->LogTail(100'000).find("earn_rules_feed_failed"), std::string::npos) << (*ledger)->LogTail();
+}
+
+// The health checker speaks the services' TLS, configured as loyaltyctl's
+// (LOYALTY_TLS_*), and says SERVING only over a connection the server
+// accepts.
+TEST_F(TlsE2E, HealthcheckChecksOverTlsAndMutualTls) {
+  auto server = StartLedger(ServerTls(false));
+  ASSERT_TRUE(server.ok()) << server.status();
+  Run tls = Healthcheck((*server)->address(), "ca.pem", "");
+  EXPECT_EQ(tls.exit_code, 0) << tls.out;
+  EXPECT_EQ(tls.out, absl::StrCat((*server)->address(), ": SERVING\n"));
+  // Plaintext against a TLS server, or a server certificate the given CA did
+  // not sign: not serving, and the status code by name.
+  Run plain = Healthcheck((*server)->address(), "", "");
+  EXPECT_EQ(plain.exit_code, 1) << plain.out;
+  EXPECT_NE(plain.out.find("UNAVAILABLE"), std::string::npos) << plain.out;
+  Run rogue = Healthcheck((*server)->address(), "rogue-ca.pem", "");
+  EXPECT_EQ(rogue.exit_code, 1) << rogue.out;
+  // An unreadable CA file is a usage error, not a plaintext fallback.
+  Run missing = Healthcheck((*server)->address(), "nope.pem", "");
+  EXPECT_EQ(missing.exit_code, 2) << missing.out;
+  EXPECT_NE(missing.out.find("LOYALTY_TLS_*"), std::string::npos) << missing.out;
+  server->reset();  // one ledger on the schema at a time
+
+  auto mutual = StartLedger(ServerTls(true));
+  ASSERT_TRUE(mutual.ok()) << mutual.status();
+  Run with_cert = Healthcheck((*mutual)->address(), "ca.pem", "backoffice-tool");
+  EXPECT_EQ(with_cert.exit_code, 0) << with_cert.out;
+  EXPECT_EQ(with_cert.out, absl::StrCat((*mutual)->address(), ": SERVING\n"));
+  EXPECT_EQ(Healthcheck((*mutual)->address(), "ca.pem", "").exit_code, 1);
+  EXPECT_EQ(Healthcheck((*mutual)->address(), "ca.pem", "rogue").exit_code, 1);
 }
 
 TEST_F(TlsE2E, HalfATlsConfigurationStopsTheStart) {

@@ -40,7 +40,7 @@
 //     Prints a table per fault kind (the part of the round label before the
 //     first '-') and exits 0 only when lost, duplicated, phantom, bad
 //     answers, violations and unresolved are all 0 and --chain is ok (or
-//     skipped; the script runs loyalty-ledgerctl verify-chain and passes its
+//     skipped; the script runs loyaltyctl chain verify and passes its
 //     verdict).
 //
 // Secrets come from the environment: LOYALTY_API_KEY, LOYALTY_DB_PASSWORD
@@ -1008,7 +1008,7 @@ int Main(int argc, char** argv) {
         {"db_user", "loyalty", "MariaDB user"},
         {"db_password", "", "MariaDB password (use LOYALTY_DB_PASSWORD)", true},
         {"db_name", "loyalty_soak", "the ledger's schema"},
-        {"chain", "skipped", "verdict of loyalty-ledgerctl verify-chain: ok, broken, failed or skipped"},
+        {"chain", "skipped", "verdict of loyaltyctl chain verify: ok, broken, failed or skipped"},
         {"quiet", "false", "one line instead of the table"},
     };
   } else {

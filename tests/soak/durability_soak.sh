@@ -6,9 +6,9 @@
 #   tests/soak/durability_soak.sh
 #
 # Needs the project built in build/ first (cmake --build build, or
-# deploy/test.sh): build/services/ledger/loyalty-ledger and
-# loyalty-ledgerctl, build/tests/soak/loyalty-durability-client,
-# build/tests/tools/loyalty-healthcheck, build/tools/loyalty-keygen.
+# deploy/test.sh): build/services/ledger/loyalty-ledger,
+# build/tools/loyaltyctl, build/tests/soak/loyalty-durability-client,
+# build/tools/loyalty-healthcheck, build/tools/loyalty-keygen.
 #
 # Steps: a fresh private MariaDB in build/soak-db (wiped first, deploy/dev-db.sh)
 # -> an earn-rules file (partners soak-p1..N) and a service-role API key ->
@@ -31,7 +31,7 @@
 #                (DEADLINE_EXCEEDED) while their writes may still commit;
 #   3. the load drains: no new operation, every one in flight reaches a final
 #      answer, every hold still open is captured;
-#   4. (SOAK_CHECK_EACH_ROUND=1) loyalty-ledgerctl verify-chain, and every
+#   4. (SOAK_CHECK_EACH_ROUND=1) loyaltyctl chain verify, and every
 #      record so far checked against the database
 #      (loyalty-durability-client verify --quiet).
 # At the end, the same checks once more and the summary table: per fault kind
@@ -83,9 +83,9 @@ lib_init "$(basename -- "$0")"
 
 BUILD_DIR="$(abs_path "${SOAK_BUILD_DIR:-$REPO_ROOT/build}")"
 LEDGER_BIN="$BUILD_DIR/services/ledger/loyalty-ledger"
-LEDGERCTL_BIN="$BUILD_DIR/services/ledger/loyalty-ledgerctl"
+LOYALTYCTL_BIN="$BUILD_DIR/tools/loyaltyctl"
 CLIENT_BIN="$BUILD_DIR/tests/soak/loyalty-durability-client"
-HEALTH_BIN="$BUILD_DIR/tests/tools/loyalty-healthcheck"
+HEALTH_BIN="$BUILD_DIR/tools/loyalty-healthcheck"
 KEYGEN_BIN="$BUILD_DIR/tools/loyalty-keygen"
 DEV_DB="$REPO_ROOT/deploy/dev-db.sh"
 DB_DIR="$BUILD_DIR/soak-db"
@@ -136,7 +136,7 @@ for fault in $FAULTS; do
     ;;
   esac
 done
-ledger_require_built "$LEDGER_BIN" "$LEDGERCTL_BIN" "$CLIENT_BIN" "$HEALTH_BIN" "$KEYGEN_BIN"
+ledger_require_built "$LEDGER_BIN" "$LOYALTYCTL_BIN" "$CLIENT_BIN" "$HEALTH_BIN" "$KEYGEN_BIN"
 
 OUT="$(abs_path "${SOAK_OUT:-$BUILD_DIR/soak-results/$(date -u +%Y%m%dT%H%M%SZ)}")"
 OPS_DIR="$OUT/ops"
@@ -271,12 +271,13 @@ inject_ledger() {
   start_soak_ledger
 }
 
-# chain_verdict: ok, broken or failed, from loyalty-ledgerctl verify-chain.
+# chain_verdict: ok, broken or failed, from loyaltyctl chain verify (exit
+# code 6: the chain does not verify).
 chain_verdict() {
   local rc=0
-  LOYALTY_API_KEY="$API_KEY" "$LEDGERCTL_BIN" verify-chain --target="127.0.0.1:$PORT" \
+  LOYALTY_API_KEY="$API_KEY" "$LOYALTYCTL_BIN" chain verify --ledger="127.0.0.1:$PORT" \
     >>"$OUT/verify-chain.log" 2>&1 || rc=$?
-  case "$rc" in 0) echo ok ;; 1) echo broken ;; *) echo failed ;; esac
+  case "$rc" in 0) echo ok ;; 6) echo broken ;; *) echo failed ;; esac
 }
 
 # verify [FLAG...]: loyalty-durability-client verify on every record so far.

@@ -133,8 +133,13 @@ std::string Scalar(const Message& m, const FieldDescriptor& f, int index) {
   const Reflection& r = *m.GetReflection();
   const bool rep = index >= 0;
   switch (f.cpp_type()) {
-    case FieldDescriptor::CPPTYPE_STRING:
-      return rep ? r.GetRepeatedString(m, &f, index) : r.GetString(m, &f);
+    case FieldDescriptor::CPPTYPE_STRING: {
+      std::string value = rep ? r.GetRepeatedString(m, &f, index) : r.GetString(m, &f);
+      // File contents (ExportFile.content) are not for a table: --out writes
+      // them, --output=json has them in base64.
+      if (f.type() == FieldDescriptor::TYPE_BYTES && !value.empty()) return absl::StrCat("(", value.size(), " bytes)");
+      return value;
+    }
     case FieldDescriptor::CPPTYPE_INT64:
       return absl::StrCat(rep ? r.GetRepeatedInt64(m, &f, index) : r.GetInt64(m, &f));
     case FieldDescriptor::CPPTYPE_INT32:
@@ -180,10 +185,20 @@ bool IsLeaf(const FieldDescriptor& f) {
          IsMoney(*f.message_type()) || IsDate(*f.message_type());
 }
 
+// A repeated message field found while flattening: it becomes a table of
+// its own rather than a cell.
+struct ListRef {
+  std::string path;  // "mismatches", "statement.lines"
+  const Message* owner;
+  const FieldDescriptor* field;
+};
+
+using Cells = std::vector<std::pair<std::string, std::string>>;
+
 // name -> text for every leaf, nested messages flattened with dots down to
-// `depth` levels; repeated fields joined with commas (messages counted).
-void Flatten(const Message& m, const std::string& prefix, int depth,
-             std::vector<std::pair<std::string, std::string>>& out) {
+// `depth` levels; repeated scalars joined with commas. Repeated messages go
+// to `lists` (a table each); without `lists` they show as a count.
+void Flatten(const Message& m, const std::string& prefix, int depth, Cells& out, std::vector<ListRef>* lists) {
   const Descriptor& d = *m.GetDescriptor();
   const Reflection& r = *m.GetReflection();
   for (int i = 0; i < d.field_count(); ++i) {
@@ -197,19 +212,127 @@ void Flatten(const Message& m, const std::string& prefix, int depth,
         std::vector<std::string> values;
         for (int k = 0; k < n; ++k) values.push_back(Scalar(m, f, k));
         out.emplace_back(name, absl::StrJoin(values, ","));
+      } else if (lists != nullptr) {
+        lists->push_back(ListRef{name, &m, &f});
       } else {
-        out.emplace_back(name, n == 0 ? "" : absl::StrCat("[", n, "]"));
+        out.emplace_back(name, n == 0 ? "" : absl::StrCat("[", n, " items]"));
       }
     } else if (IsLeaf(f)) {
       out.emplace_back(name, Scalar(m, f, -1));
     } else if (!r.HasField(m, &f)) {
       continue;  // an unset message has nothing to show
     } else if (depth > 0) {
-      Flatten(r.GetMessage(m, &f), name + ".", depth - 1, out);
+      Flatten(r.GetMessage(m, &f), name + ".", depth - 1, out, lists);
     } else {
       out.emplace_back(name, absl::StrCat("{", r.GetMessage(m, &f).ShortDebugString(), "}"));
     }
   }
+}
+
+// Rows of one table. Rows can flatten to different columns (unset nested
+// messages are skipped): they are lined up by name, in first-seen order.
+class Rows {
+ public:
+  void Add(const Cells& cells) {
+    std::vector<std::string> row(header_.size());
+    for (const auto& [name, value] : cells) {
+      auto [it, added] = column_.emplace(name, header_.size());
+      if (added) header_.push_back(name);
+      if (row.size() < header_.size()) row.resize(header_.size());
+      row[it->second] = value;
+    }
+    rows_.push_back(std::move(row));
+  }
+
+  // Columns empty or zero in every row are left out; long cells (hashes)
+  // are cut, --output=json has them whole.
+  std::string Text() const {
+    std::vector<size_t> keep;
+    for (size_t c = 0; c < header_.size(); ++c) {
+      if (std::any_of(rows_.begin(), rows_.end(),
+                      [&](const auto& row) { return c < row.size() && !row[c].empty() && row[c] != "0"; })) {
+        keep.push_back(c);
+      }
+    }
+    std::vector<std::string> header;
+    for (size_t c : keep) header.push_back(absl::AsciiStrToUpper(header_[c]));
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& row : rows_) {
+      std::vector<std::string> kept;
+      for (size_t c : keep) {
+        const std::string cell = c < row.size() ? row[c] : "";
+        kept.push_back(cell.size() > kMaxCell ? cell.substr(0, kMaxCell - 3) + "..." : cell);
+      }
+      rows.push_back(std::move(kept));
+    }
+    return text::Table(header, rows);
+  }
+
+ private:
+  std::vector<std::string> header_;
+  std::map<std::string, size_t> column_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+// Lists inside lists become tables too, this many levels down; deeper ones
+// show as a count.
+constexpr int kMaxListDepth = 3;
+
+// One element of a list to show, led by the cell that names its parent row
+// (none for the outermost list).
+struct Element {
+  Cells lead;
+  const Message* message;
+};
+
+// Appends a table of `elements` (titled "title:" unless the title is empty),
+// then one table per list inside them, each row led by its parent row's
+// first column, named "<list>.<column>".
+void RenderList(const std::string& title, const std::string& name, const std::vector<Element>& elements,
+                int depth, std::string& out) {
+  Rows table;
+  std::vector<std::string> nested_order;
+  std::map<std::string, std::vector<Element>> nested;
+  for (const Element& e : elements) {
+    Cells cells = e.lead;
+    std::vector<ListRef> lists;
+    Flatten(*e.message, "", 1, cells, depth > 1 ? &lists : nullptr);
+    table.Add(cells);
+    if (lists.empty()) continue;
+    Cells key;
+    if (cells.size() > e.lead.size()) {
+      key.emplace_back(absl::StrCat(name, ".", cells[e.lead.size()].first), cells[e.lead.size()].second);
+    }
+    for (const ListRef& l : lists) {
+      auto [it, added] = nested.try_emplace(l.path);
+      if (added) nested_order.push_back(l.path);
+      const Reflection& r = *l.owner->GetReflection();
+      for (int k = 0; k < r.FieldSize(*l.owner, l.field); ++k) {
+        it->second.push_back(Element{key, &r.GetRepeatedMessage(*l.owner, l.field, k)});
+      }
+    }
+  }
+  if (!title.empty()) absl::StrAppend(&out, "\n", title, ":\n");
+  if (elements.empty()) {
+    absl::StrAppend(&out, "(no ", name, ")\n");
+  } else {
+    out += table.Text();
+  }
+  for (const std::string& path : nested_order) {
+    const std::vector<Element>& children = nested[path];
+    if (children.empty()) continue;
+    const std::string child_title = absl::StrCat(title.empty() ? name : title, ".", path);
+    RenderList(child_title, path, children, depth - 1, out);
+  }
+}
+
+std::vector<Element> ElementsOf(const ListRef& list) {
+  std::vector<Element> elements;
+  const Reflection& r = *list.owner->GetReflection();
+  for (int k = 0; k < r.FieldSize(*list.owner, list.field); ++k) {
+    elements.push_back(Element{{}, &r.GetRepeatedMessage(*list.owner, list.field, k)});
+  }
+  return elements;
 }
 
 }  // namespace
@@ -258,63 +381,22 @@ std::string DescribeFields(const Descriptor& descriptor) {
 }
 
 std::string RenderTable(const Message& message) {
-  const Descriptor& d = *message.GetDescriptor();
-  const Reflection& r = *message.GetReflection();
-  const FieldDescriptor* list = nullptr;
-  for (int i = 0; i < d.field_count() && list == nullptr; ++i) {
-    const FieldDescriptor& f = *d.field(i);
-    if (f.is_repeated() && !f.is_map() && !IsLeaf(f)) list = &f;
-  }
+  Cells rest;
+  std::vector<ListRef> lists;
+  Flatten(message, "", 2, rest, &lists);
+  // The message's own first list is the main table, shown first and
+  // untitled; every other list (later ones, lists inside nested messages)
+  // follows the other fields under its name.
+  auto main = std::find_if(lists.begin(), lists.end(), [&](const ListRef& l) { return l.owner == &message; });
   std::string out;
-  if (list != nullptr) {
-    const int n = r.FieldSize(message, list);
-    std::vector<std::string> header;
-    std::vector<std::vector<std::string>> rows;
-    std::vector<std::vector<std::pair<std::string, std::string>>> flat(static_cast<size_t>(n));
-    std::map<std::string, size_t> column;
-    for (int k = 0; k < n; ++k) {
-      Flatten(r.GetRepeatedMessage(message, list, k), "", 1, flat[static_cast<size_t>(k)]);
-      for (const auto& [name, value] : flat[static_cast<size_t>(k)]) {
-        if (column.emplace(name, header.size()).second) header.push_back(name);
-      }
-    }
-    for (const auto& cells : flat) {
-      std::vector<std::string> row(header.size());
-      for (const auto& [name, value] : cells) row[column[name]] = value;
-      rows.push_back(std::move(row));
-    }
-    if (n == 0) {
-      absl::StrAppend(&out, "(no ", list->name(), ")\n");
-    } else {
-      // Rows of one list can flatten to different columns (unset nested
-      // messages are skipped): line them up by name, in first-seen order.
-      // Columns empty or zero in every row are left out; long cells (hashes)
-      // are cut, --output=json has them whole.
-      std::vector<size_t> keep;
-      for (size_t c = 0; c < header.size(); ++c) {
-        if (std::any_of(rows.begin(), rows.end(), [&](const auto& row) { return !row[c].empty() && row[c] != "0"; })) {
-          keep.push_back(c);
-        }
-      }
-      std::vector<std::string> kept_header;
-      for (size_t c : keep) kept_header.push_back(absl::AsciiStrToUpper(header[c]));
-      std::vector<std::vector<std::string>> kept_rows;
-      for (const auto& row : rows) {
-        std::vector<std::string> kept;
-        for (size_t c : keep) {
-          kept.push_back(row[c].size() > kMaxCell ? row[c].substr(0, kMaxCell - 3) + "..." : row[c]);
-        }
-        kept_rows.push_back(std::move(kept));
-      }
-      out += text::Table(kept_header, kept_rows);
-    }
-  }
-  std::vector<std::pair<std::string, std::string>> rest;
-  Flatten(message, "", 2, rest);
+  if (main != lists.end()) RenderList("", main->field->name(), ElementsOf(*main), kMaxListDepth, out);
   for (const auto& [name, value] : rest) {
-    if (list != nullptr && (name == list->name())) continue;
-    if (value.empty()) continue;
-    absl::StrAppend(&out, name, ": ", value, "\n");
+    if (!value.empty()) absl::StrAppend(&out, name, ": ", value, "\n");
+  }
+  for (auto it = lists.begin(); it != lists.end(); ++it) {
+    if (it == main) continue;
+    std::vector<Element> elements = ElementsOf(*it);
+    if (!elements.empty()) RenderList(it->path, it->field->name(), elements, kMaxListDepth, out);
   }
   if (out.empty()) out = "(empty response)\n";
   return out;
@@ -324,6 +406,7 @@ std::string RenderJson(const Message& message) {
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = true;
   options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;  // a zero is an answer too
   std::string out;
   (void)google::protobuf::util::MessageToJsonString(message, &out, options);
   return out;

@@ -28,11 +28,15 @@ std::string DescribeFields(const google::protobuf::Descriptor& descriptor);
 
 // Readable text: the first repeated message field as a table (one row per
 // element, one column per scalar leaf, empty columns left out), then the
-// other fields as "name: value" lines. Money is shown as a decimal with its
-// currency, timestamps in RFC 3339 (UTC), enums by name.
+// other fields as "name: value" lines, then every other list (later ones,
+// lists inside nested messages or inside the rows of a table) as a table of
+// its own under a "name:" line, each row of an inner list led by the first
+// column of the row it belongs to. Money is shown as a decimal with its
+// currency, timestamps in RFC 3339 (UTC), enums by name, bytes by their size.
 std::string RenderTable(const google::protobuf::Message& message);
 
-// Proto3 JSON with the .proto field names, indented.
+// Proto3 JSON with the .proto field names, indented; fields at their zero
+// value are printed too (0, "", false, the enum's UNSPECIFIED).
 std::string RenderJson(const google::protobuf::Message& message);
 
 }  // namespace loyalty::ctl

@@ -152,12 +152,11 @@ class LedgerFaultTest : public ::testing::Test {
   }
 
   // The ledger's invariants (tests/services/ledger/ledger_fixture.h), and
-  // the chain verifies (loyalty-ledgerctl, over gRPC).
+  // the chain verifies (loyaltyctl chain verify, over gRPC).
   void ExpectInvariants() {
     EXPECT_EQ(testing::CheckStoredInvariants(db_->pool()), "");
-    const std::string cmd = absl::StrCat("LOYALTY_API_KEY=", keys_.finance(), " ", LOYALTY_BIN_DIR,
-                                         "/ledger/loyalty-ledgerctl verify-chain --target=", ledger_->address(),
-                                         " >/dev/null 2>&1");
+    const std::string cmd = absl::StrCat("LOYALTY_API_KEY=", keys_.finance(), " ", LOYALTY_LOYALTYCTL,
+                                         " chain verify --ledger=", ledger_->address(), " >/dev/null 2>&1");
     EXPECT_EQ(std::system(cmd.c_str()), 0) << "the chain does not verify";
   }
 

@@ -53,7 +53,7 @@ std::unique_ptr<LedgerUnderTest> MakeLedger(bool batching = true, int pool_size 
 //  - the hash chain verifies from the first transfer to the head.
 std::string CheckInvariants(LedgerUnderTest& t);
 // All of the above but the chain, read straight from a ledger schema (for
-// tests that run the ledger binary; its chain is checked with ledgerctl).
+// tests that run the ledger binary; its chain is checked with loyaltyctl).
 std::string CheckStoredInvariants(db::ConnectionPool& pool);
 
 // A valid earn request.

@@ -1,6 +1,6 @@
 // The ledger binary end to end: it answers over gRPC, says UNAVAILABLE while
 // its database is down and recovers by itself when it comes back, and
-// loyalty-ledgerctl verifies its chain. Restarts the test MariaDB, so ctest
+// loyaltyctl verifies its chain. Restarts the test MariaDB, so ctest
 // runs it alone (RUN_SERIAL).
 #include <cstdio>
 #include <cstdlib>
@@ -46,11 +46,11 @@ grpc::Status Call(v1::LedgerService::Stub& stub, const v1::EarnRequest& request,
   return stub.Earn(&context, request, response);
 }
 
-// The key goes through the environment (LOYALTY_API_KEY), not the command line.
-int Ledgerctl(const std::string& address, const std::string& api_key, const std::string& args) {
-  const std::string cmd = absl::StrCat("LOYALTY_API_KEY=", api_key, " ", LOYALTY_BIN_DIR,
-                                       "/ledger/loyalty-ledgerctl ", args, " --target=", address,
-                                       " >/dev/null 2>&1");
+// loyaltyctl against the ledger at `address`. The key goes through the
+// environment (LOYALTY_API_KEY), not the command line.
+int Loyaltyctl(const std::string& address, const std::string& api_key, const std::string& args) {
+  const std::string cmd = absl::StrCat("LOYALTY_API_KEY=", api_key, " ", LOYALTY_LOYALTYCTL, " ", args,
+                                       " --ledger=", address, " >/dev/null 2>&1");
   const int rc = std::system(cmd.c_str());
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
@@ -94,14 +94,20 @@ TEST(LedgerProcess, UnavailableWhileTheDatabaseIsDownThenRecovers) {
   EXPECT_EQ(during.balance().posted_points(), 30);  // posted exactly once
 
   // Keys: a partner may verify the chain but not run expiry; backoffice may.
-  EXPECT_EQ(Ledgerctl((*process)->address(), vet, "verify-chain"), 0);
-  EXPECT_EQ(Ledgerctl((*process)->address(), vet, "run-expiry --max_lots=10"), 3);
-  EXPECT_EQ(Ledgerctl((*process)->address(), "", "verify-chain"), 3);
-  EXPECT_EQ(Ledgerctl((*process)->address(), keys.backoffice(), "run-expiry --max_lots=10"), 0);
-  EXPECT_EQ(Ledgerctl((*process)->address(), keys.backoffice(), "no-such-command"), 2);
+  // (loyaltyctl's exit codes: 4 not allowed, 2 usage, 6 a broken chain.)
+  EXPECT_EQ(Loyaltyctl((*process)->address(), vet, "chain verify"), 0);
+  EXPECT_EQ(Loyaltyctl((*process)->address(), vet, "points expire --max_lots=10 --all"), 4);
+  // No key: refused before calling; a key the ledger does not know: refused
+  // by the ledger.
+  EXPECT_EQ(Loyaltyctl((*process)->address(), "", "chain verify"), 2);
+  EXPECT_EQ(Loyaltyctl((*process)->address(), "lk_0123456789abcdef_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                       "chain verify"),
+            4);
+  EXPECT_EQ(Loyaltyctl((*process)->address(), keys.backoffice(), "points expire --max_lots=10 --all"), 0);
+  EXPECT_EQ(Loyaltyctl((*process)->address(), keys.backoffice(), "no-such-command"), 2);
   ASSERT_TRUE(loyalty::testing::ExecForTest((*db)->pool(),
                                    "UPDATE transfers SET points = 99 WHERE sequence = 1").ok());
-  EXPECT_EQ(Ledgerctl((*process)->address(), keys.finance(), "verify-chain"), 1);
+  EXPECT_EQ(Loyaltyctl((*process)->address(), keys.finance(), "chain verify"), 6);
 
   EXPECT_TRUE((*process)->Stop().ok()) << (*process)->LogTail();
   std::remove(rules.c_str());

@@ -253,7 +253,7 @@ TEST_F(SettlementTest, ThreePartnerMonthWithCrashMidCloseNettingExportAndReconci
   EXPECT_GT(report->checks(0).items_checked(), 0);
   EXPECT_EQ(report->checks(1).items_checked(), cutoff);
   EXPECT_EQ(ledger::testing::CheckInvariants(*ledger_), "");
-  EXPECT_EQ(RunCtl("reconcile --period_id=" + period->period_id()), 0);
+  EXPECT_EQ(RunCtl("reconcile period --period_id=" + period->period_id()), 0);
 
   // Tamper with E1 in the ledger's table (200 -> 201 points): reconciliation
   // names vet, EARN and the difference, and the chain breaks there.
@@ -298,8 +298,8 @@ TEST_F(SettlementTest, ThreePartnerMonthWithCrashMidCloseNettingExportAndReconci
   ASSERT_GE(alerts->alerts_size(), 1);
   EXPECT_EQ(alerts->alerts(0).kind(), v1::ALERT_KIND_RECONCILIATION_MISMATCH);
   EXPECT_EQ(alerts->alerts(0).period_id(), period->period_id());
-  EXPECT_EQ(RunCtl("reconcile --period_id=" + period->period_id()), 1);  // mismatches
-  EXPECT_EQ(RunCtl("reconcile --period_id=no-such-period"), 3);          // NOT_FOUND
+  EXPECT_EQ(RunCtl("reconcile period --period_id=" + period->period_id()), 6);  // mismatches
+  EXPECT_EQ(RunCtl("reconcile period --period_id=no-such-period"), 1);          // NOT_FOUND
   EXPECT_TRUE(chain) << tampered->DebugString();
 }
 

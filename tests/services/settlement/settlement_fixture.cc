@@ -172,8 +172,8 @@ int SettlementTest::RunCtl(const std::string& args) {
     ctl_server_ = builder.BuildAndStart();
     EXPECT_NE(ctl_server_, nullptr);
   }
-  const std::string command = absl::StrCat("LOYALTY_API_KEY='", keys_.finance(), "' ", LOYALTY_SETTLEMENTCTL,
-                                           " ", args, " --target=127.0.0.1:", ctl_port_, " > /dev/null");
+  const std::string command = absl::StrCat("LOYALTY_API_KEY='", keys_.finance(), "' ", LOYALTY_LOYALTYCTL,
+                                           " ", args, " --settlement=127.0.0.1:", ctl_port_, " > /dev/null");
   const int status = std::system(command.c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

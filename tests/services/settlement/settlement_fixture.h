@@ -78,7 +78,7 @@ class SettlementTest : public ::testing::Test {
   lv1::Transfer Redeem(const std::string& key, const std::string& partner, const std::string& member,
                        int64_t points);
   void Reverse(const std::string& key, const std::string& transfer_id, int64_t points);
-  // Runs loyalty-settlementctl against this settlement (served on a local
+  // Runs loyaltyctl against this settlement (served on a local
   // port with the finance key); returns its exit code.
   int RunCtl(const std::string& args);
 

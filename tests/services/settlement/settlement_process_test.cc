@@ -1,6 +1,6 @@
 // The settlement binary against the ledger binary, as deployed: main.cc's
 // wiring (--ledger_address, the service key from LOYALTY_LEDGER_API_KEY, the
-// prepaid journal follower) and loyalty-settlementctl close and reconcile.
+// prepaid journal follower) and loyaltyctl's period close and reconciliation.
 #include <grpcpp/grpcpp.h>
 #include <sys/wait.h>
 
@@ -57,10 +57,10 @@ grpc::Status Call(Stub& stub, grpc::Status (Stub::*method)(grpc::ClientContext*,
   return (stub.*method)(&context, request, response);
 }
 
-int Settlementctl(const std::string& address, const std::string& api_key, const std::string& args) {
-  const std::string cmd = absl::StrCat("LOYALTY_API_KEY=", api_key, " ", LOYALTY_BIN_DIR,
-                                       "/settlement/loyalty-settlementctl ", args, " --target=", address,
-                                       " >/dev/null 2>&1");
+// loyaltyctl against the settlement at `address`.
+int Loyaltyctl(const std::string& address, const std::string& api_key, const std::string& args) {
+  const std::string cmd = absl::StrCat("LOYALTY_API_KEY=", api_key, " ", LOYALTY_LOYALTYCTL, " ", args,
+                                       " --settlement=", address, " >/dev/null 2>&1");
   const int rc = std::system(cmd.c_str());
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
@@ -163,11 +163,12 @@ TEST(SettlementProcess, FollowsTheLedgerClosesAndReconciles) {
   ASSERT_TRUE(st.ok()) << st.error_message();
   absl::SleepFor(absl::Seconds(1));
   const std::string id = period.period().period_id();
-  EXPECT_EQ(Settlementctl((*settlement)->address(), keys.finance(), "close --period_id=" + id), 0)
+  EXPECT_EQ(Loyaltyctl((*settlement)->address(), keys.finance(), "periods close --period_id=" + id), 0)
       << (*settlement)->LogTail();
-  EXPECT_EQ(Settlementctl((*settlement)->address(), keys.finance(), "reconcile --period_id=" + id), 0)
+  EXPECT_EQ(Loyaltyctl((*settlement)->address(), keys.finance(), "reconcile period --period_id=" + id), 0)
       << (*settlement)->LogTail();
-  EXPECT_EQ(Settlementctl((*settlement)->address(), keys.partner("vet"), "reconcile --period_id=" + id), 3);
+  // PERMISSION_DENIED: loyaltyctl's exit code 4.
+  EXPECT_EQ(Loyaltyctl((*settlement)->address(), keys.partner("vet"), "reconcile period --period_id=" + id), 4);
 
   v1::GetStatementRequest gs;
   gs.mutable_key()->set_period_id(id);
