@@ -99,23 +99,39 @@ bool ShouldRemember(const absl::Status& status);
 // itself, logged, rather than UNAVAILABLE for ever.
 absl::Status RefusalNotRecorded(const absl::Status& refusal, const absl::Status& failure);
 
-// A mutating call run once per (scope, key), for a store with
+// What a service adds to RunOnce, when its records carry more than Record's
+// fields (membership: the member a record concerns, so that an erasure can
+// wipe it, and the member id a duplicate names). Both are optional.
+template <typename StoredRecord>
+struct RunOnceHooks {
+  // Called on every record before it is saved, with the outcome it records
+  // (OK, or the refusal being remembered).
+  std::function<void(StoredRecord&, const absl::Status& outcome)> annotate;
+  // Turns a record found under the key into this call's answer (filling
+  // `response` when OK). Default: Replay().
+  std::function<absl::Status(const StoredRecord& stored, google::protobuf::Message& response)> replay;
+};
+
+// The one idempotency mechanism of the services' mutating calls: runs a call
+// once per (scope, key), for a store with
 //   absl::Status Run(absl::string_view context, fn(Tx&))        one transaction
 // whose Tx has
 //   absl::StatusOr<std::optional<Record>> ClaimKey(const Record&)  claims the
 //       key, or returns the record already under it
 //   absl::Status SaveOutcome(const Record&)
 // and a Record as Replay() wants, plus scope and key. `body` runs in the
-// claiming transaction. A refusal for which `remember` is true is stored in a
-// second transaction (the body's writes were rolled back), unless a
-// concurrent request with the key got there first; then that one's answer is
-// returned. Transient failures are returned and not stored. A refusal that
-// cannot be stored is UNAVAILABLE (RefusalNotRecorded).
+// claiming transaction, and the answer is saved in it. A refusal that
+// ShouldRemember() keeps is stored in a second transaction (the body's writes
+// were rolled back), unless a concurrent request with the key got there
+// first; then that one's answer is returned. Transient failures are returned
+// and not stored. A refusal that cannot be stored is UNAVAILABLE
+// (RefusalNotRecorded). (The ledger records its answers in its group-commit
+// batch instead, with the same rule: ledger_engine.cc.)
 template <typename Tx, typename Record, typename Store, typename Response>
 absl::StatusOr<Response> RunOnce(Store& store, absl::string_view method, const std::string& scope,
                                  const std::string& key, const google::protobuf::Message& request,
                                  const std::function<absl::Status(Tx&, Response&)>& body,
-                                 bool (*remember)(const absl::Status&)) {
+                                 const RunOnceHooks<Record>& hooks = {}) {
   RETURN_IF_ERROR(ValidateKey(key));
   Record claim;
   claim.scope = scope;
@@ -126,13 +142,17 @@ absl::StatusOr<Response> RunOnce(Store& store, absl::string_view method, const s
 
   Response response;
   std::optional<absl::Status> replayed;  // set when a stored answer was found
+  auto replay = [&](const Record& stored) -> absl::Status {
+    if (hooks.replay) return hooks.replay(stored, response);
+    return Replay(key, stored, claim.method, claim.fingerprint, request, response);
+  };
   auto run_claimed = [&](const std::function<absl::Status(Tx&)>& fresh) {
     return store.Run(method, [&](Tx& tx) -> absl::Status {
       response.Clear();
       replayed.reset();
       ASSIGN_OR_RETURN(std::optional<Record> existing, tx.ClaimKey(claim));
       if (existing.has_value()) {
-        replayed = Replay(key, *existing, claim.method, claim.fingerprint, request, response);
+        replayed = replay(*existing);
         return absl::OkStatus();
       }
       return fresh(tx);
@@ -151,13 +171,15 @@ absl::StatusOr<Response> RunOnce(Store& store, absl::string_view method, const s
     RETURN_IF_ERROR(body(tx, response));
     Record done = claim;
     response.SerializeToString(&done.response);
+    if (hooks.annotate) hooks.annotate(done, absl::OkStatus());
     return tx.SaveOutcome(done);
   });
-  if (replayed.has_value() || status.ok() || !remember(status)) return answer(status);
+  if (replayed.has_value() || status.ok() || !ShouldRemember(status)) return answer(status);
 
   Record failed = claim;
   failed.status_code = static_cast<int>(status.code());
   failed.status_message = std::string(status.message());
+  if (hooks.annotate) hooks.annotate(failed, status);
   absl::Status stored = run_claimed([&](Tx& tx) { return tx.SaveOutcome(failed); });
   if (!stored.ok() && !replayed.has_value()) return RefusalNotRecorded(status, stored);
   return answer(status);

@@ -49,7 +49,7 @@ absl::StatusOr<Response> Mutate(CatalogDeps& deps, const auth::Principal& p, abs
     if (!stored.has_value()) RETURN_IF_ERROR(references());
   }
   return idempotency::RunOnce<CatalogTx, IdempotencyRecord>(deps.store, method, p.idempotency_scope(), key, request,
-                                                          body, idempotency::ShouldRemember);
+                                                          body);
 }
 
 // NOT_FOUND naming `field` when settlement does not know the partner (not

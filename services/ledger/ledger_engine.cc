@@ -112,11 +112,12 @@ absl::Status ApplyAndRecord(const CommandContext& context, Command& command) {
   if (!outcome.ok() && !idempotency::IsFinalOutcome(outcome.status())) {
     return outcome.status();  // the batch fails; nothing was changed for a final answer
   }
-  if (outcome.status().code() == absl::StatusCode::kInvalidArgument || IsUnrecordedRefusal(outcome.status())) {
-    // Bad input does not use up the key: the client fixes the request and
-    // retries with the same key. Resending the same bad request gets the
-    // same refusal anyway. Nor does a refusal for a state that is expected
-    // to change (a prepaid partner out of blocks).
+  if (!outcome.ok() && (!idempotency::ShouldRemember(outcome.status()) || IsUnrecordedRefusal(outcome.status()))) {
+    // The one rule of what a key keeps (idempotency::ShouldRemember): bad
+    // input or a refused credential does not use up the key; the client
+    // fixes the request and retries with the same key. Nor, here, does a
+    // refusal for a state that is expected to change (a prepaid partner out
+    // of blocks).
     command.status = outcome.status();
     return absl::OkStatus();
   }

@@ -33,7 +33,6 @@ void FilterConsentsForPartner(const auth::Principal& p, v1::Consents* c) {
 }  // namespace
 
 absl::StatusOr<v1::GetConsentsResponse> Consents::GetConsents(const Principal& p, const v1::GetConsentsRequest& r) {
-  RETURN_IF_ERROR(RequireRole(p, {common::v1::ROLE_PARTNER, common::v1::ROLE_BACKOFFICE, common::v1::ROLE_SERVICE}));
   v1::GetConsentsResponse out;
   RETURN_IF_ERROR(deps_.store.Run("GetConsents", [&](MembershipTx& tx) -> absl::Status {
     out.Clear();
@@ -56,7 +55,6 @@ absl::StatusOr<v1::GetConsentsResponse> Consents::GetConsents(const Principal& p
 
 absl::StatusOr<v1::UpdateConsentsResponse> Consents::UpdateConsents(const Principal& p,
                                                                     const v1::UpdateConsentsRequest& r) {
-  RETURN_IF_ERROR(RequireRole(p, {common::v1::ROLE_PARTNER, common::v1::ROLE_BACKOFFICE}));
   RETURN_IF_ERROR(ValidateId("member_id", r.member_id()));
   RETURN_IF_ERROR(ValidateEnum("source", r.source(), v1::ConsentSource_IsValid, /*required=*/true));
   RETURN_IF_ERROR(ValidateConsentInputs("", r.channel_consents(), r.data_sharing()));

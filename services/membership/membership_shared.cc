@@ -52,92 +52,33 @@ bool SnapshotDiffers(const v1::Member& a, const v1::Member& b) {
          a.birth_date().month() != b.birth_date().month() || a.enrolling_partner_id() != b.enrolling_partner_id();
 }
 
-// The record a call claims its key with.
-IdempotencyRecord NewClaim(const auth::Principal& p, absl::string_view method, const std::string& key,
-                           const google::protobuf::Message& request) {
-  IdempotencyRecord claim;
-  claim.scope = p.idempotency_scope();
-  claim.key = key;
-  claim.method = std::string(method);
-  claim.fingerprint = idempotency::Fingerprint(request);
-  request.SerializeToString(&claim.request);
-  return claim;
-}
-
-// Turns a stored record into this call's answer.
-absl::Status Replay(const IdempotencyRecord& rec, const IdempotencyRecord& claim,
-                    const google::protobuf::Message& request, google::protobuf::Message& response) {
-  RETURN_IF_ERROR(idempotency::CheckSameRequest(claim.key, rec.method, rec.fingerprint, rec.erased ? "" : rec.request,
-                                                claim.method, claim.fingerprint, request));
-  if (rec.erased) {
-    return absl::FailedPreconditionError("the member this request concerned has been erased");
-  }
-  absl::Status answer = idempotency::StoredAnswer(rec.status_code, rec.status_message, rec.response, response);
-  if (!answer.ok() && !rec.status_detail.empty()) {
-    answer.SetPayload(kExistingMemberIdKey, absl::Cord(rec.status_detail));
-  }
-  return answer;
-}
-
-// Remembers a refusal, in its own transaction (the body's writes were
-// rolled back), unless a concurrent request with this key got there first;
-// then that one's answer is returned.
-absl::Status RememberRefusal(MembershipStore& store, absl::string_view method, const IdempotencyRecord& claim,
-                             const absl::Status& status, const std::string& member_id,
-                             const google::protobuf::Message& request, google::protobuf::Message& response) {
-  IdempotencyRecord failed = claim;
-  failed.status_code = static_cast<int>(status.code());
-  failed.status_message = std::string(status.message());
-  if (auto detail = status.GetPayload(kExistingMemberIdKey); detail.has_value()) {
-    failed.status_detail = std::string(*detail);
-    failed.member_id = failed.status_detail;  // the request holds that member's email or phone
-  }
-  if (failed.member_id.empty()) failed.member_id = member_id;
-  std::optional<absl::Status> replayed;
-  absl::Status stored = store.Run(method, [&](MembershipTx& tx) -> absl::Status {
-    replayed.reset();
-    ASSIGN_OR_RETURN(std::optional<IdempotencyRecord> existing, tx.ClaimKey(claim));
-    if (existing.has_value()) {
-      replayed = Replay(*existing, claim, request, response);
-      return absl::OkStatus();
-    }
-    return tx.SaveOutcome(failed);
-  });
-  if (!stored.ok() && !replayed.has_value()) return idempotency::RefusalNotRecorded(status, stored);
-  if (replayed.has_value()) return *replayed;  // a refusal, or OK with the response filled
-  return status;
-}
-
 }  // namespace
 
 absl::Time MembershipDeps::Now() const { return TruncateToMicros(options.now()); }
 
-absl::Status MutateMessage(MembershipStore& store, const auth::Principal& p, absl::string_view method,
-                           const std::string& key, const google::protobuf::Message& request,
-                           google::protobuf::Message& response,
-                           const std::function<absl::Status(MembershipTx&, std::string& member_id)>& body) {
-  RETURN_IF_ERROR(idempotency::ValidateKey(key));
-  const IdempotencyRecord claim = NewClaim(p, method, key, request);
-  std::optional<absl::Status> replayed;  // set when a stored answer was found
-  std::string member_id;
-  absl::Status status = store.Run(method, [&](MembershipTx& tx) -> absl::Status {
-    response.Clear();
-    replayed.reset();
-    member_id.clear();
-    ASSIGN_OR_RETURN(std::optional<IdempotencyRecord> existing, tx.ClaimKey(claim));
-    if (existing.has_value()) {
-      replayed = Replay(*existing, claim, request, response);
-      return absl::OkStatus();
+idempotency::RunOnceHooks<IdempotencyRecord> MutateHooks(absl::string_view method, const std::string& key,
+                                                         const google::protobuf::Message& request,
+                                                         const std::string& member_id) {
+  idempotency::RunOnceHooks<IdempotencyRecord> hooks;
+  hooks.annotate = [&member_id](IdempotencyRecord& record, const absl::Status& outcome) {
+    if (auto detail = outcome.GetPayload(kExistingMemberIdKey); detail.has_value()) {
+      record.status_detail = std::string(*detail);
+      record.member_id = record.status_detail;  // the request holds that member's email or phone
     }
-    RETURN_IF_ERROR(body(tx, member_id));
-    IdempotencyRecord done = claim;
-    response.SerializeToString(&done.response);
-    done.member_id = member_id;
-    return tx.SaveOutcome(done);
-  });
-  if (replayed.has_value()) return *replayed;  // a refusal, or OK with the response filled
-  if (status.ok() || !idempotency::ShouldRemember(status)) return status;
-  return RememberRefusal(store, method, claim, status, member_id, request, response);
+    if (record.member_id.empty()) record.member_id = member_id;
+  };
+  hooks.replay = [method = std::string(method), key, fingerprint = idempotency::Fingerprint(request), &request](
+                     const IdempotencyRecord& stored, google::protobuf::Message& response) -> absl::Status {
+    RETURN_IF_ERROR(idempotency::CheckSameRequest(key, stored.method, stored.fingerprint,
+                                                  stored.erased ? "" : stored.request, method, fingerprint, request));
+    if (stored.erased) return absl::FailedPreconditionError("the member this request concerned has been erased");
+    absl::Status answer = idempotency::StoredAnswer(stored.status_code, stored.status_message, stored.response, response);
+    if (!answer.ok() && !stored.status_detail.empty()) {
+      answer.SetPayload(kExistingMemberIdKey, absl::Cord(stored.status_detail));
+    }
+    return answer;
+  };
+  return hooks;
 }
 
 // ---- members and visibility --------------------------------------------------------
@@ -184,13 +125,6 @@ absl::Status SaveMember(MembershipTx& tx, const v1::Member& before, v1::Member& 
   after.set_version(before.version() + 1);
   *after.mutable_updated_at() = ToProtoTime(now);
   return tx.UpdateMember(after, SnapshotDiffers(before, after));
-}
-
-absl::Status RequireRole(const auth::Principal& p, std::initializer_list<common::v1::Role> roles) {
-  for (common::v1::Role r : roles) {
-    if (p.role == r) return absl::OkStatus();
-  }
-  return absl::PermissionDeniedError("this credential's role may not call this method");
 }
 
 // ---- the audit trail ---------------------------------------------------------------

@@ -33,6 +33,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/auth/principal.h"
+#include "common/idempotency/idempotency.h"
 #include "google/protobuf/message.h"
 #include "loyalty/membership/v1/membership.pb.h"
 #include "services/membership/membership_deps.h"
@@ -51,24 +52,27 @@ inline constexpr absl::string_view kExistingMemberIdKey = "loyalty-existing-memb
 template <typename Response>
 using MutateBody = std::function<absl::Status(MembershipTx&, Response&, std::string& member_id)>;
 
-// Mutate for any response message: runs `body` once per (scope, key) and
-// fills `response` from it or from the stored answer.
-absl::Status MutateMessage(MembershipStore& store, const auth::Principal& p, absl::string_view method,
-                           const std::string& key, const google::protobuf::Message& request,
-                           google::protobuf::Message& response,
-                           const std::function<absl::Status(MembershipTx&, std::string& member_id)>& body);
+// Membership's part of the one idempotency mechanism (idempotency::RunOnce):
+// a record names the member it concerns (`member_id`, as the body set it, or
+// the member a duplicate email or phone belongs to), and a record wiped by an
+// erasure answers FAILED_PRECONDITION. `request` and `member_id` must outlive
+// the hooks.
+idempotency::RunOnceHooks<IdempotencyRecord> MutateHooks(absl::string_view method, const std::string& key,
+                                                         const google::protobuf::Message& request,
+                                                         const std::string& member_id);
 
 template <typename Response>
 absl::StatusOr<Response> Mutate(MembershipDeps& deps, const auth::Principal& p, absl::string_view method,
                                 const std::string& key, const google::protobuf::Message& request,
                                 MutateBody<Response> body) {
-  Response response;
-  absl::Status status = MutateMessage(deps.store, p, method, key, request, response,
-                                      [&](MembershipTx& tx, std::string& member_id) {
-                                        return body(tx, response, member_id);
-                                      });
-  if (!status.ok()) return status;
-  return response;
+  std::string member_id;  // the member the call concerns, as the body names it
+  const std::function<absl::Status(MembershipTx&, Response&)> run = [&](MembershipTx& tx, Response& response) {
+    member_id.clear();
+    return body(tx, response, member_id);
+  };
+  return idempotency::RunOnce<MembershipTx, IdempotencyRecord>(deps.store, method, p.idempotency_scope(), key,
+                                                               request, run,
+                                                               MutateHooks(method, key, request, member_id));
 }
 
 // ---- members and visibility --------------------------------------------------------
@@ -92,9 +96,6 @@ v1::Member Present(const auth::Principal& p, v1::Member m, const v1::TierLadder&
 // Writes a changed member: version and updated_at move, the feed version too
 // when a snapshot field changed.
 absl::Status SaveMember(MembershipTx& tx, const v1::Member& before, v1::Member& after, absl::Time now);
-
-// PERMISSION_DENIED unless the principal has one of `roles`.
-absl::Status RequireRole(const auth::Principal& p, std::initializer_list<common::v1::Role> roles);
 
 // ---- the audit trail ---------------------------------------------------------------
 

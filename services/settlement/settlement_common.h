@@ -75,7 +75,7 @@ absl::StatusOr<Response> Mutate(SettlementStore& store, const auth::Principal& p
                                 const std::string& key, const google::protobuf::Message& request,
                                 MutateBody<Response> body) {
   return idempotency::RunOnce<SettlementTx, IdempotencyRecord>(store, method, p.idempotency_scope(), key, request,
-                                                               body, idempotency::ShouldRemember);
+                                                               body);
 }
 
 }  // namespace loyalty::settlement

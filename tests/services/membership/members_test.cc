@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/time/proto_time.h"
 #include "gmock/gmock.h"
+#include "common/testing/allowed_roles.h"
 #include "gtest/gtest.h"
 #include "services/membership/codes.h"
 #include "tests/services/membership/membership_fixture.h"
@@ -337,7 +338,10 @@ TEST_F(MembershipTest, UpdateMemberChecksVersionUniquenessAndStatus) {
   EXPECT_EQ(membership_->members().SetMemberStatus(kBackoffice, close).status().code(), absl::StatusCode::kFailedPrecondition);
   close.set_reason("");
   EXPECT_EQ(membership_->members().SetMemberStatus(kBackoffice, close).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(membership_->members().SetMemberStatus(kVet, close).status().code(), absl::StatusCode::kPermissionDenied);
+  // A partner key may not set a status at all (allowed_roles, checked by the RpcGuard).
+  EXPECT_EQ(loyalty::testing::RoleCheck(kVet, "loyalty.membership.v1.MembershipService.SetMemberStatus").code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(loyalty::testing::RoleCheck(kBackoffice, "loyalty.membership.v1.MembershipService.SetMemberStatus").ok());
 }
 
 TEST_F(MembershipTest, SnapshotFeedCarriesStatusAndTierChangesInOrder) {

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/time/proto_time.h"
 #include "gmock/gmock.h"
+#include "common/testing/allowed_roles.h"
 #include "gtest/gtest.h"
 #include "tests/services/membership/membership_fixture.h"
 
@@ -28,7 +29,9 @@ TEST_F(MembershipTest, EraseAnonymisesAndForgetsContactsAndCards) {
   erase.set_idempotency_key("erase");
   erase.set_member_id(id);
   erase.set_reason("GDPR request #42");
-  EXPECT_EQ(membership_->privacy().EraseMember(kVet, erase).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(loyalty::testing::RoleCheck(kVet, "loyalty.membership.v1.MembershipService.EraseMember").code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(loyalty::testing::RoleCheck(kBackoffice, "loyalty.membership.v1.MembershipService.EraseMember").ok());
   auto erased = membership_->privacy().EraseMember(kBackoffice, erase);
   ASSERT_TRUE(erased.ok()) << erased.status();
   EXPECT_EQ(erased->member().status(), v1::MEMBER_STATUS_CLOSED);
@@ -73,7 +76,9 @@ TEST_F(MembershipTest, ExportHoldsEverythingAndIsAudited) {
   ledger_.SetPoints(m.member().member_id(), 420);
   v1::ExportMemberDataRequest ex;
   ex.set_member_id(m.member().member_id());
-  EXPECT_EQ(membership_->privacy().ExportMemberData(kVet, ex).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(loyalty::testing::RoleCheck(kVet, "loyalty.membership.v1.MembershipService.ExportMemberData").code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(loyalty::testing::RoleCheck(kBackoffice, "loyalty.membership.v1.MembershipService.ExportMemberData").ok());
   auto got = membership_->privacy().ExportMemberData(kBackoffice, ex);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->member().email(), "a@example.com");

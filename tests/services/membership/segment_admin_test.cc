@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/time/proto_time.h"
 #include "gmock/gmock.h"
+#include "common/testing/allowed_roles.h"
 #include "gtest/gtest.h"
 #include "tests/services/membership/membership_fixture.h"
 
@@ -80,7 +81,9 @@ TEST_F(MembershipTest, SegmentsSelectMembersByTierConsentAndBirthday) {
   auto bad = membership_->segment_admin().CreateSegment(kBackoffice, create);
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("filter.tier_ids[1]"));
-  EXPECT_EQ(membership_->segment_admin().CreateSegment(kVet, create).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(loyalty::testing::RoleCheck(kVet, "loyalty.membership.v1.MembershipService.CreateSegment").code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(loyalty::testing::RoleCheck(kBackoffice, "loyalty.membership.v1.MembershipService.CreateSegment").ok());
 
   v1::UpdateSegmentRequest up;
   up.set_idempotency_key("seg-up");
