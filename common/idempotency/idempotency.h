@@ -108,8 +108,11 @@ struct RunOnceHooks {
   // (OK, or the refusal being remembered).
   std::function<void(StoredRecord&, const absl::Status& outcome)> annotate;
   // Turns a record found under the key into this call's answer (filling
-  // `response` when OK). Default: Replay().
-  std::function<absl::Status(const StoredRecord& stored, google::protobuf::Message& response)> replay;
+  // `response` when OK); `claim` is this call's (scope, key, method,
+  // fingerprint, request). Default: Replay().
+  std::function<absl::Status(const StoredRecord& stored, const StoredRecord& claim,
+                             google::protobuf::Message& response)>
+      replay;
 };
 
 // The one idempotency mechanism of the services' mutating calls: runs a call
@@ -143,7 +146,7 @@ absl::StatusOr<Response> RunOnce(Store& store, absl::string_view method, const s
   Response response;
   std::optional<absl::Status> replayed;  // set when a stored answer was found
   auto replay = [&](const Record& stored) -> absl::Status {
-    if (hooks.replay) return hooks.replay(stored, response);
+    if (hooks.replay) return hooks.replay(stored, claim, response);
     return Replay(key, stored, claim.method, claim.fingerprint, request, response);
   };
   auto run_claimed = [&](const std::function<absl::Status(Tx&)>& fresh) {

@@ -12,6 +12,8 @@
 // Ledger on the caller's thread, applied on the writer's thread, read back
 // by the caller once the writer has answered (batch_writer.h).
 
+#include <algorithm>
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <string>
@@ -69,61 +71,30 @@ struct EarnCommand {
   std::optional<absl::StatusOr<EarnComputation>> computed;
 };
 
-struct AuthorizeCommand {
-  using Request = v1::AuthorizeRequest;
-  using Response = v1::AuthorizeResponse;
-  static constexpr absl::string_view kMethod = "Authorize";
+// The RPC name of a command, as a template argument.
+template <size_t N>
+struct RpcName {
+  constexpr RpcName(const char (&name)[N]) { std::copy_n(name, N, value); }  // NOLINT: implicit on purpose
+  char value[N];
+};
+
+// A command that is its request and nothing more.
+template <typename Req, typename Resp, RpcName kName>
+struct RequestCommand {
+  using Request = Req;
+  using Response = Resp;
+  static constexpr absl::string_view kMethod{kName.value, sizeof(kName.value) - 1};
   Request request;
 };
 
-struct CaptureCommand {
-  using Request = v1::CaptureRequest;
-  using Response = v1::CaptureResponse;
-  static constexpr absl::string_view kMethod = "Capture";
-  Request request;
-};
-
-struct VoidCommand {
-  using Request = v1::VoidRequest;
-  using Response = v1::VoidResponse;
-  static constexpr absl::string_view kMethod = "Void";
-  Request request;
-};
-
-struct ReverseCommand {
-  using Request = v1::ReverseRequest;
-  using Response = v1::ReverseResponse;
-  static constexpr absl::string_view kMethod = "Reverse";
-  Request request;
-};
-
-struct AdjustCommand {
-  using Request = v1::AdjustRequest;
-  using Response = v1::AdjustResponse;
-  static constexpr absl::string_view kMethod = "Adjust";
-  Request request;
-};
-
-struct GrantBonusCommand {
-  using Request = v1::GrantBonusRequest;
-  using Response = v1::GrantBonusResponse;
-  static constexpr absl::string_view kMethod = "GrantBonus";
-  Request request;
-};
-
-struct RunExpiryCommand {
-  using Request = v1::RunExpiryRequest;
-  using Response = v1::RunExpiryResponse;
-  static constexpr absl::string_view kMethod = "RunExpiry";
-  Request request;
-};
-
-struct RunHoldExpiryCommand {
-  using Request = v1::RunHoldExpiryRequest;
-  using Response = v1::RunHoldExpiryResponse;
-  static constexpr absl::string_view kMethod = "RunHoldExpiry";
-  Request request;
-};
+using AuthorizeCommand = RequestCommand<v1::AuthorizeRequest, v1::AuthorizeResponse, "Authorize">;
+using CaptureCommand = RequestCommand<v1::CaptureRequest, v1::CaptureResponse, "Capture">;
+using VoidCommand = RequestCommand<v1::VoidRequest, v1::VoidResponse, "Void">;
+using ReverseCommand = RequestCommand<v1::ReverseRequest, v1::ReverseResponse, "Reverse">;
+using AdjustCommand = RequestCommand<v1::AdjustRequest, v1::AdjustResponse, "Adjust">;
+using GrantBonusCommand = RequestCommand<v1::GrantBonusRequest, v1::GrantBonusResponse, "GrantBonus">;
+using RunExpiryCommand = RequestCommand<v1::RunExpiryRequest, v1::RunExpiryResponse, "RunExpiry">;
+using RunHoldExpiryCommand = RequestCommand<v1::RunHoldExpiryRequest, v1::RunHoldExpiryResponse, "RunHoldExpiry">;
 
 using CommandBody = std::variant<EarnCommand, AuthorizeCommand, CaptureCommand, VoidCommand, ReverseCommand,
                                  AdjustCommand, GrantBonusCommand, RunExpiryCommand, RunHoldExpiryCommand>;

@@ -56,8 +56,7 @@ bool SnapshotDiffers(const v1::Member& a, const v1::Member& b) {
 
 absl::Time MembershipDeps::Now() const { return TruncateToMicros(options.now()); }
 
-idempotency::RunOnceHooks<IdempotencyRecord> MutateHooks(absl::string_view method, const std::string& key,
-                                                         const google::protobuf::Message& request,
+idempotency::RunOnceHooks<IdempotencyRecord> MutateHooks(const google::protobuf::Message& request,
                                                          const std::string& member_id) {
   idempotency::RunOnceHooks<IdempotencyRecord> hooks;
   hooks.annotate = [&member_id](IdempotencyRecord& record, const absl::Status& outcome) {
@@ -67,10 +66,11 @@ idempotency::RunOnceHooks<IdempotencyRecord> MutateHooks(absl::string_view metho
     }
     if (record.member_id.empty()) record.member_id = member_id;
   };
-  hooks.replay = [method = std::string(method), key, fingerprint = idempotency::Fingerprint(request), &request](
-                     const IdempotencyRecord& stored, google::protobuf::Message& response) -> absl::Status {
-    RETURN_IF_ERROR(idempotency::CheckSameRequest(key, stored.method, stored.fingerprint,
-                                                  stored.erased ? "" : stored.request, method, fingerprint, request));
+  hooks.replay = [&request](const IdempotencyRecord& stored, const IdempotencyRecord& claim,
+                            google::protobuf::Message& response) -> absl::Status {
+    RETURN_IF_ERROR(idempotency::CheckSameRequest(claim.key, stored.method, stored.fingerprint,
+                                                  stored.erased ? "" : stored.request, claim.method,
+                                                  claim.fingerprint, request));
     if (stored.erased) return absl::FailedPreconditionError("the member this request concerned has been erased");
     absl::Status answer = idempotency::StoredAnswer(stored.status_code, stored.status_message, stored.response, response);
     if (!answer.ok() && !stored.status_detail.empty()) {

@@ -57,8 +57,7 @@ using MutateBody = std::function<absl::Status(MembershipTx&, Response&, std::str
 // the member a duplicate email or phone belongs to), and a record wiped by an
 // erasure answers FAILED_PRECONDITION. `request` and `member_id` must outlive
 // the hooks.
-idempotency::RunOnceHooks<IdempotencyRecord> MutateHooks(absl::string_view method, const std::string& key,
-                                                         const google::protobuf::Message& request,
+idempotency::RunOnceHooks<IdempotencyRecord> MutateHooks(const google::protobuf::Message& request,
                                                          const std::string& member_id);
 
 template <typename Response>
@@ -72,7 +71,7 @@ absl::StatusOr<Response> Mutate(MembershipDeps& deps, const auth::Principal& p, 
   };
   return idempotency::RunOnce<MembershipTx, IdempotencyRecord>(deps.store, method, p.idempotency_scope(), key,
                                                                request, run,
-                                                               MutateHooks(method, key, request, member_id));
+                                                               MutateHooks(request, member_id));
 }
 
 // ---- members and visibility --------------------------------------------------------
